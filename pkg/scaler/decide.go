@@ -1,0 +1,197 @@
+package scaler
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Action is the direction of a decision.
+type Action int
+
+// The possible actions.
+const (
+	Hold Action = iota
+	ScaleUp
+	ScaleDown
+)
+
+func (a Action) String() string {
+	switch a {
+	case ScaleUp:
+		return "up"
+	case ScaleDown:
+		return "down"
+	}
+	return "hold"
+}
+
+// State is what the decision remembers about a target between evaluations.
+// The controller persists LastScale so that cooldowns survive restarts.
+type State struct {
+	EMA    float64 // smoothed RPS; meaningful when HasEMA
+	HasEMA bool
+	// GoodStreak counts consecutive good samples since the last sample
+	// without data (or since the process started): scale-downs need two.
+	GoodStreak int
+	// LastScale is when this controller last scaled the target (zero: never).
+	LastScale time.Time
+}
+
+// Input is what one evaluation observed.
+type Input struct {
+	Current int32   // spec.replicas of the scale subresource
+	RPS     float64 // raw sample; ignored when NoData is set
+	// NoData, when non-nil, says why there is no usable sample.
+	NoData error
+	// Spike marks an evaluation triggered by an alert: it uses
+	// max(RPS, smoothed), may scale up inside the scale-up cooldown and
+	// never scales down.
+	Spike bool
+	// Prediction is the predictive input, nil when the target has none.
+	Prediction *Prediction
+}
+
+// Prediction is the predictive model's answer for a target.
+type Prediction struct {
+	Replicas int32
+	Err      error // the predictor failed; the decision falls back to reactive
+}
+
+// MinGoodSamplesToScaleDown is how many consecutive good samples a
+// scale-down needs after a gap in the data (and after a start).
+const MinGoodSamplesToScaleDown = 2
+
+// Decision is the outcome of one evaluation. Events, logs, metrics and the
+// status annotation all report Reason.
+type Decision struct {
+	Current int32
+	Desired int32
+	Action  Action // ScaleUp / ScaleDown when Desired != Current
+	// DataOK is false when the sample was missing or unusable; the decision
+	// then holds (unless Current is outside the bounds).
+	DataOK      bool
+	RPS         float64 // raw sample
+	SmoothedRPS float64
+	Reactive    int32 // the reactive recommendation, after bounds
+	Reason      string
+}
+
+// Decide evaluates one target at time now. It returns the decision and the
+// state to keep if the decision is carried out; the caller records a scale
+// action with State.Scaled once it has written the replicas.
+func Decide(now time.Time, spec *Spec, st State, in Input) (Decision, State) {
+	d := Decision{Current: in.Current, Desired: in.Current, Action: Hold, RPS: in.RPS}
+	next := st
+	proposal := in.Current
+	switch {
+	case in.NoData != nil:
+		next.GoodStreak = 0
+		d.Reason = "no data: " + in.NoData.Error()
+	case math.IsNaN(in.RPS) || math.IsInf(in.RPS, 0) || in.RPS < 0:
+		next.GoodStreak = 0
+		d.Reason = fmt.Sprintf("no data: unusable sample %v", in.RPS)
+	default:
+		d.DataOK = true
+		next.GoodStreak++
+		if st.HasEMA {
+			next.EMA = spec.EMAAlpha*in.RPS + (1-spec.EMAAlpha)*st.EMA
+		} else {
+			next.EMA = in.RPS
+		}
+		next.HasEMA = true
+		d.SmoothedRPS = next.EMA
+		proposal, d.Reason = reactive(spec, in, next.EMA)
+		d.Reactive = clamp(proposal, spec)
+		if !in.Spike && in.Prediction != nil {
+			proposal, d.Reason = combine(now, spec, d.Reactive, d.Reason, in.Prediction)
+		}
+	}
+	if !d.DataOK && st.HasEMA {
+		d.SmoothedRPS = st.EMA
+	}
+
+	desired := clamp(proposal, spec)
+	act := direction(in.Current, desired)
+	held := holdReason(now, spec, st, next, in, act)
+	if bound := clamp(in.Current, spec); bound != in.Current {
+		// Bounds are the operator's explicit settings: corrected at once,
+		// whatever the data and the cooldown. Moving further than the bound
+		// is a data-driven action and follows the usual rules.
+		if held != "" {
+			desired = bound
+		}
+		d.Desired, d.Action = desired, direction(in.Current, desired)
+		d.Reason = fmt.Sprintf("current replicas %d outside [%d, %d]; %s", in.Current, spec.MinReplicas, spec.MaxReplicas, d.Reason)
+		return d, next
+	}
+	if desired != proposal {
+		d.Reason += fmt.Sprintf(" (bounded to [%d, %d])", spec.MinReplicas, spec.MaxReplicas)
+	}
+	if held != "" {
+		d.Reason = fmt.Sprintf("scale-%s to %d held: %s; %s", act, desired, held, d.Reason)
+		return d, next
+	}
+	d.Desired, d.Action = desired, act
+	return d, next
+}
+
+// Scaled returns the state after the controller wrote a scale action at now.
+func (st State) Scaled(now time.Time) State {
+	st.LastScale = now
+	return st
+}
+
+func reactive(spec *Spec, in Input, ema float64) (int32, string) {
+	value, what := ema, fmt.Sprintf("smoothed RPS %.4g", ema)
+	if in.Spike && in.RPS > ema {
+		value, what = in.RPS, fmt.Sprintf("spike: raw RPS %.4g (smoothed %.4g)", in.RPS, ema)
+	} else if in.Spike {
+		what = "spike: " + what
+	}
+	r, act := spec.Table.Recommend(in.Current, value, spec.MaxReplicas)
+	row := spec.Table.row(in.Current)
+	switch act {
+	case ScaleUp:
+		return r, fmt.Sprintf("%s above %s (scale-up threshold at %d replicas)", what, formatRate(row.Up), in.Current)
+	case ScaleDown:
+		return r, fmt.Sprintf("%s below %s (scale-down threshold at %d replicas)", what, formatRate(row.Down), in.Current)
+	}
+	return r, fmt.Sprintf("%s within [%s, %s] at %d replicas", what, formatRate(row.Down), formatRate(row.Up), in.Current)
+}
+
+func holdReason(now time.Time, spec *Spec, st, next State, in Input, act Action) string {
+	switch act {
+	case Hold:
+		return ""
+	case ScaleDown:
+		if in.Spike {
+			return "spike evaluations never scale down"
+		}
+		if next.GoodStreak < MinGoodSamplesToScaleDown {
+			return fmt.Sprintf("%d good sample(s) since data (re)started, %d needed to scale down", next.GoodStreak, MinGoodSamplesToScaleDown)
+		}
+	case ScaleUp:
+		if in.Spike {
+			return "" // the spike path may scale up inside the cooldown
+		}
+	}
+	if cd := spec.Cooldown(act); !st.LastScale.IsZero() && now.Before(st.LastScale.Add(cd)) {
+		return fmt.Sprintf("cooldown %s until %s", cd, st.LastScale.Add(cd).UTC().Format(time.RFC3339))
+	}
+	return ""
+}
+
+func clamp(r int32, spec *Spec) int32 {
+	return min(max(r, spec.MinReplicas), spec.MaxReplicas)
+}
+
+func direction(from, to int32) Action {
+	switch {
+	case to > from:
+		return ScaleUp
+	case to < from:
+		return ScaleDown
+	}
+	return Hold
+}

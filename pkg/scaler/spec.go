@@ -1,0 +1,368 @@
+package scaler
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// AnnotationPrefix prefixes every annotation the controller reads or writes.
+const AnnotationPrefix = "autoscale.io/"
+
+// Annotation keys without AnnotationPrefix.
+const (
+	KeyReactive            = "reactive"
+	KeyMinReplicas         = "min-replicas"
+	KeyMaxReplicas         = "max-replicas"
+	KeyThresholds          = "thresholds"
+	KeyTargetRPSPerReplica = "target-rps-per-replica"
+	KeyScaleDownRatio      = "scale-down-ratio"
+	KeyCooldown            = "cooldown"
+	KeyScaleUpCooldown     = "scale-up-cooldown"
+	KeyScaleDownCooldown   = "scale-down-cooldown"
+	KeyEMAAlpha            = "ema-alpha"
+	KeyInterval            = "interval"
+	KeyService             = "service"
+	KeyQuery               = "query"
+	KeyStrategy            = "strategy"
+	KeyDryRun              = "dry-run"
+	KeyPaused              = "paused"
+	KeyOverrideThreshold   = "override-threshold"
+	KeyPredictiveWeight    = "predictive-weight"
+	KeyPredictiveHours     = "predictive-hours"
+	KeyTimezone            = "timezone"
+	// KeyStatus is written by the controller, never read as configuration.
+	KeyStatus = "status"
+)
+
+// DefaultQuery is the PromQL used when a Deployment sets no query.
+const DefaultQuery = `sum(rate(http_requests_total{service="{{.Service}}"}[1m]))`
+
+// Setting documents one per-Deployment setting: its annotation key, the
+// built-in default ("" = derived, see Help) and what it means. Controller-wide
+// defaults (flags, config file) use the same keys.
+type Setting struct {
+	Key     string
+	Default string
+	Help    string
+}
+
+// Settings lists every per-Deployment setting in the order the docs show them.
+var Settings = []Setting{
+	{KeyMinReplicas, "1", "lower replica bound, integer >= 1"},
+	{KeyMaxReplicas, "10", "upper replica bound, integer >= min-replicas"},
+	{KeyThresholds, "", "hysteresis table R:UP/DOWN,... (RPS); empty = target-rps-per-replica if set, else " + SeedTable},
+	{KeyTargetRPSPerReplica, "", "generate the table from this RPS per replica instead of thresholds"},
+	{KeyScaleDownRatio, "0.8", "DOWN(r) = target*(r-1)*ratio for a generated table, 0 < ratio < 1"},
+	{KeyCooldown, "60s", "minimum time between two scale actions"},
+	{KeyScaleUpCooldown, "", "cooldown before a scale-up; empty = cooldown"},
+	{KeyScaleDownCooldown, "", "cooldown before a scale-down; empty = cooldown"},
+	{KeyEMAAlpha, "0.7", "weight of the newest sample in the smoothed RPS, 0 < alpha <= 1"},
+	{KeyInterval, "30s", "evaluation period, >= 1s"},
+	{KeyService, "", "value of {{.Service}} in the query; empty = the Deployment's name"},
+	{KeyQuery, DefaultQuery, "PromQL returning one scalar or one series; template fields {{.Namespace}} {{.Deployment}} {{.Service}}"},
+	{KeyStrategy, string(StrategyReactive), "reactive, override, max, weighted or schedule"},
+	{KeyDryRun, "false", "decide and report, never write replicas"},
+	{KeyPaused, "false", "neither evaluate nor scale"},
+	{KeyOverrideThreshold, "2", "override strategy: use reactive when |reactive-predictive| exceeds this"},
+	{KeyPredictiveWeight, "0.7", "weighted strategy: weight of the predictive input, 0 <= w <= 1"},
+	{KeyPredictiveHours, "09:00-17:59", "schedule strategy: HH:MM-HH:MM window in which the predictive input is used"},
+	{KeyTimezone, "UTC", "schedule strategy: IANA time zone of predictive-hours"},
+}
+
+// Strategy names how the reactive and predictive inputs are combined.
+type Strategy string
+
+// The strategies of SPEC section 4.
+const (
+	StrategyReactive Strategy = "reactive"
+	StrategyOverride Strategy = "override"
+	StrategyMax      Strategy = "max"
+	StrategyWeighted Strategy = "weighted"
+	StrategySchedule Strategy = "schedule"
+)
+
+// Spec is the validated scaling policy of one target.
+type Spec struct {
+	MinReplicas int32 // >= 1
+	MaxReplicas int32 // >= MinReplicas
+	Table       Table
+
+	ScaleUpCooldown   time.Duration
+	ScaleDownCooldown time.Duration
+	EMAAlpha          float64       // weight of the newest sample, (0, 1]
+	Interval          time.Duration // evaluation period
+
+	Service string             // {{.Service}} in Query
+	Query   *template.Template // PromQL template
+
+	Strategy          Strategy
+	OverrideThreshold int32       // override: max tolerated |reactive-predictive|
+	PredictiveWeight  float64     // weighted: weight of the predictive input
+	PredictiveHours   ClockWindow // schedule: when the predictive input is used
+	Location          *time.Location
+
+	DryRun bool
+	Paused bool
+}
+
+// ClockWindow is a daily window of wall-clock minutes, both ends inclusive.
+// A window whose end is before its start wraps past midnight.
+type ClockWindow struct{ From, To int } // minutes since midnight
+
+// Contains reports whether t (in its own location) falls inside the window.
+func (w ClockWindow) Contains(t time.Time) bool {
+	m := t.Hour()*60 + t.Minute()
+	if w.From <= w.To {
+		return m >= w.From && m <= w.To
+	}
+	return m >= w.From || m <= w.To
+}
+
+// FieldError says which setting was wrong, the value seen and the rule broken.
+type FieldError struct {
+	Key    string // annotation key without prefix
+	Value  string
+	Source string // "annotation" or "default"
+	Rule   string
+}
+
+func (e *FieldError) Error() string {
+	name := AnnotationPrefix + e.Key
+	if e.Source != "annotation" {
+		name = "default " + e.Key
+	}
+	return fmt.Sprintf("%s=%q: %s", name, e.Value, e.Rule)
+}
+
+// ErrInvalidSpec is wrapped by every error Parse returns.
+var ErrInvalidSpec = errors.New("invalid autoscaling settings")
+
+type specError struct{ errs []error }
+
+func (e *specError) Error() string {
+	parts := make([]string, len(e.errs))
+	for i, err := range e.errs {
+		parts[i] = err.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e *specError) Unwrap() []error { return append([]error{ErrInvalidSpec}, e.errs...) }
+
+// Managed reports whether annotations opt a Deployment in.
+func Managed(annotations map[string]string) bool {
+	return annotations[AnnotationPrefix+KeyReactive] == "true"
+}
+
+// Parse builds the spec of Deployment name from its annotations, falling back
+// to defaults (keys without prefix, from flags or the config file) and then to
+// the built-in defaults of Settings. Every problem found is reported; the
+// error wraps ErrInvalidSpec and one *FieldError per problem.
+func Parse(name string, annotations, defaults map[string]string) (*Spec, error) {
+	p := parser{annotations: annotations, defaults: defaults}
+	s := &Spec{
+		MinReplicas:       p.int32(KeyMinReplicas, 1),
+		MaxReplicas:       p.int32(KeyMaxReplicas, 1),
+		EMAAlpha:          p.float(KeyEMAAlpha, func(v float64) bool { return v > 0 && v <= 1 }, "must be a number with 0 < alpha <= 1"),
+		Interval:          p.duration(KeyInterval, time.Second),
+		Strategy:          Strategy(p.get(KeyStrategy)),
+		OverrideThreshold: p.int32(KeyOverrideThreshold, 0),
+		PredictiveWeight:  p.float(KeyPredictiveWeight, func(v float64) bool { return v >= 0 && v <= 1 }, "must be a number with 0 <= w <= 1"),
+		DryRun:            p.bool(KeyDryRun),
+		Paused:            p.bool(KeyPaused),
+		Service:           p.get(KeyService),
+	}
+	if s.Service == "" {
+		s.Service = name
+	}
+	cooldown := p.duration(KeyCooldown, 0)
+	s.ScaleUpCooldown, s.ScaleDownCooldown = cooldown, cooldown
+	if p.get(KeyScaleUpCooldown) != "" {
+		s.ScaleUpCooldown = p.duration(KeyScaleUpCooldown, 0)
+	}
+	if p.get(KeyScaleDownCooldown) != "" {
+		s.ScaleDownCooldown = p.duration(KeyScaleDownCooldown, 0)
+	}
+	if s.MaxReplicas < s.MinReplicas && !p.failed(KeyMinReplicas, KeyMaxReplicas) {
+		p.fail(KeyMaxReplicas, fmt.Sprintf("must be >= min-replicas (%d)", s.MinReplicas))
+	}
+	switch s.Strategy {
+	case StrategyReactive, StrategyOverride, StrategyMax, StrategyWeighted, StrategySchedule:
+	default:
+		p.fail(KeyStrategy, "must be one of reactive, override, max, weighted, schedule")
+	}
+	s.Table = p.table(s.MaxReplicas)
+	s.Query = p.query(name, s.Service)
+	s.PredictiveHours = p.window(KeyPredictiveHours)
+	if loc, err := time.LoadLocation(p.get(KeyTimezone)); err != nil {
+		p.fail(KeyTimezone, "must be an IANA time zone name such as UTC or Europe/Berlin")
+	} else {
+		s.Location = loc
+	}
+	if len(p.errs) > 0 {
+		return nil, &specError{errs: p.errs}
+	}
+	return s, nil
+}
+
+// RenderQuery fills the query template for a Deployment.
+func (s *Spec) RenderQuery(namespace, deployment string) (string, error) {
+	var b strings.Builder
+	err := s.Query.Execute(&b, QueryFields{Namespace: namespace, Deployment: deployment, Service: s.Service})
+	return b.String(), err
+}
+
+// QueryFields are the fields a query template may use.
+type QueryFields struct{ Namespace, Deployment, Service string }
+
+// Cooldown returns the cooldown that gates an action in direction a.
+func (s *Spec) Cooldown(a Action) time.Duration {
+	if a == ScaleDown {
+		return s.ScaleDownCooldown
+	}
+	return s.ScaleUpCooldown
+}
+
+type parser struct {
+	annotations, defaults map[string]string
+	errs                  []error
+}
+
+// lookup returns the effective value of key and where it came from.
+func (p *parser) lookup(key string) (value, source string) {
+	if v, ok := p.annotations[AnnotationPrefix+key]; ok {
+		return strings.TrimSpace(v), "annotation"
+	}
+	if v, ok := p.defaults[key]; ok {
+		return strings.TrimSpace(v), "default"
+	}
+	for _, s := range Settings {
+		if s.Key == key {
+			return s.Default, "built-in default"
+		}
+	}
+	return "", "built-in default"
+}
+
+func (p *parser) get(key string) string { v, _ := p.lookup(key); return v }
+
+func (p *parser) fail(key, rule string) {
+	v, src := p.lookup(key)
+	p.errs = append(p.errs, &FieldError{Key: key, Value: v, Source: src, Rule: rule})
+}
+
+func (p *parser) failed(keys ...string) bool {
+	for _, err := range p.errs {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			for _, k := range keys {
+				if fe.Key == k {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (p *parser) int32(key string, min int32) int32 {
+	v, err := strconv.ParseInt(p.get(key), 10, 32)
+	if err != nil || int32(v) < min {
+		p.fail(key, fmt.Sprintf("must be an integer >= %d", min))
+		return min
+	}
+	return int32(v)
+}
+
+func (p *parser) float(key string, ok func(float64) bool, rule string) float64 {
+	v, err := strconv.ParseFloat(p.get(key), 64)
+	if err != nil || math.IsNaN(v) || !ok(v) {
+		p.fail(key, rule)
+		return 0
+	}
+	return v
+}
+
+func (p *parser) duration(key string, min time.Duration) time.Duration {
+	d, err := time.ParseDuration(p.get(key))
+	if err != nil || d < min {
+		p.fail(key, fmt.Sprintf("must be a Go duration >= %s, such as 30s or 2m", min))
+		return min
+	}
+	return d
+}
+
+func (p *parser) bool(key string) bool {
+	v, err := strconv.ParseBool(p.get(key))
+	if err != nil {
+		p.fail(key, "must be true or false")
+	}
+	return v
+}
+
+// table resolves thresholds / target-rps-per-replica. An annotation of either
+// kind overrides a controller default of either kind; setting both at the
+// same level is ambiguous and rejected.
+func (p *parser) table(maxReplicas int32) Table {
+	thr, thrSrc := p.lookup(KeyThresholds)
+	tgt, tgtSrc := p.lookup(KeyTargetRPSPerReplica)
+	useTarget := tgt != "" && (thr == "" || (tgtSrc == "annotation" && thrSrc != "annotation"))
+	if thr != "" && tgt != "" && thrSrc == tgtSrc {
+		p.fail(KeyTargetRPSPerReplica, "set either thresholds or target-rps-per-replica, not both")
+		return nil
+	}
+	ratio := p.float(KeyScaleDownRatio, func(v float64) bool { return v > 0 && v < 1 }, "must be a number with 0 < ratio < 1")
+	if useTarget {
+		target := p.float(KeyTargetRPSPerReplica, func(v float64) bool { return v > 0 && !math.IsInf(v, 0) }, "must be a positive number")
+		if target > 0 && ratio > 0 {
+			return GenerateTable(target, ratio, maxReplicas)
+		}
+		return nil
+	}
+	if thr == "" {
+		thr = SeedTable
+	}
+	t, err := ParseTable(thr)
+	if err != nil {
+		p.fail(KeyThresholds, err.Error())
+	}
+	return t
+}
+
+func (p *parser) query(name, service string) *template.Template {
+	q := p.get(KeyQuery)
+	t, err := template.New(KeyQuery).Option("missingkey=error").Parse(q)
+	if err == nil {
+		// Execute once so that a reference to an unknown field fails now, as
+		// an annotation error, not at every evaluation.
+		err = t.Execute(&strings.Builder{}, QueryFields{Namespace: "ns", Deployment: name, Service: service})
+	}
+	if err != nil || strings.TrimSpace(q) == "" {
+		p.fail(KeyQuery, "must be a non-empty PromQL template using only {{.Namespace}}, {{.Deployment}} and {{.Service}}")
+		return nil
+	}
+	return t
+}
+
+func (p *parser) window(key string) ClockWindow {
+	from, to, ok := strings.Cut(p.get(key), "-")
+	f, err1 := parseClock(from)
+	t, err2 := parseClock(to)
+	if !ok || err1 != nil || err2 != nil {
+		p.fail(key, "must be HH:MM-HH:MM, such as 09:00-17:59")
+	}
+	return ClockWindow{From: f, To: t}
+}
+
+func parseClock(s string) (int, error) {
+	t, err := time.Parse("15:04", strings.TrimSpace(s))
+	if err != nil {
+		return 0, err
+	}
+	return t.Hour()*60 + t.Minute(), nil
+}

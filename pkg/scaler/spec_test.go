@@ -1,0 +1,234 @@
+package scaler
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseTable(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    Table
+		wantErr string
+	}{
+		{"seed table", SeedTable, Table{{1, 10, 0}, {2, 30, 8}, {3, 60, 25}, {4, 100, 50}, {5, math.Inf(1), 90}}, ""},
+		{"rows in any order, spaces allowed", " 2:30/8 , 1:10/0", Table{{1, 10, 0}, {2, 30, 8}}, ""},
+		{"INF in any case", "1:Inf/0", Table{{1, math.Inf(1), 0}}, ""},
+		{"empty", "", nil, `entry 1 "" is not of the form R:UP/DOWN`},
+		{"missing slash", "1:10", nil, `entry 1 "1:10" is not of the form R:UP/DOWN`},
+		{"replicas not an integer", "x:10/0", nil, `entry 1 "x:10/0": replicas "x" is not an integer`},
+		{"UP not a number", "1:ten/0", nil, `entry 1 "1:ten/0": UP "ten" is not a finite number or inf`},
+		{"DOWN may not be inf", "1:10/inf", nil, `entry 1 "1:10/inf": DOWN "inf" is not a finite number`},
+		{"negative", "1:10/-1", nil, `entry 1 "1:10/-1": DOWN "-1" is negative`},
+		{"NaN", "1:NaN/0", nil, `entry 1 "1:NaN/0": UP "NaN" is not a finite number or inf`},
+		{"gap in replica counts", "1:10/0,3:30/8", nil, "replica counts must run 1..N without gaps: expected row 2, found 3"},
+		{"not starting at 1", "2:10/0", nil, "replica counts must run 1..N without gaps: expected row 1, found 2"},
+		{"duplicate row", "1:10/0,1:20/0", nil, "replica counts must run 1..N without gaps: expected row 2, found 1"},
+		{"UP not increasing", "1:10/0,2:10/5", nil, "UP must strictly increase: row 1 has UP 10, row 2 has UP 10"},
+		{"inf before the last row", "1:inf/0,2:30/5", nil, "UP must strictly increase: row 1 has UP inf, row 2 has UP 30"},
+		{"no hysteresis gap", "1:10/0,2:30/10", nil, "hysteresis gap: DOWN(2)=10 must be below UP(1)=10"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseTable(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("ParseTable(%q) error = %v, want %q", tc.in, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseTable(%q): %v", tc.in, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if back, err := ParseTable(got.String()); err != nil || !cmp.Equal(back, got) {
+				t.Errorf("String() %q does not parse back: %v", got.String(), err)
+			}
+		})
+	}
+}
+
+func TestGenerateTable(t *testing.T) {
+	got := GenerateTable(50, 0.8, 3)
+	want := Table{{1, 50, 0}, {2, 100, 40}, {3, 150, 80}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("generated table invalid: %v", err)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	s, err := Parse("frontend", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MinReplicas != 1 || s.MaxReplicas != 10 || s.EMAAlpha != 0.7 || s.Interval != 30*time.Second ||
+		s.ScaleUpCooldown != time.Minute || s.ScaleDownCooldown != time.Minute || s.Strategy != StrategyReactive ||
+		s.Service != "frontend" || s.Table.String() != SeedTable || s.DryRun || s.Paused ||
+		s.OverrideThreshold != 2 || s.PredictiveWeight != 0.7 || s.Location != time.UTC {
+		t.Errorf("defaults not as SPEC section 1 says: %+v", s)
+	}
+	q, err := s.RenderQuery("shop", "frontend")
+	if want := `sum(rate(http_requests_total{service="frontend"}[1m]))`; err != nil || q != want {
+		t.Errorf("RenderQuery = %q, %v; want %q", q, err, want)
+	}
+}
+
+func TestParsePrecedence(t *testing.T) {
+	defaults := map[string]string{KeyMaxReplicas: "20", KeyCooldown: "2m", KeyTargetRPSPerReplica: "10"}
+	s, err := Parse("api", map[string]string{
+		"autoscale.io/cooldown":             "30s",
+		"autoscale.io/scale-up-cooldown":    "5s",
+		"autoscale.io/thresholds":           "1:10/0,2:20/5",
+		"autoscale.io/service":              "api-svc",
+		"autoscale.io/query":                `sum(rate(x{namespace="{{.Namespace}}",deployment="{{.Deployment}}",service="{{.Service}}"}[30s]))`,
+		"autoscale.io/unrelated":            "ignored",
+		"not-ours.example.com/min-replicas": "7",
+	}, defaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MaxReplicas != 20 || s.ScaleUpCooldown != 5*time.Second || s.ScaleDownCooldown != 30*time.Second || s.MinReplicas != 1 {
+		t.Errorf("precedence annotation > default > built-in broken: %+v", s)
+	}
+	if s.Table.String() != "1:10/0,2:20/5" {
+		t.Errorf("an annotated table must override a default target-rps-per-replica, got %s", s.Table)
+	}
+	q, _ := s.RenderQuery("shop", "api")
+	if want := `sum(rate(x{namespace="shop",deployment="api",service="api-svc"}[30s]))`; q != want {
+		t.Errorf("query = %q, want %q", q, want)
+	}
+	s, err = Parse("api", map[string]string{"autoscale.io/target-rps-per-replica": "25", "autoscale.io/max-replicas": "4"}, map[string]string{KeyThresholds: "1:10/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Table.String() != "1:25/0,2:50/20,3:75/40,4:100/60" {
+		t.Errorf("an annotated target-rps-per-replica must override a default table, got %s", s.Table)
+	}
+}
+
+// TestParseErrors covers each rule of SPEC section 1: the error names the
+// annotation, the value and the rule.
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		ann     map[string]string
+		wantErr string
+	}{
+		{map[string]string{"autoscale.io/min-replicas": "0"}, `autoscale.io/min-replicas="0": must be an integer >= 1`},
+		{map[string]string{"autoscale.io/min-replicas": "two"}, `autoscale.io/min-replicas="two": must be an integer >= 1`},
+		{map[string]string{"autoscale.io/min-replicas": "5", "autoscale.io/max-replicas": "3"}, `autoscale.io/max-replicas="3": must be >= min-replicas (5)`},
+		{map[string]string{"autoscale.io/thresholds": "1:10/0,2:30/10"}, `autoscale.io/thresholds="1:10/0,2:30/10": hysteresis gap: DOWN(2)=10 must be below UP(1)=10`},
+		{map[string]string{"autoscale.io/thresholds": "1:10/0", "autoscale.io/target-rps-per-replica": "5"}, `autoscale.io/target-rps-per-replica="5": set either thresholds or target-rps-per-replica, not both`},
+		{map[string]string{"autoscale.io/target-rps-per-replica": "-5"}, `autoscale.io/target-rps-per-replica="-5": must be a positive number`},
+		{map[string]string{"autoscale.io/scale-down-ratio": "1"}, `autoscale.io/scale-down-ratio="1": must be a number with 0 < ratio < 1`},
+		{map[string]string{"autoscale.io/cooldown": "soon"}, `autoscale.io/cooldown="soon": must be a Go duration >= 0s`},
+		{map[string]string{"autoscale.io/scale-down-cooldown": "-1s"}, `autoscale.io/scale-down-cooldown="-1s": must be a Go duration >= 0s`},
+		{map[string]string{"autoscale.io/ema-alpha": "0"}, `autoscale.io/ema-alpha="0": must be a number with 0 < alpha <= 1`},
+		{map[string]string{"autoscale.io/ema-alpha": "NaN"}, `autoscale.io/ema-alpha="NaN": must be a number with 0 < alpha <= 1`},
+		{map[string]string{"autoscale.io/interval": "100ms"}, `autoscale.io/interval="100ms": must be a Go duration >= 1s`},
+		{map[string]string{"autoscale.io/query": `rate(x{a="{{.Pod}}"}[1m])`}, `autoscale.io/query="rate(x{a=\"{{.Pod}}\"}[1m])": must be a non-empty PromQL template`},
+		{map[string]string{"autoscale.io/query": `{{`}, `autoscale.io/query="{{": must be a non-empty PromQL template`},
+		{map[string]string{"autoscale.io/strategy": "magic"}, `autoscale.io/strategy="magic": must be one of reactive, override, max, weighted, schedule`},
+		{map[string]string{"autoscale.io/dry-run": "yes please"}, `autoscale.io/dry-run="yes please": must be true or false`},
+		{map[string]string{"autoscale.io/predictive-weight": "1.5"}, `autoscale.io/predictive-weight="1.5": must be a number with 0 <= w <= 1`},
+		{map[string]string{"autoscale.io/predictive-hours": "9-5"}, `autoscale.io/predictive-hours="9-5": must be HH:MM-HH:MM`},
+		{map[string]string{"autoscale.io/timezone": "Mars/Olympus"}, `autoscale.io/timezone="Mars/Olympus": must be an IANA time zone name`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.wantErr, func(t *testing.T) {
+			_, err := Parse("frontend", tc.ann, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Parse(%v) error = %v, want it to contain %q", tc.ann, err, tc.wantErr)
+			}
+			if !errors.Is(err, ErrInvalidSpec) {
+				t.Errorf("error does not wrap ErrInvalidSpec")
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Source != "annotation" {
+				t.Errorf("error carries no *FieldError from an annotation: %#v", err)
+			}
+		})
+	}
+}
+
+func TestParseReportsEveryProblemAndNamesDefaults(t *testing.T) {
+	_, err := Parse("frontend", map[string]string{"autoscale.io/ema-alpha": "2"}, map[string]string{KeyInterval: "never"})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, want := range []string{`autoscale.io/ema-alpha="2"`, `default interval="never"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestManaged(t *testing.T) {
+	for v, want := range map[string]bool{"true": true, "True": false, "false": false, "": false} {
+		if got := Managed(map[string]string{"autoscale.io/reactive": v}); got != want {
+			t.Errorf("Managed(reactive=%q) = %v, want %v", v, got, want)
+		}
+	}
+	if Managed(nil) {
+		t.Error("absent annotation must not opt in")
+	}
+}
+
+func FuzzParseTable(f *testing.F) {
+	for _, s := range []string{SeedTable, "1:10/0", "1:inf/0,2:1/0", "", ",", "1:1e308/0,2:inf/1e307", "2:30/8,1:10/0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tbl, err := ParseTable(s)
+		if err != nil {
+			return
+		}
+		if err := tbl.Validate(); err != nil {
+			t.Fatalf("ParseTable(%q) accepted an invalid table: %v", s, err)
+		}
+		// Every accepted table yields a recommendation within 1..N+ for any rate.
+		for _, rps := range []float64{0, 1, 1e9, math.MaxFloat64} {
+			for c := int32(1); c <= int32(len(tbl))+1; c++ {
+				if r, _ := tbl.Recommend(c, rps, 100); r < 1 {
+					t.Fatalf("Recommend(%d, %v) = %d on %q", c, rps, r, s)
+				}
+			}
+		}
+	})
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("1", "10", SeedTable, "60s", "0.7", "30s", DefaultQuery)
+	f.Add("0", "x", "1:1/1", "-1s", "NaN", "0s", "{{")
+	f.Fuzz(func(t *testing.T, min, max, thresholds, cooldown, alpha, interval, query string) {
+		s, err := Parse("d", map[string]string{
+			"autoscale.io/min-replicas": min, "autoscale.io/max-replicas": max, "autoscale.io/thresholds": thresholds,
+			"autoscale.io/cooldown": cooldown, "autoscale.io/ema-alpha": alpha, "autoscale.io/interval": interval,
+			"autoscale.io/query": query,
+		}, nil)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidSpec) {
+				t.Fatalf("error does not wrap ErrInvalidSpec: %v", err)
+			}
+			return
+		}
+		if s.MinReplicas < 1 || s.MaxReplicas < s.MinReplicas || s.EMAAlpha <= 0 || s.EMAAlpha > 1 || s.Interval < time.Second {
+			t.Fatalf("accepted an invalid spec: %+v", s)
+		}
+		// A valid spec never decides below min or above max.
+		d, _ := Decide(t0, s, State{}, Input{Current: s.MinReplicas, RPS: 1e6})
+		if d.Desired < s.MinReplicas || d.Desired > s.MaxReplicas {
+			t.Fatalf("desired %d outside [%d, %d]", d.Desired, s.MinReplicas, s.MaxReplicas)
+		}
+	})
+}
