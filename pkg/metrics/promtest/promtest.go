@@ -1,0 +1,122 @@
+// Package promtest is an httptest Prometheus for tests: it answers the
+// instant-query API with whatever the test sets, including the awkward cases
+// (errors, 5xx, hangs, empty results, NaN, Inf, many series, stale samples).
+package promtest
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Answer is how the server replies to the next queries.
+type Answer struct {
+	Status int           // HTTP status; 0 means 200
+	Body   string        // raw body; empty means built from Values
+	Delay  time.Duration // wait before answering (honours the client's cancel)
+	// Values are the sample values of a vector result, one series each;
+	// "NaN", "+Inf" and "-Inf" are allowed as Prometheus writes them.
+	Values []string
+	// Age is how old the returned samples are relative to the query time.
+	Age time.Duration
+}
+
+// Value is an Answer with one series of value v.
+func Value(v float64) Answer { return Answer{Values: []string{strconv.FormatFloat(v, 'f', -1, 64)}} }
+
+// Server is a fake Prometheus. The zero Answer is one series of value 0.
+type Server struct {
+	*httptest.Server
+	mu      sync.Mutex
+	answer  Answer
+	byQuery map[string]Answer
+	queries atomic.Int64
+	last    atomic.Value // string
+}
+
+// New starts a fake Prometheus; Close it when done.
+func New() *Server {
+	s := &Server{answer: Value(0), byQuery: map[string]Answer{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// Set makes every query (without an answer of its own) get a.
+func (s *Server) Set(a Answer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.answer = a
+}
+
+// SetFor makes query q get a.
+func (s *Server) SetFor(q string, a Answer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.byQuery[q] = a
+}
+
+// Queries returns how many queries were answered or attempted.
+func (s *Server) Queries() int64 { return s.queries.Load() }
+
+// LastQuery returns the text of the latest query.
+func (s *Server) LastQuery() string { q, _ := s.last.Load().(string); return q }
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/api/v1/query" {
+		http.NotFound(w, r)
+		return
+	}
+	s.queries.Add(1)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	q := r.Form.Get("query")
+	s.last.Store(q)
+	s.mu.Lock()
+	a, ok := s.byQuery[q]
+	if !ok {
+		a = s.answer
+	}
+	s.mu.Unlock()
+	if a.Delay > 0 {
+		select {
+		case <-time.After(a.Delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	ts := time.Now()
+	if t := r.Form.Get("time"); t != "" {
+		if f, err := strconv.ParseFloat(t, 64); err == nil {
+			ts = time.Unix(0, int64(f*1e9))
+		} else if p, err := time.Parse(time.RFC3339Nano, t); err == nil {
+			ts = p
+		}
+	}
+	status := a.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	body := a.Body
+	if body == "" && status == http.StatusOK {
+		at := float64(ts.Add(-a.Age).UnixMilli()) / 1000
+		result := ""
+		for i, v := range a.Values {
+			if i > 0 {
+				result += ","
+			}
+			result += fmt.Sprintf(`{"metric":{"series":"%d"},"value":[%.3f,%q]}`, i, at, v)
+		}
+		body = fmt.Sprintf(`{"status":"success","data":{"resultType":"vector","result":[%s]}}`, result)
+	} else if body == "" {
+		body = fmt.Sprintf(`{"status":"error","errorType":"internal","error":"fake prometheus answered %d"}`, status)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprint(w, body)
+}

@@ -1,0 +1,163 @@
+// Package metrics holds reactive-autoscaler's Prometheus access: the RPS
+// source that reads each target's request rate, and the Recorder that exports
+// the controller's own metrics (prefix reactive_autoscaler_).
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+)
+
+const namespace = "reactive_autoscaler"
+
+// Evaluation results, the values of the evaluations_total "result" label.
+const (
+	ResultScaled  = "scaled"
+	ResultHeld    = "held"
+	ResultNoData  = "no_data"
+	ResultInvalid = "invalid"
+	ResultError   = "error"
+	ResultDryRun  = "dry_run"
+)
+
+var results = []string{ResultScaled, ResultHeld, ResultNoData, ResultInvalid, ResultError, ResultDryRun}
+
+// Recorder exports the controller's own metrics. Label values are fixed
+// sets, except namespace/deployment, whose series are deleted when a target
+// goes away. A nil *Recorder records nothing.
+type Recorder struct {
+	smoothedRPS  *prometheus.GaugeVec
+	desired      *prometheus.GaugeVec
+	current      *prometheus.GaugeVec
+	evaluations  *prometheus.CounterVec
+	scaleActions *prometheus.CounterVec
+	queryErrors  *prometheus.CounterVec
+	webhook      *prometheus.CounterVec
+	evalDuration prometheus.Histogram
+	queryDur     prometheus.Histogram
+	managed      prometheus.Gauge
+	leader       prometheus.Gauge
+}
+
+// NewRecorder creates the metrics and registers them on reg.
+func NewRecorder(reg prometheus.Registerer) *Recorder {
+	target := []string{"namespace", "deployment"}
+	r := &Recorder{
+		smoothedRPS: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "target_smoothed_rps",
+			Help: "Smoothed (EMA) requests per second of a managed Deployment at its last evaluation with data."}, target),
+		desired: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "target_desired_replicas",
+			Help: "Replicas the last evaluation decided on."}, target),
+		current: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "target_current_replicas",
+			Help: "Replicas (scale subresource spec.replicas) seen by the last evaluation."}, target),
+		evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "evaluations_total",
+			Help: "Evaluations by result: scaled, held, no_data, invalid, error, dry_run."}, []string{"result"}),
+		scaleActions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "scale_actions_total",
+			Help: "Replica writes by direction."}, []string{"direction"}),
+		queryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "metric_query_errors_total",
+			Help: "Prometheus queries that gave no usable sample, by reason."}, []string{"reason"}),
+		webhook: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "webhook_requests_total",
+			Help: "Alertmanager webhook requests by HTTP status code."}, []string{"code"}),
+		evalDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "evaluation_duration_seconds",
+			Help: "Time to evaluate one target, from dequeue to decision written.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		queryDur: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "prometheus_query_duration_seconds",
+			Help: "Duration of the Prometheus queries that read request rates.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		managed: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "managed_targets",
+			Help: "Deployments currently opted in and evaluated."}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "leader",
+			Help: "1 while this replica holds the leader lease, else 0."}),
+	}
+	reg.MustRegister(r.smoothedRPS, r.desired, r.current, r.evaluations, r.scaleActions, r.queryErrors,
+		r.webhook, r.evalDuration, r.queryDur, r.managed, r.leader)
+	// Pre-create the fixed series so that dashboards and rate() see zeros.
+	for _, res := range results {
+		r.evaluations.WithLabelValues(res)
+	}
+	for _, d := range []scaler.Action{scaler.ScaleUp, scaler.ScaleDown} {
+		r.scaleActions.WithLabelValues(d.String())
+	}
+	for _, reason := range Reasons {
+		r.queryErrors.WithLabelValues(string(reason))
+	}
+	return r
+}
+
+// ObserveEvaluation records one evaluation of namespace/name.
+func (r *Recorder) ObserveEvaluation(ns, name string, d *scaler.Decision, result string, took time.Duration) {
+	if r == nil {
+		return
+	}
+	r.evaluations.WithLabelValues(result).Inc()
+	r.evalDuration.Observe(took.Seconds())
+	if d == nil {
+		return
+	}
+	r.current.WithLabelValues(ns, name).Set(float64(d.Current))
+	r.desired.WithLabelValues(ns, name).Set(float64(d.Desired))
+	if d.DataOK {
+		r.smoothedRPS.WithLabelValues(ns, name).Set(d.SmoothedRPS)
+	}
+}
+
+// ObserveScale records a replica write.
+func (r *Recorder) ObserveScale(a scaler.Action) {
+	if r == nil {
+		return
+	}
+	r.scaleActions.WithLabelValues(a.String()).Inc()
+}
+
+// ForgetTarget deletes the per-target series of namespace/name.
+func (r *Recorder) ForgetTarget(ns, name string) {
+	if r == nil {
+		return
+	}
+	for _, v := range []*prometheus.GaugeVec{r.smoothedRPS, r.desired, r.current} {
+		v.DeleteLabelValues(ns, name)
+	}
+}
+
+// SetManaged sets the number of managed targets.
+func (r *Recorder) SetManaged(n int) {
+	if r == nil {
+		return
+	}
+	r.managed.Set(float64(n))
+}
+
+// SetLeader records whether this replica leads.
+func (r *Recorder) SetLeader(leading bool) {
+	if r == nil {
+		return
+	}
+	v := 0.0
+	if leading {
+		v = 1
+	}
+	r.leader.Set(v)
+}
+
+// ObserveWebhook counts one webhook request answered with code.
+func (r *Recorder) ObserveWebhook(code int) {
+	if r == nil {
+		return
+	}
+	r.webhook.WithLabelValues(strconv.Itoa(code)).Inc()
+}
+
+func (r *Recorder) observeQuery(d time.Duration) {
+	if r == nil {
+		return
+	}
+	r.queryDur.Observe(d.Seconds())
+}
+
+func (r *Recorder) queryError(reason Reason) {
+	if r == nil {
+		return
+	}
+	r.queryErrors.WithLabelValues(string(reason)).Inc()
+}

@@ -1,0 +1,135 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+)
+
+// ErrNoData is wrapped by every error RPS returns: the sample is missing or
+// unusable, and the decision must hold.
+var ErrNoData = errors.New("no data")
+
+// Reason classifies why there was no data. The values are metric labels.
+type Reason string
+
+// The reasons a query yields no data.
+const (
+	ReasonQueryError      Reason = "query_error"
+	ReasonEmpty           Reason = "empty"
+	ReasonNaN             Reason = "nan"
+	ReasonInf             Reason = "inf"
+	ReasonNegative        Reason = "negative"
+	ReasonMultipleSeries  Reason = "multiple_series"
+	ReasonStale           Reason = "stale"
+	ReasonUnsupportedType Reason = "unsupported_type"
+)
+
+// Reasons lists every Reason, for pre-created metric series.
+var Reasons = []Reason{ReasonQueryError, ReasonEmpty, ReasonNaN, ReasonInf, ReasonNegative, ReasonMultipleSeries, ReasonStale, ReasonUnsupportedType}
+
+// NoDataError says why a query gave no usable sample.
+type NoDataError struct {
+	Reason Reason
+	Query  string
+	Detail string
+	Err    error // the underlying error, for ReasonQueryError
+}
+
+func (e *NoDataError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Reason, e.Detail, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Reason, e.Detail)
+}
+
+// Unwrap lets errors.Is match ErrNoData and the underlying error.
+func (e *NoDataError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrNoData}
+	}
+	return []error{ErrNoData, e.Err}
+}
+
+// Source reads a request rate from Prometheus' HTTP API.
+type Source struct {
+	api     promv1.API
+	timeout time.Duration
+	rec     *Recorder
+}
+
+// NewSource returns a Source that gives each query at most timeout and
+// records durations and errors on rec (which may be nil).
+func NewSource(api promv1.API, timeout time.Duration, rec *Recorder) *Source {
+	return &Source{api: api, timeout: timeout, rec: rec}
+}
+
+// RPS evaluates query at now and returns its single value. A result that is
+// an error, empty, NaN, +-Inf, negative, more than one series, or a sample
+// older than maxAge is a *NoDataError wrapping ErrNoData.
+func (s *Source) RPS(ctx context.Context, query string, now time.Time, maxAge time.Duration) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	val, _, _, err := s.api.Query(ctx, query, now)
+	s.rec.observeQuery(time.Since(start))
+	v, err := classify(query, val, err, now, maxAge)
+	if err != nil {
+		var nd *NoDataError
+		if errors.As(err, &nd) {
+			s.rec.queryError(nd.Reason)
+		}
+	}
+	return v, err
+}
+
+func classify(query string, val model.Value, err error, now time.Time, maxAge time.Duration) (float64, error) {
+	fail := func(r Reason, format string, args ...any) (float64, error) {
+		return 0, &NoDataError{Reason: r, Query: query, Detail: fmt.Sprintf(format, args...), Err: err}
+	}
+	if err != nil {
+		return fail(ReasonQueryError, "query %q failed", query)
+	}
+	var v model.SampleValue
+	var ts model.Time
+	switch r := val.(type) {
+	case *model.Scalar:
+		v, ts = r.Value, r.Timestamp
+	case model.Vector:
+		switch len(r) {
+		case 0:
+			return fail(ReasonEmpty, "query %q returned no series", query)
+		case 1:
+			v, ts = r[0].Value, r[0].Timestamp
+		default:
+			return fail(ReasonMultipleSeries, "query %q returned %d series, want one (aggregate with sum)", query, len(r))
+		}
+	default:
+		return fail(ReasonUnsupportedType, "query %q returned a %v, want a scalar or one series", query, typeOf(val))
+	}
+	f := float64(v)
+	switch {
+	case math.IsNaN(f):
+		return fail(ReasonNaN, "query %q returned NaN", query)
+	case math.IsInf(f, 0):
+		return fail(ReasonInf, "query %q returned %v", query, f)
+	case f < 0:
+		return fail(ReasonNegative, "query %q returned a negative rate %v", query, f)
+	}
+	if age := now.Sub(ts.Time()); age > maxAge {
+		return fail(ReasonStale, "query %q returned a sample %s old, older than %s", query, age.Round(time.Second), maxAge)
+	}
+	return f, nil
+}
+
+func typeOf(v model.Value) string {
+	if v == nil {
+		return "nil result"
+	}
+	return v.Type().String()
+}

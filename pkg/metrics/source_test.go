@@ -1,0 +1,81 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
+)
+
+func newSource(t *testing.T, srv *promtest.Server, rec *Recorder) *Source {
+	t.Helper()
+	c, err := api.NewClient(api.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewSource(promv1.NewAPI(c), 200*time.Millisecond, rec)
+}
+
+func TestRPSClassifiesEveryAwkwardAnswer(t *testing.T) {
+	tests := []struct {
+		name       string
+		answer     promtest.Answer
+		want       float64
+		wantReason Reason // "" = good sample
+		wantText   string
+	}{
+		{"one series", promtest.Value(42.5), 42.5, "", ""},
+		{"scalar", promtest.Answer{Body: `{"status":"success","data":{"resultType":"scalar","result":[` + nowTS() + `,"7"]}}`}, 7, "", ""},
+		{"zero is data", promtest.Value(0), 0, "", ""},
+		{"bad query (400)", promtest.Answer{Status: 400, Body: `{"status":"error","errorType":"bad_data","error":"parse error"}`}, 0, ReasonQueryError, "parse error"},
+		{"server error (503)", promtest.Answer{Status: 503}, 0, ReasonQueryError, "failed"},
+		{"timeout", promtest.Answer{Delay: 2 * time.Second, Values: []string{"1"}}, 0, ReasonQueryError, "deadline exceeded"},
+		{"garbage body", promtest.Answer{Body: `<html>proxy error</html>`}, 0, ReasonQueryError, "failed"},
+		{"empty", promtest.Answer{Values: nil}, 0, ReasonEmpty, "returned no series"},
+		{"NaN", promtest.Answer{Values: []string{"NaN"}}, 0, ReasonNaN, "returned NaN"},
+		{"+Inf", promtest.Answer{Values: []string{"+Inf"}}, 0, ReasonInf, "returned +Inf"},
+		{"-Inf", promtest.Answer{Values: []string{"-Inf"}}, 0, ReasonInf, "returned -Inf"},
+		{"negative", promtest.Answer{Values: []string{"-3"}}, 0, ReasonNegative, "negative rate -3"},
+		{"two series", promtest.Answer{Values: []string{"1", "2"}}, 0, ReasonMultipleSeries, "returned 2 series"},
+		{"stale sample", promtest.Answer{Values: []string{"5"}, Age: 2 * time.Minute}, 0, ReasonStale, "older than 1m0s"},
+		{"matrix", promtest.Answer{Body: `{"status":"success","data":{"resultType":"matrix","result":[]}}`}, 0, ReasonUnsupportedType, "returned a matrix"},
+		{"string (rejected by the client)", promtest.Answer{Body: `{"status":"success","data":{"resultType":"string","result":[1,"x"]}}`}, 0, ReasonQueryError, "unexpected value type"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := promtest.New()
+			defer srv.Close()
+			srv.Set(tc.answer)
+			reg := prometheus.NewPedanticRegistry()
+			rec := NewRecorder(reg)
+			got, err := newSource(t, srv, rec).RPS(context.Background(), "q", time.Now(), time.Minute)
+			if tc.wantReason == "" {
+				if err != nil || got != tc.want {
+					t.Fatalf("RPS = %v, %v; want %v", got, err, tc.want)
+				}
+				return
+			}
+			var nd *NoDataError
+			if !errors.As(err, &nd) || !errors.Is(err, ErrNoData) {
+				t.Fatalf("RPS error = %v (value %v), want a NoDataError", err, got)
+			}
+			if nd.Reason != tc.wantReason || !strings.Contains(err.Error(), tc.wantText) {
+				t.Errorf("error %q (reason %s), want reason %s and text %q", err, nd.Reason, tc.wantReason, tc.wantText)
+			}
+			if n := testutil.ToFloat64(rec.queryErrors.WithLabelValues(string(tc.wantReason))); n != 1 {
+				t.Errorf("metric_query_errors_total{reason=%q} = %v, want 1", tc.wantReason, n)
+			}
+		})
+	}
+}
+
+func nowTS() string { return strconv.FormatFloat(float64(time.Now().UnixMilli())/1000, 'f', 3, 64) }

@@ -1,0 +1,236 @@
+// Package watch is the Kubernetes side of reactive-autoscaler: it discovers
+// opted-in Deployments with an informer, schedules an evaluation of each on a
+// rate-limited workqueue every interval, asks pkg/scaler for a decision, and
+// writes replicas through the deployments/scale subresource, reporting with
+// Events, the autoscale.io/status annotation, logs and metrics.
+package watch
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+)
+
+// RPSSource reads a target's request rate. An error means no data.
+type RPSSource interface {
+	RPS(ctx context.Context, query string, now time.Time, maxAge time.Duration) (float64, error)
+}
+
+// Monitor records the controller's own metrics.
+type Monitor interface {
+	ObserveEvaluation(namespace, name string, d *scaler.Decision, result string, took time.Duration)
+	ObserveScale(a scaler.Action)
+	ForgetTarget(namespace, name string)
+	SetManaged(n int)
+}
+
+// Config wires a Controller.
+type Config struct {
+	Client   kubernetes.Interface
+	Informer appsinformers.DeploymentInformer
+	Source   RPSSource
+	Recorder record.EventRecorder
+	Monitor  Monitor           // optional
+	Clock    clock.WithTicker  // optional, the real clock by default
+	Defaults map[string]string // controller-wide defaults, keys as scaler.Settings
+	// DefaultInterval re-queues targets whose own settings are invalid.
+	DefaultInterval time.Duration
+}
+
+// Controller evaluates every opted-in Deployment on its interval.
+type Controller struct {
+	client   kubernetes.Interface
+	lister   appslisters.DeploymentLister
+	synced   cache.InformerSynced
+	queue    workqueue.TypedRateLimitingInterface[string]
+	source   RPSSource
+	recorder record.EventRecorder
+	monitor  Monitor
+	clock    clock.WithTicker
+	defaults map[string]string
+	fallback time.Duration
+
+	mu      sync.Mutex
+	targets map[string]*target // by namespace/name
+}
+
+// New builds a Controller and registers its event handlers on the informer.
+func New(cfg Config) (*Controller, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Monitor == nil {
+		cfg.Monitor = nopMonitor{}
+	}
+	if cfg.DefaultInterval <= 0 {
+		cfg.DefaultInterval = 30 * time.Second
+	}
+	c := &Controller{
+		client:   cfg.Client,
+		lister:   cfg.Informer.Lister(),
+		source:   cfg.Source,
+		recorder: cfg.Recorder,
+		monitor:  cfg.Monitor,
+		clock:    cfg.Clock,
+		defaults: cfg.Defaults,
+		fallback: cfg.DefaultInterval,
+		targets:  map[string]*target{},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "deployments", Clock: cfg.Clock}),
+	}
+	inf := cfg.Informer.Informer()
+	if err := inf.SetTransform(leanDeployment); err != nil {
+		return nil, fmt.Errorf("setting the informer transform: %w", err)
+	}
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.onAdd,
+		UpdateFunc: c.onUpdate,
+		DeleteFunc: c.onDelete,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("adding event handlers: %w", err)
+	}
+	// Synced once the handlers, not only the cache, have seen every object.
+	c.synced = reg.HasSynced
+	return c, nil
+}
+
+// HasSynced reports whether the cache is filled and every cached object has
+// been through the event handlers.
+func (c *Controller) HasSynced() bool { return c.synced() }
+
+// Run waits for the cache, then runs workers until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	logger := klog.FromContext(ctx)
+	logger.Info("Waiting for the Deployment cache to sync")
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
+		return fmt.Errorf("waiting for the Deployment cache: %w", ctx.Err())
+	}
+	logger.Info("Starting workers", "count", workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() { wait.UntilWithContext(ctx, c.runWorker, time.Second) })
+	}
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+	logger.Info("Workers stopped")
+	return nil
+}
+
+func (c *Controller) runWorker(ctx context.Context) {
+	for c.processNextWorkItem(ctx) {
+	}
+}
+
+func (c *Controller) processNextWorkItem(ctx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+	after, err := c.sync(ctx, key)
+	if err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Evaluation failed; retrying with backoff", "key", key)
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	if after > 0 {
+		c.queue.AddAfter(key, after)
+	}
+	return true
+}
+
+// Spike asks for an immediate spike evaluation of namespace/name (SPEC
+// section 3). It reports false when the Deployment is not managed.
+func (c *Controller) Spike(namespace, name string) bool {
+	key := namespace + "/" + name
+	d, err := c.lister.Deployments(namespace).Get(name)
+	if err != nil || !scaler.Managed(d.Annotations) {
+		return false
+	}
+	c.mu.Lock()
+	c.targetLocked(key, d).spike = true
+	c.mu.Unlock()
+	c.queue.Add(key)
+	return true
+}
+
+func (c *Controller) onAdd(obj any) {
+	if d, ok := obj.(*appsv1.Deployment); ok && scaler.Managed(d.Annotations) {
+		c.enqueue(d)
+	}
+}
+
+func (c *Controller) onUpdate(oldObj, newObj any) {
+	old, ok1 := oldObj.(*appsv1.Deployment)
+	d, ok2 := newObj.(*appsv1.Deployment)
+	if !ok1 || !ok2 {
+		return
+	}
+	switch {
+	case !scaler.Managed(d.Annotations):
+		if scaler.Managed(old.Annotations) {
+			c.forget(key(d))
+		}
+	case !scaler.Managed(old.Annotations) || settingsChanged(old.Annotations, d.Annotations):
+		// Newly opted in or reconfigured: evaluate now. Replica changes and
+		// the controller's own status writes wait for the next interval.
+		c.enqueue(d)
+	}
+}
+
+func (c *Controller) onDelete(obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	if d, ok := obj.(*appsv1.Deployment); ok {
+		c.forget(key(d))
+	}
+}
+
+func (c *Controller) enqueue(d *appsv1.Deployment) { c.queue.Add(key(d)) }
+
+// forget drops everything kept about a target: its state, its metric series
+// and its backoff. A pending periodic item finds it unmanaged and stops.
+func (c *Controller) forget(k string) {
+	c.mu.Lock()
+	_, had := c.targets[k]
+	delete(c.targets, k)
+	n := len(c.targets)
+	c.mu.Unlock()
+	c.queue.Forget(k)
+	if had {
+		ns, name, _ := cache.SplitMetaNamespaceKey(k)
+		c.monitor.ForgetTarget(ns, name)
+		c.monitor.SetManaged(n)
+	}
+}
+
+func key(d *appsv1.Deployment) string { return d.Namespace + "/" + d.Name }
+
+type nopMonitor struct{}
+
+func (nopMonitor) ObserveEvaluation(string, string, *scaler.Decision, string, time.Duration) {}
+func (nopMonitor) ObserveScale(scaler.Action)                                                {}
+func (nopMonitor) ForgetTarget(string, string)                                               {}
+func (nopMonitor) SetManaged(int)                                                            {}

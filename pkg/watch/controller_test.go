@@ -1,0 +1,367 @@
+package watch
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
+)
+
+const interval = 30 * time.Second
+
+func TestOnlyAnnotatedDeploymentsAreQueued(t *testing.T) {
+	plain := deployment("plain", 1, nil)
+	optedOut := deployment("opted-out", 1, map[string]string{})
+	optedOut.Annotations["autoscale.io/reactive"] = "false"
+	h := newHarness(t, managed("frontend", 1), plain, optedOut)
+
+	if n := h.ctrl.queue.Len(); n != 1 {
+		t.Fatalf("queue holds %d keys, want only the annotated one", n)
+	}
+	if k, _ := h.ctrl.queue.Get(); k != "shop/frontend" {
+		t.Fatalf("queued %q, want shop/frontend", k)
+	}
+	// Evaluating an unmanaged key (as a stale queue item would) does nothing.
+	h.clock.Step(interval)
+	if after, err := h.ctrl.sync(h.ctx, "shop/plain"); err != nil || after != 0 {
+		t.Fatalf("sync(plain) = %v, %v; want no requeue", after, err)
+	}
+	if q := h.prom.Queries(); q != 0 {
+		t.Errorf("Prometheus was queried %d times for unmanaged Deployments", q)
+	}
+	if w := h.writes(); len(w) != 0 {
+		t.Errorf("wrote to unmanaged Deployments: %v", w)
+	}
+}
+
+func TestScalesUpThroughTheScaleSubresource(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1))
+	h.prom.Set(promtest.Value(45)) // seed table: 45 RPS at 1 replica -> 3
+	if after := h.evaluate("frontend", interval); after != interval {
+		t.Errorf("requeue after %v, want the interval %v", after, interval)
+	}
+	if got := h.replicas("frontend"); got != 3 {
+		t.Fatalf("replicas = %d, want 3", got)
+	}
+	if !slices.Contains(h.writes(), "update/deployments/scale") {
+		t.Errorf("replicas not written through deployments/scale: %v", h.writes())
+	}
+	if ev := h.drainEvents(); !hasEvent(ev, "Normal SuccessfulRescale New size: 3; reason: smoothed RPS 45 above 10") {
+		t.Errorf("events %q lack SuccessfulRescale with the reason", ev)
+	}
+	if q := h.prom.LastQuery(); q != `sum(rate(http_requests_total{service="frontend"}[1m]))` {
+		t.Errorf("query = %s", q)
+	}
+	st := h.status("frontend")
+	if st.LastDecision == nil || st.LastDecision.To != 3 || st.LastDecision.From != 1 || st.LastDecision.Action != "up" ||
+		st.LastScaleTime == nil || !st.LastScaleTime.Time.Equal(h.clock.Now()) || st.DataHealth != "ok" || st.LastDecision.SmoothedRPS != 45 {
+		t.Errorf("status annotation = %+v", st)
+	}
+	if got := h.gauge("reactive_autoscaler_target_desired_replicas", "frontend"); got != 3 {
+		t.Errorf("desired replicas gauge = %v, want 3", got)
+	}
+}
+
+func TestRemovingTheAnnotationOrDeletingStopsEvaluation(t *testing.T) {
+	for _, how := range []string{"annotation removed", "deleted"} {
+		t.Run(how, func(t *testing.T) {
+			h := newHarness(t, managed("frontend", 1))
+			h.prom.Set(promtest.Value(5))
+			h.evaluate("frontend", interval)
+			if n := h.seriesFor("frontend"); n != 3 {
+				t.Fatalf("want 3 per-target series after an evaluation, got %d", n)
+			}
+			if how == "deleted" {
+				if err := h.client.AppsV1().Deployments("shop").Delete(h.ctx, "frontend", metav1.DeleteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				h.waitCache("frontend", func(d *appsv1.Deployment) bool { return d == nil })
+			} else {
+				d, _ := h.client.AppsV1().Deployments("shop").Get(h.ctx, "frontend", metav1.GetOptions{})
+				delete(d.Annotations, "autoscale.io/reactive")
+				if _, err := h.client.AppsV1().Deployments("shop").Update(h.ctx, d, metav1.UpdateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				h.waitCache("frontend", func(d *appsv1.Deployment) bool { return d != nil && d.Annotations["autoscale.io/reactive"] == "" })
+			}
+			if n := h.seriesFor("frontend"); n != 0 {
+				t.Errorf("%d per-target metric series left after the target went away", n)
+			}
+			queries := h.prom.Queries()
+			// The periodic item still in the queue finds nothing to do.
+			if after := h.evaluate("frontend", interval); after != 0 {
+				t.Errorf("requeued after %v; want no further evaluation", after)
+			}
+			if q := h.prom.Queries(); q != queries {
+				t.Errorf("Prometheus queried again for an unmanaged target")
+			}
+			h.ctrl.mu.Lock()
+			n := len(h.ctrl.targets)
+			h.ctrl.mu.Unlock()
+			if n != 0 {
+				t.Errorf("%d targets still in memory", n)
+			}
+		})
+	}
+}
+
+func TestInvalidAnnotationWarnsAndWritesNothing(t *testing.T) {
+	h := newHarness(t, managed("frontend", 4, "thresholds", "1:10/0,2:30/10", "min-replicas", "0"))
+	h.prom.Set(promtest.Value(0))
+	if after := h.evaluate("frontend", interval); after != interval {
+		t.Errorf("requeue after %v, want the default interval", after)
+	}
+	ev := h.drainEvents()
+	want := `Warning InvalidAnnotation autoscale.io/min-replicas="0": must be an integer >= 1; autoscale.io/thresholds="1:10/0,2:30/10": hysteresis gap: DOWN(2)=10 must be below UP(1)=10; the Deployment is left untouched`
+	if diff := cmp.Diff([]string{want}, ev); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if w := h.writes(); len(w) != 0 {
+		t.Errorf("writes for an invalid Deployment: %v", w)
+	}
+	if h.prom.Queries() != 0 {
+		t.Error("queried Prometheus for an invalid Deployment")
+	}
+	// The same invalid settings do not repeat the Event every interval.
+	h.evaluate("frontend", interval)
+	if ev := h.drainEvents(); len(ev) != 0 {
+		t.Errorf("repeated events: %v", ev)
+	}
+}
+
+func TestConflictOnScaleWriteIsRetried(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1))
+	h.prom.Set(promtest.Value(20))
+	h.conflicts.Store(2)
+	h.evaluate("frontend", interval)
+	if got := h.replicas("frontend"); got != 2 {
+		t.Fatalf("replicas = %d after two conflicts, want 2", got)
+	}
+	n := 0
+	for _, w := range h.writes() {
+		if w == "update/deployments/scale" {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d scale updates, want 3 (two conflicts, one success)", n)
+	}
+}
+
+func TestReplicasChangedByAPersonAreRespected(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1))
+	h.prom.Set(promtest.Value(20))
+	h.evaluate("frontend", interval) // -> 2
+	// A person scales to 5; at 20 RPS the table says 2, but the cooldown
+	// (60 s) holds, and the next decision starts from 5, not from 2.
+	h.scaleByHand("frontend", 5)
+	h.prom.Set(promtest.Value(150)) // EMA 111, within row 5 [90, inf]: hold at 5
+	h.evaluate("frontend", interval)
+	h.evaluate("frontend", interval)
+	if got := h.replicas("frontend"); got != 5 {
+		t.Fatalf("replicas = %d, want the person's 5 kept", got)
+	}
+
+	// A change between the decision (from the cache: 5) and the write (the
+	// API says 4 by then) is respected too.
+	h.prom.Set(promtest.Value(0)) // EMA 33: the decision is 5 -> 3
+	h.mu.Lock()
+	h.beforeScaleGet = func() {
+		// Runs inside a reactor: use the tracker, not the clientset.
+		obj, err := h.client.Tracker().Get(deploymentsGVR, "shop", "frontend")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		d := obj.(*appsv1.Deployment).DeepCopy()
+		four := int32(4)
+		d.Spec.Replicas = &four
+		if err := h.client.Tracker().Update(deploymentsGVR, d, "shop"); err != nil {
+			t.Error(err)
+		}
+	}
+	h.mu.Unlock()
+	h.ctrl.mu.Lock()
+	stateBefore := h.ctrl.targets["shop/frontend"].state.LastScale
+	h.ctrl.mu.Unlock()
+	h.clock.Step(interval)
+	h.ctrl.sync(h.ctx, "shop/frontend") //nolint:errcheck // the outcome is checked below
+	if got := h.replicas("frontend"); got != 4 {
+		t.Errorf("replicas = %d; the write overrode a concurrent change to 4", got)
+	}
+	h.ctrl.mu.Lock()
+	if after := h.ctrl.targets["shop/frontend"].state.LastScale; !after.Equal(stateBefore) {
+		t.Errorf("an unwritten decision started a cooldown")
+	}
+	h.ctrl.mu.Unlock()
+}
+
+func TestDryRunReportsButWritesNoReplicas(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1, "dry-run", "true"))
+	h.prom.Set(promtest.Value(45))
+	h.evaluate("frontend", interval)
+	if got := h.replicas("frontend"); got != 1 {
+		t.Fatalf("dry-run wrote replicas: %d", got)
+	}
+	for _, w := range h.writes() {
+		if strings.Contains(w, "scale") {
+			t.Errorf("dry-run wrote %s", w)
+		}
+	}
+	if ev := h.drainEvents(); !hasEvent(ev, "Normal DryRunRescale Would set new size: 3") {
+		t.Errorf("events %q lack DryRunRescale", ev)
+	}
+	if st := h.status("frontend"); st.LastDecision == nil || !st.LastDecision.DryRun || st.LastDecision.To != 3 {
+		t.Errorf("status does not report the dry-run decision: %+v", st)
+	}
+}
+
+func TestPausedNeitherEvaluatesNorScales(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1, "paused", "true"))
+	h.prom.Set(promtest.Value(500))
+	h.evaluate("frontend", interval)
+	if h.prom.Queries() != 0 || len(h.writes()) != 0 {
+		t.Errorf("paused target evaluated: %d queries, writes %v", h.prom.Queries(), h.writes())
+	}
+}
+
+func TestOwnStatusWriteDoesNotTriggerAnEvaluation(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1))
+	if k, _ := h.ctrl.queue.Get(); k != "shop/frontend" { // the initial add
+		t.Fatalf("got %q", k)
+	}
+	h.ctrl.queue.Done("shop/frontend")
+	h.prom.Set(promtest.Value(45))
+	h.evaluate("frontend", interval)
+	h.waitCache("frontend", func(d *appsv1.Deployment) bool {
+		return d != nil && d.Annotations[StatusAnnotation] != "" && *d.Spec.Replicas == 3
+	})
+	if n := h.ctrl.queue.Len(); n != 0 {
+		t.Errorf("the controller's own writes queued %d evaluations", n)
+	}
+	// A change of settings, by contrast, is evaluated at once.
+	d, _ := h.client.AppsV1().Deployments("shop").Get(h.ctx, "frontend", metav1.GetOptions{})
+	d.Annotations["autoscale.io/max-replicas"] = "4"
+	if _, err := h.client.AppsV1().Deployments("shop").Update(h.ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitCache("frontend", func(d *appsv1.Deployment) bool { return d != nil && d.Annotations["autoscale.io/max-replicas"] == "4" })
+	if n := h.ctrl.queue.Len(); n != 1 {
+		t.Errorf("a settings change queued %d evaluations, want 1", n)
+	}
+}
+
+func TestCooldownSurvivesARestart(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1))
+	h.prom.Set(promtest.Value(20))
+	h.evaluate("frontend", interval) // -> 2 at T
+	d, _ := h.client.AppsV1().Deployments("shop").Get(h.ctx, "frontend", metav1.GetOptions{})
+
+	// A new process (or leader) starts from what the API server holds.
+	h2 := newHarness(t, d)
+	h2.clock.SetTime(h.clock.Now().Add(20 * time.Second))
+	h2.prom.Set(promtest.Value(50)) // above UP(2)=30
+	h2.evaluate("frontend", 0)
+	if got := h2.replicas("frontend"); got != 2 {
+		t.Fatalf("a new process scaled inside the old cooldown: %d replicas", got)
+	}
+	h2.evaluate("frontend", 40*time.Second) // 60 s after the old action
+	if got := h2.replicas("frontend"); got != 3 {
+		t.Fatalf("replicas = %d after the cooldown, want 3", got)
+	}
+}
+
+func TestLeanCacheDropsWhatTheDecisionDoesNotRead(t *testing.T) {
+	d := managed("frontend", 2)
+	d.Annotations["kubectl.kubernetes.io/last-applied-configuration"] = strings.Repeat("x", 10000)
+	d.Spec.Template.Spec.Containers = nil
+	d.Spec.Template.Annotations = map[string]string{"big": strings.Repeat("y", 1000)}
+	h := newHarness(t, d)
+	got, err := h.ctrl.lister.Deployments("shop").Get("frontend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Annotations) != 1 || got.Spec.Template.Annotations != nil || *got.Spec.Replicas != 2 {
+		t.Errorf("cached object keeps more than needed: annotations %v, template %v", got.Annotations, got.Spec.Template.Annotations)
+	}
+}
+
+func (h *harness) status(name string) Status {
+	h.t.Helper()
+	d, err := h.client.AppsV1().Deployments("shop").Get(h.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var st Status
+	if err := json.Unmarshal([]byte(d.Annotations[StatusAnnotation]), &st); err != nil {
+		h.t.Fatalf("status annotation %q: %v", d.Annotations[StatusAnnotation], err)
+	}
+	return st
+}
+
+func (h *harness) scaleByHand(name string, replicas int32) {
+	h.t.Helper()
+	if err := h.client.Tracker().Update(deploymentsGVR, withReplicas(h, name, replicas), "shop"); err != nil {
+		h.t.Fatal(err)
+	}
+	h.waitCache(name, func(d *appsv1.Deployment) bool { return d != nil && *d.Spec.Replicas == replicas })
+}
+
+func withReplicas(h *harness, name string, replicas int32) *appsv1.Deployment {
+	d, err := h.client.AppsV1().Deployments("shop").Get(h.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	d = d.DeepCopy()
+	d.Spec.Replicas = &replicas
+	return d
+}
+
+// seriesFor counts the per-target series of deployment name.
+func (h *harness) seriesFor(name string) int {
+	mfs, err := h.registry.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	n := 0
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "deployment" && l.GetValue() == name {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// gauge reads the value of metric name for deployment target.
+func (h *harness) gauge(name, target string) float64 {
+	h.t.Helper()
+	mfs, err := h.registry.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "deployment" && l.GetValue() == target {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	h.t.Fatalf("no series %s{deployment=%q}", name, target)
+	return 0
+}

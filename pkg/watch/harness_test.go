@@ -1,0 +1,236 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
+)
+
+var deploymentsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+
+// harness runs a Controller against a fake clientset, a fake clock and an
+// httptest Prometheus. Tests call sync directly to step evaluations.
+type harness struct {
+	t        testing.TB
+	ctx      context.Context
+	client   *fake.Clientset
+	clock    *clocktesting.FakeClock
+	prom     *promtest.Server
+	events   *record.FakeRecorder
+	registry *prometheus.Registry
+	ctrl     *Controller
+	// conflicts is how many scale updates to reject with 409 next.
+	conflicts atomic.Int32
+	mu        sync.Mutex
+	scaleGets int
+	// beforeScaleGet, when set, runs once before the next scale read: a
+	// change made there lands between the decision and the write.
+	beforeScaleGet func()
+}
+
+func deployment(name string, replicas int32, ann map[string]string) *appsv1.Deployment {
+	a := map[string]string{"autoscale.io/reactive": "true"}
+	for k, v := range ann {
+		a[k] = v
+	}
+	if ann == nil {
+		a = nil
+	}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", Annotations: a, ResourceVersion: "1",
+			Labels: map[string]string{"app": name}},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas},
+	}
+}
+
+func managed(name string, replicas int32, ann ...string) *appsv1.Deployment {
+	m := map[string]string{}
+	for i := 0; i+1 < len(ann); i += 2 {
+		m["autoscale.io/"+ann[i]] = ann[i+1]
+	}
+	return deployment(name, replicas, m)
+}
+
+func newHarness(t testing.TB, objs ...runtime.Object) *harness {
+	h := &harness{
+		t:        t,
+		client:   fake.NewClientset(objs...),
+		clock:    clocktesting.NewFakeClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)),
+		prom:     promtest.New(),
+		events:   record.NewFakeRecorder(1000),
+		registry: prometheus.NewPedanticRegistry(),
+	}
+	t.Cleanup(h.prom.Close)
+	h.installScaleReactors()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h.ctx = ctx
+	pc, err := api.NewClient(api.Config{Address: h.prom.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := metrics.NewRecorder(h.registry)
+	factory := informers.NewSharedInformerFactory(h.client, 0)
+	h.ctrl, err = New(Config{
+		Client:   h.client,
+		Informer: factory.Apps().V1().Deployments(),
+		Source:   metrics.NewSource(promv1.NewAPI(pc), time.Second, rec),
+		Recorder: h.events,
+		Monitor:  rec,
+		Clock:    h.clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), h.ctrl.HasSynced) {
+		t.Fatal("cache never synced")
+	}
+	return h
+}
+
+// installScaleReactors makes the fake clientset serve deployments/scale from
+// the Deployment objects it tracks, and reject h.conflicts updates with 409.
+func (h *harness) installScaleReactors() {
+	tracker := h.client.Tracker()
+	h.client.PrependReactor("get", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		ga := a.(k8stesting.GetAction)
+		if ga.GetSubresource() != "scale" {
+			return false, nil, nil
+		}
+		h.mu.Lock()
+		h.scaleGets++
+		hook := h.beforeScaleGet
+		h.beforeScaleGet = nil
+		h.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
+		obj, err := tracker.Get(deploymentsGVR, ga.GetNamespace(), ga.GetName())
+		if err != nil {
+			return true, nil, err
+		}
+		d := obj.(*appsv1.Deployment)
+		return true, &autoscalingv1.Scale{
+			ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: d.Namespace, ResourceVersion: d.ResourceVersion},
+			Spec:       autoscalingv1.ScaleSpec{Replicas: *d.Spec.Replicas},
+		}, nil
+	})
+	h.client.PrependReactor("update", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		ua := a.(k8stesting.UpdateAction)
+		if ua.GetSubresource() != "scale" {
+			return false, nil, nil
+		}
+		sc := ua.GetObject().(*autoscalingv1.Scale)
+		if h.conflicts.Load() > 0 {
+			h.conflicts.Add(-1)
+			return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "deployments"}, sc.Name, fmt.Errorf("the object has been modified"))
+		}
+		obj, err := tracker.Get(deploymentsGVR, sc.Namespace, sc.Name)
+		if err != nil {
+			return true, nil, err
+		}
+		d := obj.(*appsv1.Deployment).DeepCopy()
+		d.Spec.Replicas = &sc.Spec.Replicas
+		return true, sc, tracker.Update(deploymentsGVR, d, sc.Namespace)
+	})
+}
+
+// replicas reads spec.replicas from the API (not the cache).
+func (h *harness) replicas(name string) int32 {
+	h.t.Helper()
+	d, err := h.client.AppsV1().Deployments("shop").Get(h.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return *d.Spec.Replicas
+}
+
+// waitCache waits until the controller's cache shows name satisfying ok.
+func (h *harness) waitCache(name string, ok func(*appsv1.Deployment) bool) {
+	h.t.Helper()
+	err := wait.PollUntilContextTimeout(h.ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		d, err := h.ctrl.lister.Deployments("shop").Get(name)
+		if err != nil {
+			return ok(nil), nil
+		}
+		return ok(d), nil
+	})
+	if err != nil {
+		h.t.Fatalf("cache never showed the expected state of %s: %v", name, err)
+	}
+}
+
+// evaluate steps the clock by step and runs one evaluation of name.
+func (h *harness) evaluate(name string, step time.Duration) time.Duration {
+	h.t.Helper()
+	h.clock.Step(step)
+	after, err := h.ctrl.sync(h.ctx, "shop/"+name)
+	if err != nil {
+		h.t.Fatalf("sync %s: %v", name, err)
+	}
+	return after
+}
+
+// drainEvents returns the events recorded so far.
+func (h *harness) drainEvents() []string {
+	var out []string
+	for {
+		select {
+		case e := <-h.events.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+func hasEvent(events []string, prefix string) bool {
+	for _, e := range events {
+		if strings.HasPrefix(e, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// writes lists the write actions (verb/resource/subresource) the client saw.
+func (h *harness) writes() []string {
+	var out []string
+	for _, a := range h.client.Actions() {
+		switch a.GetVerb() {
+		case "get", "list", "watch":
+			continue
+		}
+		s := a.GetVerb() + "/" + a.GetResource().Resource
+		if sub := a.GetSubresource(); sub != "" {
+			s += "/" + sub
+		}
+		out = append(out, s)
+	}
+	return out
+}

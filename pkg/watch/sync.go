@@ -1,0 +1,178 @@
+package watch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+)
+
+// Event reasons (SPEC section 5).
+const (
+	EventSuccessfulRescale = "SuccessfulRescale"
+	EventDryRunRescale     = "DryRunRescale"
+	EventFailedRescale     = "FailedRescale"
+	EventFailedGetMetrics  = "FailedGetMetrics"
+	EventInvalidAnnotation = "InvalidAnnotation"
+)
+
+// FieldManager names the controller's writes in managedFields.
+const FieldManager = "reactive-autoscaler"
+
+// errReplicasChanged: someone changed replicas between the decision and the
+// write. Their count is respected; the next evaluation starts from it.
+var errReplicasChanged = errors.New("replicas changed since the decision")
+
+// sync evaluates one target and returns when to evaluate it next (0: not
+// again, it is no longer managed). A returned error is retried with backoff.
+func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) {
+	start := c.clock.Now()
+	ns, name, err := cache.SplitMetaNamespaceKey(k)
+	if err != nil {
+		return 0, nil // a malformed key never becomes valid
+	}
+	d, err := c.lister.Deployments(ns).Get(name)
+	if apierrors.IsNotFound(err) || (err == nil && !scaler.Managed(d.Annotations)) {
+		c.forget(k)
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading deployment %s from the cache: %w", k, err)
+	}
+	logger := klog.LoggerWithValues(klog.FromContext(ctx), "deployment", klog.KObj(d))
+	ctx = klog.NewContext(ctx, logger)
+
+	c.mu.Lock()
+	t := c.targetLocked(k, d)
+	spike := t.spike
+	t.spike = false
+	c.mu.Unlock()
+
+	spec, specErr, changed := c.specFor(t, d)
+	if specErr != nil {
+		if changed {
+			c.recorder.Eventf(d, corev1.EventTypeWarning, EventInvalidAnnotation, "%v; the Deployment is left untouched", specErr)
+			logger.Info("Invalid autoscaling annotation; not managing until fixed", "err", specErr)
+		}
+		c.monitor.ObserveEvaluation(ns, name, nil, metrics.ResultInvalid, c.clock.Since(start))
+		return c.fallback, nil
+	}
+	if spec.Paused {
+		logger.V(4).Info("Paused")
+		return spec.Interval, nil
+	}
+
+	current := int32(1)
+	if d.Spec.Replicas != nil {
+		current = *d.Spec.Replicas
+	}
+	now := c.clock.Now()
+	in := scaler.Input{Current: current, Spike: spike}
+	if q, err := spec.RenderQuery(ns, name); err != nil {
+		in.NoData = fmt.Errorf("rendering the query: %w", err)
+	} else {
+		in.RPS, in.NoData = c.source.RPS(ctx, q, now, 2*spec.Interval)
+	}
+	dec, next := scaler.Decide(now, spec, t.state, in)
+
+	result := metrics.ResultHeld
+	if !dec.DataOK {
+		result = metrics.ResultNoData
+		c.recorder.Eventf(d, corev1.EventTypeWarning, EventFailedGetMetrics, "%s; holding at %d replicas", dec.Reason, current)
+	}
+	scaled := false
+	var scaleErr error
+	switch {
+	case dec.Action == scaler.Hold:
+		logger.V(4).Info("Evaluated", "replicas", current, "rps", dec.RPS, "smoothedRPS", dec.SmoothedRPS, "spike", spike, "reason", dec.Reason)
+	case spec.DryRun:
+		scaled, result = true, metrics.ResultDryRun
+		c.recorder.Eventf(d, corev1.EventTypeNormal, EventDryRunRescale, "Would set new size: %d; reason: %s", dec.Desired, dec.Reason)
+		logger.Info("Dry run: "+actionWord(dec.Action)+" not written", "oldReplicas", dec.Current, "newReplicas", dec.Desired, "reason", dec.Reason)
+	default:
+		scaleErr = c.scale(ctx, d, dec.Current, dec.Desired)
+		switch {
+		case errors.Is(scaleErr, errReplicasChanged):
+			logger.Info("Replicas changed by someone else before the write; keeping their count", "decidedFrom", dec.Current)
+			scaleErr = nil
+		case scaleErr != nil:
+			result = metrics.ResultError
+			c.recorder.Eventf(d, corev1.EventTypeWarning, EventFailedRescale, "New size: %d; reason: %s; error: %v", dec.Desired, dec.Reason, scaleErr)
+		default:
+			scaled, result = true, metrics.ResultScaled
+			c.monitor.ObserveScale(dec.Action)
+			c.recorder.Eventf(d, corev1.EventTypeNormal, EventSuccessfulRescale, "New size: %d; reason: %s", dec.Desired, dec.Reason)
+			logger.Info(actionWord(dec.Action), "oldReplicas", dec.Current, "newReplicas", dec.Desired, "spike", spike, "reason", dec.Reason)
+		}
+	}
+	if scaled {
+		next = next.Scaled(now)
+	}
+	t.state = next
+
+	if st, changed := nextStatus(t.status, dec, in.NoData, scaled, spec.DryRun, now); changed || t.statusDirty {
+		t.status = st
+		t.statusDirty = c.writeStatus(ctx, d, st) != nil
+	}
+	c.monitor.ObserveEvaluation(ns, name, &dec, result, c.clock.Since(start))
+	if scaleErr != nil {
+		return 0, fmt.Errorf("scaling %s from %d to %d: %w", k, dec.Current, dec.Desired, scaleErr)
+	}
+	return spec.Interval, nil
+}
+
+// scale writes replicas through the scale subresource. A conflict is retried
+// with a fresh read; if the fresh read shows that someone else changed the
+// replica count, their count wins and errReplicasChanged is returned.
+func (c *Controller) scale(ctx context.Context, d *appsv1.Deployment, from, to int32) error {
+	deployments := c.client.AppsV1().Deployments(d.Namespace)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		sc, err := deployments.GetScale(ctx, d.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if sc.Spec.Replicas != from {
+			return fmt.Errorf("%w: now %d", errReplicasChanged, sc.Spec.Replicas)
+		}
+		sc.Spec.Replicas = to
+		_, err = deployments.UpdateScale(ctx, d.Name, sc, metav1.UpdateOptions{FieldManager: FieldManager})
+		return err
+	})
+}
+
+// writeStatus patches the status annotation. A failure is logged, not
+// returned: the status is reported again at the next evaluation.
+func (c *Controller) writeStatus(ctx context.Context, d *appsv1.Deployment, st Status) error {
+	js, err := json.Marshal(st)
+	if err == nil {
+		var patch []byte
+		patch, err = json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{StatusAnnotation: string(js)}}})
+		if err == nil {
+			_, err = c.client.AppsV1().Deployments(d.Namespace).Patch(ctx, d.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
+		}
+	}
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "Writing the status annotation failed; will retry at the next evaluation")
+	}
+	return err
+}
+
+func actionWord(a scaler.Action) string {
+	if a == scaler.ScaleDown {
+		return "DOWNSCALE"
+	}
+	return "UPSCALE"
+}

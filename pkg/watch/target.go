@@ -1,0 +1,162 @@
+package watch
+
+import (
+	"encoding/json"
+	"maps"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+)
+
+// StatusAnnotation is where the controller reports on, and remembers, a target.
+const StatusAnnotation = scaler.AnnotationPrefix + scaler.KeyStatus
+
+// target is what the controller keeps about one managed Deployment. It is
+// used by one worker at a time (the workqueue never hands out a key twice);
+// mu in Controller guards the map and the spike flag.
+type target struct {
+	state scaler.State
+	// settings are the autoscale.io/* annotations spec was parsed from.
+	settings map[string]string
+	spec     *scaler.Spec
+	specErr  error
+	status   Status // as last written (or read back at start)
+	spike    bool   // a spike evaluation is pending
+	// statusDirty: the last status write failed; write it again.
+	statusDirty bool
+}
+
+// Status is the JSON of the autoscale.io/status annotation. It changes only
+// on scale actions and data-health transitions, so it is written rarely; its
+// LastScaleTime carries the cooldown across restarts and leader changes.
+type Status struct {
+	LastScaleTime *metav1.Time `json:"lastScaleTime,omitempty"`
+	// LastDecision is the last scale decision (action up or down).
+	LastDecision *StatusDecision `json:"lastDecision,omitempty"`
+	// DataHealth is "ok" or "no data: <first reason>".
+	DataHealth  string       `json:"dataHealth"`
+	NoDataSince *metav1.Time `json:"noDataSince,omitempty"`
+}
+
+// StatusDecision is a scale decision as the status annotation reports it.
+type StatusDecision struct {
+	From        int32   `json:"fromReplicas"`
+	To          int32   `json:"toReplicas"`
+	Action      string  `json:"action"`
+	Reason      string  `json:"reason"`
+	SmoothedRPS float64 `json:"smoothedRPS"`
+	DryRun      bool    `json:"dryRun,omitempty"`
+}
+
+func parseStatus(s string) (Status, bool) {
+	var st Status
+	if s == "" || json.Unmarshal([]byte(s), &st) != nil {
+		return Status{}, false
+	}
+	return st, true
+}
+
+// targetLocked returns the target for key, creating it from the Deployment's
+// status annotation when this process sees it first, so that a restart or a
+// new leader keeps the cooldown the previous one started. c.mu must be held.
+func (c *Controller) targetLocked(k string, d *appsv1.Deployment) *target {
+	if t, ok := c.targets[k]; ok {
+		return t
+	}
+	t := &target{}
+	if st, ok := parseStatus(d.Annotations[StatusAnnotation]); ok {
+		t.status = st
+		if st.LastScaleTime != nil {
+			t.state.LastScale = st.LastScaleTime.Time
+		}
+	}
+	c.targets[k] = t
+	c.monitor.SetManaged(len(c.targets))
+	return t
+}
+
+// settings returns the autoscale.io/* annotations that configure a target.
+func settings(ann map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range ann {
+		if strings.HasPrefix(k, scaler.AnnotationPrefix) && k != StatusAnnotation {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func settingsChanged(a, b map[string]string) bool { return !maps.Equal(settings(a), settings(b)) }
+
+// specFor parses the target's settings, reusing the last parse when they
+// have not changed. The bool reports a change (new or different settings).
+func (c *Controller) specFor(t *target, d *appsv1.Deployment) (*scaler.Spec, error, bool) {
+	s := settings(d.Annotations)
+	if t.settings != nil && maps.Equal(s, t.settings) {
+		return t.spec, t.specErr, false
+	}
+	t.settings = s
+	t.spec, t.specErr = scaler.Parse(d.Name, d.Annotations, c.defaults)
+	return t.spec, t.specErr, true
+}
+
+// leanDeployment keeps only what the controller reads of a Deployment, so
+// the cache does not hold every pod template and last-applied annotation of
+// the cluster: identity, the autoscale.io/* annotations, and replica counts.
+func leanDeployment(obj any) (any, error) {
+	d, ok := obj.(*appsv1.Deployment)
+	if !ok {
+		return obj, nil
+	}
+	var ann map[string]string
+	for k, v := range d.Annotations {
+		if strings.HasPrefix(k, scaler.AnnotationPrefix) {
+			if ann == nil {
+				ann = map[string]string{}
+			}
+			ann[k] = v
+		}
+	}
+	return &appsv1.Deployment{
+		TypeMeta: d.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: d.Name, Namespace: d.Namespace, UID: d.UID, ResourceVersion: d.ResourceVersion,
+			Generation: d.Generation, DeletionTimestamp: d.DeletionTimestamp, Annotations: ann,
+		},
+		Spec: appsv1.DeploymentSpec{Replicas: d.Spec.Replicas},
+		Status: appsv1.DeploymentStatus{
+			ObservedGeneration: d.Status.ObservedGeneration, Replicas: d.Status.Replicas,
+			ReadyReplicas: d.Status.ReadyReplicas, AvailableReplicas: d.Status.AvailableReplicas,
+		},
+	}, nil
+}
+
+// nextStatus returns the status after decision dec at now, and whether it
+// differs from the previous one (then it must be written).
+func nextStatus(prev Status, dec scaler.Decision, noData error, scaled, dryRun bool, now time.Time) (Status, bool) {
+	st := prev
+	if dec.DataOK {
+		st.DataHealth, st.NoDataSince = "ok", nil
+	} else if !strings.HasPrefix(prev.DataHealth, "no data") {
+		st.DataHealth = "no data"
+		if noData != nil {
+			st.DataHealth += ": " + noData.Error()
+		}
+		t := metav1.NewTime(now)
+		st.NoDataSince = &t
+	}
+	if scaled {
+		t := metav1.NewTime(now)
+		st.LastScaleTime = &t
+		st.LastDecision = &StatusDecision{
+			From: dec.Current, To: dec.Desired, Action: dec.Action.String(),
+			Reason: dec.Reason, SmoothedRPS: dec.SmoothedRPS, DryRun: dryRun,
+		}
+	}
+	changed := scaled || st.DataHealth != prev.DataHealth
+	return st, changed
+}
