@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+)
+
+// Options are the controller-wide settings of `run`. Every field can be set
+// in the config file (--config, YAML, the keys below); a flag given on the
+// command line wins over the file, the file over the built-in default.
+type Options struct {
+	Kubeconfig         string          `json:"kubeconfig,omitempty"`
+	Namespace          string          `json:"namespace,omitempty"`
+	PrometheusURL      string          `json:"prometheusURL,omitempty"`
+	PrometheusTimeout  metav1.Duration `json:"prometheusTimeout,omitempty"`
+	MetricsBindAddress string          `json:"metricsBindAddress,omitempty"`
+	Workers            int             `json:"workers,omitempty"`
+	KubeAPIQPS         float32         `json:"kubeAPIQPS,omitempty"`
+	KubeAPIBurst       int             `json:"kubeAPIBurst,omitempty"`
+
+	LeaderElect             bool            `json:"leaderElect"`
+	LeaderElectionNamespace string          `json:"leaderElectionNamespace,omitempty"`
+	LeaderElectionID        string          `json:"leaderElectionID,omitempty"`
+	LeaseDuration           metav1.Duration `json:"leaseDuration,omitempty"`
+	RenewDeadline           metav1.Duration `json:"renewDeadline,omitempty"`
+	RetryPeriod             metav1.Duration `json:"retryPeriod,omitempty"`
+
+	// Defaults are the controller-wide defaults of the per-Deployment
+	// settings, keyed like the annotations without "autoscale.io/".
+	Defaults map[string]string `json:"defaults,omitempty"`
+
+	Logging *logsapi.LoggingConfiguration `json:"logging,omitempty"`
+
+	configFile   string
+	defaultFlags map[string]*string // --default-KEY flags
+}
+
+func newOptions() *Options {
+	return &Options{
+		PrometheusURL:           "http://localhost:9090",
+		PrometheusTimeout:       metav1.Duration{Duration: 5 * time.Second},
+		MetricsBindAddress:      ":8080",
+		Workers:                 4,
+		KubeAPIQPS:              50,
+		KubeAPIBurst:            100,
+		LeaderElect:             true,
+		LeaderElectionNamespace: inClusterNamespace(),
+		LeaderElectionID:        "reactive-autoscaler",
+		LeaseDuration:           metav1.Duration{Duration: 15 * time.Second},
+		RenewDeadline:           metav1.Duration{Duration: 10 * time.Second},
+		RetryPeriod:             metav1.Duration{Duration: 2 * time.Second},
+		Defaults:                map[string]string{},
+		Logging:                 logsapi.NewLoggingConfiguration(),
+		defaultFlags:            map[string]*string{},
+	}
+}
+
+// AddFlags registers every option, with its default, on fs.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.configFile, "config", "", "YAML config file with any of the options below (flags given on the command line win)")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file; empty = in-cluster config")
+	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "only manage Deployments in this namespace; empty = all namespaces")
+	fs.StringVar(&o.PrometheusURL, "prometheus-url", o.PrometheusURL, "Prometheus HTTP API base URL")
+	fs.DurationVar(&o.PrometheusTimeout.Duration, "prometheus-timeout", o.PrometheusTimeout.Duration, "timeout of one Prometheus query")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "address serving /metrics, /healthz and /readyz")
+	fs.IntVar(&o.Workers, "workers", o.Workers, "evaluations run in parallel")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "queries per second to the API server")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "burst of queries to the API server")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "elect a leader on a Lease so that several replicas can run; only the leader scales")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "namespace of the leader-election Lease")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "name of the leader-election Lease")
+	fs.DurationVar(&o.LeaseDuration.Duration, "leader-elect-lease-duration", o.LeaseDuration.Duration, "how long a non-leader waits before taking over an unrenewed lease")
+	fs.DurationVar(&o.RenewDeadline.Duration, "leader-elect-renew-deadline", o.RenewDeadline.Duration, "how long the leader retries renewing before it gives up (and exits)")
+	fs.DurationVar(&o.RetryPeriod.Duration, "leader-elect-retry-period", o.RetryPeriod.Duration, "wait between leader-election attempts")
+	for _, s := range scaler.Settings {
+		v := new(string)
+		o.defaultFlags[s.Key] = v
+		fs.StringVar(v, "default-"+s.Key, s.Default, "controller-wide default of autoscale.io/"+s.Key+": "+s.Help)
+	}
+	logsapi.AddFlags(o.Logging, fs)
+}
+
+// Complete merges the config file under the flags given on the command line.
+func (o *Options) Complete(fs *pflag.FlagSet) error {
+	changed := map[string]string{}
+	fs.Visit(func(f *pflag.Flag) { changed[f.Name] = f.Value.String() })
+	if o.configFile != "" {
+		data, err := os.ReadFile(o.configFile)
+		if err != nil {
+			return fmt.Errorf("reading the config file: %w", err)
+		}
+		file := newOptions()
+		file.configFile, file.defaultFlags = o.configFile, o.defaultFlags
+		if err := yaml.UnmarshalStrict(data, file); err != nil {
+			return fmt.Errorf("config file %s: %w", o.configFile, err)
+		}
+		// The flags point into *o: copy the file's values in, then give the
+		// command line's flags back their values.
+		*o = *file
+		for name, v := range changed {
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("flag --%s: %w", name, err)
+			}
+		}
+	}
+	for key, v := range o.defaultFlags {
+		if _, ok := changed["default-"+key]; ok {
+			o.Defaults[key] = *v
+		}
+	}
+	return nil
+}
+
+// Validate checks the options; defaults are checked with the same parser
+// that checks annotations.
+func (o *Options) Validate() error {
+	for key := range o.Defaults {
+		if !slices.ContainsFunc(scaler.Settings, func(s scaler.Setting) bool { return s.Key == key }) {
+			return fmt.Errorf("config file: unknown key %q under defaults", key)
+		}
+	}
+	if _, err := scaler.Parse("deployment", nil, o.Defaults); err != nil {
+		return fmt.Errorf("controller-wide defaults: %w", err)
+	}
+	if o.Workers < 1 {
+		return fmt.Errorf("--workers=%d: must be >= 1", o.Workers)
+	}
+	if o.PrometheusURL == "" {
+		return fmt.Errorf("--prometheus-url must be set")
+	}
+	if o.LeaderElect {
+		ld, rd, rp := o.LeaseDuration.Duration, o.RenewDeadline.Duration, o.RetryPeriod.Duration
+		if !(ld > rd && float64(rd) > 1.2*float64(rp) && rp > 0) {
+			return fmt.Errorf("leader election needs lease-duration > renew-deadline > 1.2 x retry-period > 0, got %s, %s, %s", ld, rd, rp)
+		}
+	}
+	return logsapi.Validate(o.Logging, nil, nil).ToAggregate()
+}
+
+// inClusterNamespace is the pod's namespace when running in a cluster.
+func inClusterNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(b) > 0 {
+		return string(b)
+	}
+	return "default"
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+)
+
+func parse(t *testing.T, config string, args ...string) (*Options, error) {
+	t.Helper()
+	o := newOptions()
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if config != "" {
+		p := filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(p, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", p)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := o.Complete(fs); err != nil {
+		return nil, err
+	}
+	return o, o.Validate()
+}
+
+func TestHelpListsEveryFlagWithItsDefault(t *testing.T) {
+	cmd := newRootCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"run", "--help"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	help := out.String()
+	run, _, _ := cmd.Find([]string{"run"})
+	run.Flags().VisitAll(func(f *pflag.Flag) {
+		if !strings.Contains(help, "--"+f.Name) {
+			t.Errorf("--help lacks --%s", f.Name)
+		}
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "[]" && f.DefValue != "0" && !strings.Contains(help, f.DefValue) && !strings.Contains(help, strconv.Quote(f.DefValue)) {
+			t.Errorf("--help lacks the default %q of --%s", f.DefValue, f.Name)
+		}
+	})
+	for _, s := range scaler.Settings {
+		if !strings.Contains(help, "--default-"+s.Key) {
+			t.Errorf("--help lacks --default-%s", s.Key)
+		}
+	}
+}
+
+func TestConfigUnknownKeyIsNamed(t *testing.T) {
+	_, err := parse(t, "prometheusURL: http://p:9090\nworkerz: 3\n")
+	if err == nil || !strings.Contains(err.Error(), `unknown field "workerz"`) {
+		t.Fatalf("error = %v, want it to name workerz", err)
+	}
+	_, err = parse(t, "defaults:\n  min-replica: \"2\"\n")
+	if err == nil || !strings.Contains(err.Error(), `unknown key "min-replica"`) {
+		t.Fatalf("error = %v, want it to name min-replica", err)
+	}
+}
+
+func TestFlagsWinOverTheConfigFile(t *testing.T) {
+	o, err := parse(t, "prometheusURL: http://file:9090\nworkers: 7\nprometheusTimeout: 3s\ndefaults:\n  cooldown: 2m\n  max-replicas: \"20\"\n",
+		"--workers", "2", "--default-max-replicas", "30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Workers != 2 || o.PrometheusURL != "http://file:9090" || o.PrometheusTimeout.Duration != 3*time.Second {
+		t.Errorf("flag > file > built-in broken: workers %d url %s timeout %s", o.Workers, o.PrometheusURL, o.PrometheusTimeout.Duration)
+	}
+	if o.Defaults["cooldown"] != "2m" || o.Defaults["max-replicas"] != "30" || o.Defaults["min-replicas"] != "" {
+		t.Errorf("defaults = %v", o.Defaults)
+	}
+	if o.MetricsBindAddress != ":8080" {
+		t.Errorf("built-in default lost: %q", o.MetricsBindAddress)
+	}
+}
+
+func TestInvalidDefaultsAndLeaderElectionAreRejected(t *testing.T) {
+	if _, err := parse(t, "", "--default-ema-alpha", "3"); err == nil || !strings.Contains(err.Error(), `default ema-alpha="3"`) {
+		t.Errorf("error = %v", err)
+	}
+	if _, err := parse(t, "", "--leader-elect-renew-deadline", "20s"); err == nil || !strings.Contains(err.Error(), "lease-duration > renew-deadline") {
+		t.Errorf("error = %v", err)
+	}
+	if _, err := parse(t, ""); err != nil {
+		t.Errorf("built-in defaults rejected: %v", err)
+	}
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/watch"
+)
+
+func newRunCommand() *cobra.Command {
+	o := newOptions()
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the controller (in-cluster, or against --kubeconfig)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(cmd.Flags()); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if err := logsapi.ValidateAndApply(o.Logging, nil); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return run(ctx, o)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func run(ctx context.Context, o *Options) error {
+	logger := klog.FromContext(ctx)
+	logger.Info("Starting reactive-autoscaler", "version", version, "commit", commit)
+
+	restCfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("building the API server config: %w", err)
+	}
+	restCfg.QPS, restCfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
+	restCfg.UserAgent = "reactive-autoscaler/" + version
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("building the API client: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rec := metrics.NewRecorder(reg)
+	promClient, err := api.NewClient(api.Config{Address: o.PrometheusURL})
+	if err != nil {
+		return fmt.Errorf("--prometheus-url: %w", err)
+	}
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartStructuredLogging(4)
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "reactive-autoscaler"})
+
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(o.Namespace))
+	ctrl, err := watch.New(watch.Config{
+		Client:   client,
+		Informer: factory.Apps().V1().Deployments(),
+		Source:   metrics.NewSource(promv1.NewAPI(promClient), o.PrometheusTimeout.Duration, rec),
+		Recorder: recorder,
+		Monitor:  rec,
+		Defaults: o.Defaults,
+	})
+	if err != nil {
+		return err
+	}
+	// Caches warm on every replica, so that a new leader starts at once.
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+
+	var leading atomic.Bool
+	srv := &http.Server{Addr: o.MetricsBindAddress, Handler: httpHandler(reg, ctrl, &leading), ReadHeaderTimeout: 5 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.ListenAndServe() }()
+	defer func() {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+
+	lead := func(ctx context.Context) {
+		leading.Store(true)
+		rec.SetLeader(true)
+		if err := ctrl.Run(ctx, o.Workers); err != nil {
+			logger.Error(err, "Controller stopped")
+		}
+	}
+	if !o.LeaderElect {
+		go lead(ctx)
+		return waitForShutdown(ctx, logger, srvErr)
+	}
+
+	identity := leaderIdentity()
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, o.LeaderElectionNamespace, o.LeaderElectionID,
+		client.CoreV1(), client.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: identity, EventRecorder: recorder})
+	if err != nil {
+		return fmt.Errorf("creating the leader-election lock: %w", err)
+	}
+	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		Name:            o.LeaderElectionID,
+		LeaseDuration:   o.LeaseDuration.Duration,
+		RenewDeadline:   o.RenewDeadline.Duration,
+		RetryPeriod:     o.RetryPeriod.Duration,
+		ReleaseOnCancel: true,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				logger.Info("Became the leader", "identity", identity)
+				lead(ctx)
+			},
+			OnStoppedLeading: func() {
+				leading.Store(false)
+				rec.SetLeader(false)
+				if ctx.Err() != nil {
+					logger.Info("Released the leader lease on shutdown", "identity", identity)
+					return
+				}
+				// Another replica may lead now: stop before writing anything.
+				logger.Error(nil, "Lost the leader lease; exiting", "identity", identity)
+				klog.FlushAndExit(klog.ExitFlushTimeout, 1)
+			},
+			OnNewLeader: func(id string) { logger.Info("Leader is", "identity", id) },
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	logger.Info("Waiting for the leader lease", "lease", o.LeaderElectionNamespace+"/"+o.LeaderElectionID, "identity", identity)
+	go elector.Run(ctx)
+	return waitForShutdown(ctx, logger, srvErr)
+}
+
+func waitForShutdown(ctx context.Context, logger klog.Logger, srvErr <-chan error) error {
+	select {
+	case <-ctx.Done():
+		logger.Info("Shutting down")
+		return nil
+	case err := <-srvErr:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("serving metrics and health: %w", err)
+	}
+}
+
+// httpHandler serves /metrics, /healthz (the process is alive) and /readyz
+// (the cache has synced; the body says whether this replica leads).
+func httpHandler(reg *prometheus.Registry, ctrl *watch.Controller, leading *atomic.Bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ctrl.HasSynced() {
+			http.Error(w, "cache not synced", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "ok leader=%t\n", leading.Load())
+	})
+	return mux
+}
+
+// leaderIdentity is the pod name in a cluster, host and pid elsewhere.
+func leaderIdentity() string {
+	if name := os.Getenv("POD_NAME"); name != "" {
+		return name
+	}
+	host, _ := os.Hostname()
+	return host + "_" + strconv.Itoa(os.Getpid())
+}
