@@ -32,7 +32,11 @@ for t in "${want[@]}"; do
 	kube-apiserver) build "$root/hack/tools/k8s" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver ;;
 	kube-controller-manager) build "$root/hack/tools/k8s" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager ;;
 	kubectl) build "$root/hack/tools/k8s" kubectl k8s.io/kubernetes/cmd/kubectl ;;
-	kwok) build "$root/hack/tools/kwok" kwok sigs.k8s.io/kwok/cmd/kwok ;;
+	kwok)
+		build "$root/hack/tools/kwok" kwok sigs.k8s.io/kwok/cmd/kwok
+		build "$root/hack/tools/kwok" kwok-stages ./stages
+		"$bin/kwok-stages" >"$bin/kwok-stages.yaml"
+		;;
 	*) echo "hack/tools: unknown tool $t" >&2; exit 2 ;;
 	esac
 done

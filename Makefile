@@ -1,0 +1,62 @@
+# reactive-autoscaler. `make demo` runs the walkthrough on a local cluster;
+# `make check` runs every test. Both build what they need themselves.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+BIN     := $(CURDIR)/bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+GO_TEST_FLAGS ?=
+
+.PHONY: build
+build: ## Build the binaries into bin/
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+.PHONY: test
+test: ## Unit tests with the race detector
+	go test -race $(GO_TEST_FLAGS) ./...
+
+.PHONY: lint
+lint: ## gofmt, go vet, and the import rule of pkg/scaler
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
+	  if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	go vet ./...
+	hack/check-imports.sh
+
+.PHONY: tools
+tools: ## Build kube-apiserver, kube-controller-manager, kubectl, etcd and kwok into bin/ (cached)
+	hack/tools/build.sh
+
+.PHONY: deps
+deps: ## Install Prometheus and Alertmanager (Debian packages) when absent
+	hack/install-deps.sh
+
+.PHONY: e2e
+e2e: build tools deps ## End-to-end tests on a real local cluster, Prometheus and Alertmanager
+	go test -race -tags e2e -count=1 -timeout 30m $(GO_TEST_FLAGS) ./test/e2e/...
+
+.PHONY: check
+check: lint test e2e ## Everything CI runs
+
+.PHONY: bench
+bench: ## Benchmarks (speed claims live here, as ratios against a baseline of the same run)
+	go test -run '^$$' -bench . -benchtime 3x ./pkg/...
+
+.PHONY: demo
+demo: build tools deps ## The walkthrough: local cluster, Prometheus, Alertmanager, demo load, autoscaler
+	$(BIN)/demo
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for a while
+	go test -run '^$$' -fuzz FuzzParseTable -fuzztime 30s ./pkg/scaler/
+	go test -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s ./pkg/scaler/
+
+.PHONY: clean
+clean:
+	rm -rf $(BIN)/reactive-autoscaler $(BIN)/demo $(BIN)/demo-app
+
+.PHONY: help
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "%-10s %s\n", $$1, $$2}'

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs Prometheus, promtool and Alertmanager from Debian's packages when
+# they are missing. Needs root (or sudo) for apt-get.
+set -euo pipefail
+missing=()
+command -v prometheus >/dev/null || missing+=(prometheus)
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+	if command -v sudo >/dev/null; then
+		sudo=(sudo)
+	else
+		echo "install-deps: need root to install: $pkgs (run: apt-get install $pkgs)" >&2
+		exit 1
+	fi
+fi
+echo "install-deps: installing $pkgs" >&2
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+# The packages start their services under systemd; here they are run by the
+# tests and the demo on their own ports, so stop any that came up.
+for s in prometheus prometheus-alertmanager prometheus-node-exporter; do
+	"${sudo[@]}" service "$s" stop >/dev/null 2>&1 || true
+done

@@ -1,0 +1,141 @@
+package localenv
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+var targetsMu sync.Mutex
+
+// AddScrapeTarget makes Prometheus scrape host:port (metrics at /metrics)
+// with the given job label. Prometheus picks the change up from its file
+// service discovery within a second or two.
+func (e *Env) AddScrapeTarget(job, hostport string) error {
+	targetsMu.Lock()
+	defer targetsMu.Unlock()
+	path := filepath.Join(e.Dir, "prometheus", "targets.json")
+	var groups []map[string]any
+	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+		if err := yaml.Unmarshal(b, &groups); err != nil {
+			return err
+		}
+	}
+	groups = append(groups, map[string]any{"targets": []string{hostport}, "labels": map[string]string{"job": job}})
+	return writeJSON(path, groups)
+}
+
+func findBinary(names ...string) (string, error) {
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found: run `make deps` (Debian packages prometheus and prometheus-alertmanager)", strings.Join(names, " or "))
+}
+
+func (e *Env) startAlertmanager(ctx context.Context) error {
+	bin, err := findBinary("prometheus-alertmanager", "alertmanager")
+	if err != nil {
+		return err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(e.Dir, "alertmanager")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cfg := filepath.Join(dir, "alertmanager.yml")
+	if err := os.WriteFile(cfg, []byte(e.opts.AlertmanagerConfig), 0o644); err != nil {
+		return err
+	}
+	e.AlertmanagerURL = "http://" + addr(port)
+	e.logf("starting Alertmanager on %s", e.AlertmanagerURL)
+	p, err := e.start("alertmanager", bin, "--config.file", cfg, "--storage.path", dir,
+		"--web.listen-address", addr(port), "--cluster.listen-address", "")
+	if err != nil {
+		return err
+	}
+	return waitHTTP(ctx, &http.Client{Timeout: 2 * time.Second}, e.AlertmanagerURL+"/-/ready", "", p, time.Minute)
+}
+
+func (e *Env) startPrometheus(ctx context.Context) error {
+	bin, err := findBinary("prometheus")
+	if err != nil {
+		return err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(e.Dir, "prometheus")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(dir, "targets.json"), []any{}); err != nil {
+		return err
+	}
+	po := e.opts.Prometheus
+	interval := po.ScrapeInterval
+	if interval == 0 {
+		interval = time.Second
+	}
+	cfg := map[string]any{
+		"global":     map[string]any{"scrape_interval": interval.String(), "evaluation_interval": interval.String()},
+		"rule_files": po.RuleFiles,
+		"scrape_configs": []any{map[string]any{
+			"job_name":        "demo",
+			"file_sd_configs": []any{map[string]any{"files": []string{filepath.Join(dir, "targets.json")}, "refresh_interval": "1s"}},
+		}},
+	}
+	if e.AlertmanagerURL != "" {
+		cfg["alerting"] = map[string]any{"alertmanagers": []any{map[string]any{
+			"static_configs": []any{map[string]any{"targets": []string{strings.TrimPrefix(e.AlertmanagerURL, "http://")}}},
+		}}}
+	}
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
+		return err
+	}
+	e.PrometheusURL = "http://" + addr(port)
+	e.promArgs = []string{bin, "--config.file", cfgPath, "--storage.tsdb.path", filepath.Join(dir, "data"),
+		"--web.listen-address", addr(port), "--web.enable-lifecycle", "--log.level", "warn"}
+	return e.StartPrometheus(ctx)
+}
+
+// StopPrometheus stops Prometheus (to test an outage); StartPrometheus
+// brings it back on the same address with the same data.
+func (e *Env) StopPrometheus() {
+	if p := e.procs["prometheus"]; p != nil {
+		p.Stop(10 * time.Second)
+	}
+}
+
+// StartPrometheus (re)starts Prometheus and waits until it is ready.
+func (e *Env) StartPrometheus(ctx context.Context) error {
+	e.logf("starting Prometheus on %s", e.PrometheusURL)
+	p, err := e.StartProcess("prometheus", e.promArgs[0], nil, e.promArgs[1:]...)
+	if err != nil {
+		return err
+	}
+	return waitHTTP(ctx, &http.Client{Timeout: 2 * time.Second}, e.PrometheusURL+"/-/ready", "", p, 2*time.Minute)
+}
+
+// insecureTLS is used only to poll /readyz of components with self-signed
+// certificates on loopback before their CA is known.
+func insecureTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} } //nolint:gosec // loopback readiness probe
