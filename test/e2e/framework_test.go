@@ -1,0 +1,334 @@
+//go:build e2e
+
+// Package e2e runs the real reactive-autoscaler binary against a real
+// kube-apiserver, etcd, kube-controller-manager, kwok, Prometheus and
+// Alertmanager (pkg/localenv), with real HTTP traffic from demo-app.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/localenv"
+)
+
+var (
+	env    *localenv.Env
+	client kubernetes.Interface
+	binDir string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	var err error
+	binDir, err = filepath.Abs("../../bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	env, err = localenv.Start(context.Background(), localenv.Options{
+		BinDir:             binDir,
+		Log:                os.Stderr,
+		ControllerManager:  true,
+		KwokNodes:          1,
+		Prometheus:         &localenv.PrometheusOptions{ScrapeInterval: time.Second},
+		AlertmanagerConfig: "route:\n  receiver: none\nreceivers:\n- name: none\n",
+		KeepDir:            os.Getenv("E2E_KEEP") != "",
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: starting the environment:", err)
+		return 1
+	}
+	defer env.Stop()
+	if client, err = env.Client(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// fast are the annotations the e2e tests use so that a scenario takes
+// seconds: a 2 s interval, a 4 s cooldown and a 5 s rate window.
+func fast(extra ...string) map[string]string {
+	a := map[string]string{
+		"autoscale.io/reactive": "true",
+		"autoscale.io/interval": "2s",
+		"autoscale.io/cooldown": "4s",
+		"autoscale.io/query":    `sum(rate(http_requests_total{service="{{.Service}}"}[5s]))`,
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		a["autoscale.io/"+extra[i]] = extra[i+1]
+	}
+	return a
+}
+
+// scenario is one test's namespace, autoscaler and demo services.
+type scenario struct {
+	t          *testing.T
+	ctx        context.Context
+	ns         string
+	metricsURL string
+	scaler     *localenv.Proc
+}
+
+func newScenario(t *testing.T) *scenario {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ns := fmt.Sprintf("e2e-%s-%04d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))[:min(20, len(t.Name()))], rand.IntN(10000))
+	ns = strings.TrimRight(ns, "-")
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
+	return &scenario{t: t, ctx: ctx, ns: ns}
+}
+
+// startAutoscaler runs the real binary, managing only this namespace.
+func (s *scenario) startAutoscaler(extra ...string) {
+	s.t.Helper()
+	port, err := localenv.FreePort()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.metricsURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	args := append([]string{"run", "--kubeconfig", env.Kubeconfig, "--namespace", s.ns,
+		"--prometheus-url", env.PrometheusURL, "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port),
+		"--leader-elect=false", "-v=2"}, extra...)
+	p, err := env.StartProcess("autoscaler-"+s.ns, filepath.Join(binDir, "reactive-autoscaler"), nil, args...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.scaler = p
+	s.t.Cleanup(func() {
+		p.Stop(10 * time.Second)
+		if s.t.Failed() {
+			s.t.Logf("autoscaler log (tail):\n%s", env.Logs("autoscaler-"+s.ns, 40))
+		}
+	})
+	s.poll("autoscaler ready", 30*time.Second, func() (bool, error) {
+		resp, err := http.Get(s.metricsURL + "/readyz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+}
+
+// demoService starts a demo-app exporting http_requests_total{service=name}
+// and returns its base URL once Prometheus scrapes it.
+func (s *scenario) demoService(name string) string {
+	s.t.Helper()
+	port, err := localenv.FreePort()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	hostport := fmt.Sprintf("127.0.0.1:%d", port)
+	p, err := env.StartProcess("demo-"+name, filepath.Join(binDir, "demo-app"), nil, "serve", "--listen", hostport, "--service", name)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { p.Stop(5 * time.Second) })
+	if err := env.AddScrapeTarget("demo", hostport); err != nil {
+		s.t.Fatal(err)
+	}
+	s.poll("Prometheus scraping "+name, time.Minute, func() (bool, error) {
+		v, err := promQuery(fmt.Sprintf(`http_requests_total{service=%q}`, name))
+		return err == nil && v >= 0, nil
+	})
+	return "http://" + hostport
+}
+
+// load sets a demo service's load profile.
+func (s *scenario) load(base, profile string, rps float64) {
+	s.t.Helper()
+	resp, err := http.PostForm(base+"/load", url.Values{"profile": {profile}, "rps": {strconv.FormatFloat(rps, 'f', -1, 64)}, "duration": {"10s"}})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("setting load: %s", resp.Status)
+	}
+}
+
+// deployment creates a Deployment whose pods are bound to the kwok node.
+func (s *scenario) deployment(name string, replicas int32, annotations map[string]string) {
+	s.t.Helper()
+	labels := map[string]string{"app": name}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns, Annotations: annotations},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{NodeName: localenv.NodeName, Containers: []corev1.Container{{Name: "app", Image: "demo-app"}}},
+			},
+		},
+	}
+	if _, err := client.AppsV1().Deployments(s.ns).Create(s.ctx, d, metav1.CreateOptions{}); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *scenario) get(name string) *appsv1.Deployment {
+	s.t.Helper()
+	d, err := client.AppsV1().Deployments(s.ns).Get(s.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return d
+}
+
+func (s *scenario) replicas(name string) int32 { return *s.get(name).Spec.Replicas }
+
+// waitReplicas waits until spec.replicas of name satisfies ok.
+func (s *scenario) waitReplicas(name, what string, timeout time.Duration, ok func(int32) bool) int32 {
+	s.t.Helper()
+	var last int32
+	s.poll(name+" "+what, timeout, func() (bool, error) {
+		last = s.replicas(name)
+		return ok(last), nil
+	})
+	return last
+}
+
+// poll waits for cond with a deadline, failing the test with what.
+func (s *scenario) poll(what string, timeout time.Duration, cond func() (bool, error)) {
+	s.t.Helper()
+	err := wait.PollUntilContextTimeout(s.ctx, 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) { return cond() })
+	if err != nil {
+		s.t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// events returns the Events of a Deployment by reason.
+func (s *scenario) events(name, reason string) []corev1.Event {
+	s.t.Helper()
+	list, err := client.CoreV1().Events(s.ns).List(s.ctx, metav1.ListOptions{FieldSelector: fields.Set{
+		"involvedObject.name": name, "involvedObject.kind": "Deployment", "reason": reason,
+	}.String()})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return list.Items
+}
+
+// evaluations returns reactive_autoscaler_evaluations_total summed over results.
+func (s *scenario) evaluations() float64 {
+	s.t.Helper()
+	resp, err := http.Get(s.metricsURL + "/metrics")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	total := 0.0
+	if mf, ok := mfs["reactive_autoscaler_evaluations_total"]; ok {
+		for _, m := range mf.GetMetric() {
+			total += m.GetCounter().GetValue()
+		}
+	}
+	return total
+}
+
+// afterEvaluations returns once the controller has run n more evaluations:
+// the bound for asserting that something did not happen.
+func (s *scenario) afterEvaluations(n float64) {
+	s.t.Helper()
+	start := s.evaluations()
+	s.poll(fmt.Sprintf("%v more evaluations", n), time.Minute, func() (bool, error) { return s.evaluations() >= start+n, nil })
+}
+
+// replicaChanges watches name and records when spec.replicas changes.
+type replicaChange struct {
+	at       time.Time
+	replicas int32
+}
+
+func (c replicaChange) String() string {
+	return fmt.Sprintf("%d@%s", c.replicas, c.at.Format("15:04:05.000"))
+}
+
+func (s *scenario) recordReplicaChanges(name string) func() []replicaChange {
+	s.t.Helper()
+	w, err := client.AppsV1().Deployments(s.ns).Watch(s.ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ch := make(chan []replicaChange, 1)
+	ch <- nil
+	go func() {
+		var last int32 = -1
+		for ev := range w.ResultChan() {
+			if ev.Type != watch.Added && ev.Type != watch.Modified {
+				continue
+			}
+			d := ev.Object.(*appsv1.Deployment)
+			if r := *d.Spec.Replicas; r != last {
+				changes := <-ch
+				ch <- append(changes, replicaChange{time.Now(), r})
+				last = r
+			}
+		}
+	}()
+	s.t.Cleanup(w.Stop)
+	return func() []replicaChange {
+		c := <-ch
+		ch <- c
+		return append([]replicaChange(nil), c...)
+	}
+}
+
+// promQuery returns the single value of an instant query.
+func promQuery(q string) (float64, error) {
+	resp, err := http.Get(env.PrometheusURL + "/api/v1/query?query=" + url.QueryEscape(q))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Data struct {
+			Result model.Vector `json:"result"`
+		} `json:"data"`
+	}
+	if err := jsonUnmarshal(body, &out); err != nil {
+		return 0, err
+	}
+	if len(out.Data.Result) == 0 {
+		return 0, fmt.Errorf("no result for %s", q)
+	}
+	return float64(out.Data.Result[0].Value), nil
+}
