@@ -46,7 +46,7 @@ bench: ## Benchmarks (speed claims live here, as ratios against a baseline of th
 
 .PHONY: demo
 demo: build tools deps ## The walkthrough: local cluster, Prometheus, Alertmanager, demo load, autoscaler
-	$(BIN)/demo
+	$(BIN)/demo --plot $(BIN)/demo-timeline.svg $(DEMO_FLAGS)
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for a while

@@ -1,0 +1,154 @@
+// Command demo is `make demo`: the seed's walkthrough on a real local
+// cluster. It starts etcd, kube-apiserver, kube-controller-manager, kwok,
+// Prometheus, Alertmanager, the demo `frontend` service and the autoscaler;
+// ramps real HTTP load up past the last threshold and stops it; and prints
+// the replicas as `kubectl get deployment frontend --watch` would, with the
+// request rate beside them, then writes the timeline as an SVG plot.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/localenv"
+)
+
+func main() {
+	exe, _ := os.Executable()
+	binDir := flag.String("bin", filepath.Dir(exe), "directory with the built tools and binaries")
+	keep := flag.Bool("keep", false, "keep the environment running after the scenario, until Ctrl-C")
+	plot := flag.String("plot", "demo-timeline.svg", "where to write the SVG timeline")
+	peak := flag.Float64("peak", 120, "peak requests per second of the ramp")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *binDir, *keep, *plot, *peak); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+const banner = `reactive-autoscaler demo
+  Real:      etcd, kube-apiserver, kube-controller-manager (Deployment and ReplicaSet
+             controllers), Prometheus (1 s scrape), Alertmanager, the autoscaler binary,
+             and the HTTP traffic (demo-app serving and loading itself on loopback).
+  Simulated: pods run on a kwok fake node: they become Running but run no container;
+             the one demo-app process serves all of frontend's traffic.
+  Timing:    the demo annotates frontend with a 5 s interval and a 15 s cooldown, and
+             queries rate() over 10 s, so the story fits in three minutes. The defaults
+             are a 30 s interval and a 60 s cooldown.
+`
+
+func run(ctx context.Context, binDir string, keep bool, plotPath string, peak float64) error {
+	fmt.Print(banner)
+	fmt.Println("\nStarting the local cluster and monitoring stack...")
+	env, err := localenv.Start(ctx, localenv.Options{
+		BinDir:             binDir,
+		Log:                os.Stdout,
+		ControllerManager:  true,
+		KwokNodes:          1,
+		Prometheus:         &localenv.PrometheusOptions{ScrapeInterval: time.Second},
+		AlertmanagerConfig: "route:\n  receiver: none\nreceivers:\n- name: none\n",
+		KeepDir:            true,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Println("\nStopping every process the demo started...")
+		env.Stop()
+		fmt.Printf("Logs of every component are in %s\n", env.Dir)
+	}()
+
+	appPort, err := localenv.FreePort()
+	if err != nil {
+		return err
+	}
+	app := fmt.Sprintf("127.0.0.1:%d", appPort)
+	if _, err := env.StartProcess("demo-app", filepath.Join(binDir, "demo-app"), nil, "serve", "--listen", app, "--service", "frontend"); err != nil {
+		return err
+	}
+	if err := env.AddScrapeTarget("frontend", app); err != nil {
+		return err
+	}
+	metricsPort, err := localenv.FreePort()
+	if err != nil {
+		return err
+	}
+	if _, err := env.StartProcess("reactive-autoscaler", filepath.Join(binDir, "reactive-autoscaler"), nil,
+		"run", "--kubeconfig", env.Kubeconfig, "--prometheus-url", env.PrometheusURL,
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", metricsPort), "--leader-election-namespace", "default"); err != nil {
+		return err
+	}
+	w, err := newWatcher(env, "default", "frontend", `sum(rate(http_requests_total{service="frontend"}[10s]))`)
+	if err != nil {
+		return err
+	}
+	if err := w.applyDeployment(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("\nkubeconfig: %s   Prometheus: %s   autoscaler metrics: http://127.0.0.1:%d/metrics\n", env.Kubeconfig, env.PrometheusURL, metricsPort)
+	fmt.Println("Deployment frontend: autoscale.io/reactive=true, seed thresholds 1:10/0,2:30/8,3:60/25,4:100/50,5:inf/90")
+
+	steps := []struct {
+		say      string
+		profile  string
+		rps      float64
+		duration time.Duration
+		until    func(*watcher) bool
+	}{
+		{fmt.Sprintf("Ramping load from 0 to %.0f RPS over 60 s", peak), "ramp", peak, 60 * time.Second,
+			func(w *watcher) bool {
+				return w.elapsedInStep() > 75*time.Second || (w.elapsedInStep() > 60*time.Second && w.replicas() >= 5)
+			}},
+		{"Holding the peak for 15 s", "steady", peak, time.Minute, func(w *watcher) bool { return w.elapsedInStep() > 15*time.Second }},
+		{"Load stops: scale-down waits for two good samples and the cooldown", "stop", 0, time.Minute,
+			func(w *watcher) bool {
+				return w.replicas() == 1 && w.ready() == 1 && w.elapsedInStep() > 10*time.Second
+			}},
+	}
+	w.header()
+	for _, st := range steps {
+		w.note(st.say)
+		if err := setLoad("http://"+app, st.profile, st.rps, st.duration); err != nil {
+			return err
+		}
+		w.stepStart = time.Now()
+		if err := w.follow(ctx, 3*time.Minute, st.until); err != nil {
+			return err
+		}
+	}
+	if err := w.writeSVG(plotPath); err != nil {
+		return err
+	}
+	fmt.Printf("\nScale actions: %s\nTimeline plot: %s\n", w.actionSummary(), plotPath)
+	if w.distinctReplicas() < 3 || !w.scaledDown() {
+		return fmt.Errorf("the walkthrough did not scale through three replica counts and back down: %s", w.actionSummary())
+	}
+	if keep {
+		fmt.Printf("\nThe environment stays up until Ctrl-C. Try:\n  export KUBECONFIG=%s\n  bin/kubectl get deployment frontend --watch\n  bin/demo-app load --url http://%s --profile spike --rps 150 --duration 30s\n", env.Kubeconfig, app)
+		<-ctx.Done()
+	}
+	return nil
+}
+
+func setLoad(base, profile string, rps float64, d time.Duration) error {
+	resp, err := http.PostForm(base+"/load", url.Values{"profile": {profile}, "rps": {fmt.Sprint(rps)}, "duration": {d.String()}})
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("setting the load: %s", resp.Status)
+	}
+	return nil
+}
