@@ -43,9 +43,10 @@ func TestScaleUpUnderLoadAndDownAfter(t *testing.T) {
 			t.Errorf("scale actions %v and %v only %v apart (cooldown 4s)", got[i-1], got[i], gap)
 		}
 	}
-	if ev := s.events("walk", "SuccessfulRescale"); len(ev) == 0 || !strings.Contains(ev[0].Message, "New size: ") {
-		t.Errorf("no SuccessfulRescale event: %v", ev)
-	}
+	s.poll("SuccessfulRescale events", 30*time.Second, func() (bool, error) {
+		ev := s.events("walk", "SuccessfulRescale")
+		return len(ev) > 0 && strings.Contains(ev[0].Message, "New size: "), nil
+	})
 	if st := s.get("walk").Annotations["autoscale.io/status"]; !strings.Contains(st, `"dataHealth":"ok"`) || !strings.Contains(st, `"lastScaleTime"`) {
 		t.Errorf("status annotation = %s", st)
 	}
@@ -158,11 +159,13 @@ func TestAPersonsKubectlScaleIsRespected(t *testing.T) {
 	// Decisions now start from 4: with the load gone, the scale-down says so.
 	s.load(svc, "stop", 0)
 	s.waitReplicas("manual", "scaled down from 4", 90*time.Second, func(r int32) bool { return r == 1 })
-	found := false
-	for _, ev := range s.events("manual", "SuccessfulRescale") {
-		found = found || strings.Contains(ev.Message, "at 4 replicas")
-	}
-	if !found {
-		t.Errorf("no scale-down decided from the person's 4 replicas: %v", s.events("manual", "SuccessfulRescale"))
-	}
+	// Events are recorded asynchronously: wait for the one of this decision.
+	s.poll("a scale-down Event decided from the person's 4 replicas", 30*time.Second, func() (bool, error) {
+		for _, ev := range s.events("manual", "SuccessfulRescale") {
+			if strings.Contains(ev.Message, "New size: 1;") && strings.Contains(ev.Message, "at 4 replicas") {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
 }
