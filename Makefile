@@ -37,8 +37,14 @@ deps: ## Install Prometheus and Alertmanager (Debian packages) when absent
 e2e: build tools deps ## End-to-end tests on a real local cluster, Prometheus and Alertmanager
 	go test -race -tags e2e -count=1 -timeout 30m $(GO_TEST_FLAGS) ./test/e2e/...
 
+.PHONY: rules
+rules: deps ## promtool check and unit-test the spike rule; amtool check the example route
+	promtool check rules deploy/prometheus/reactive-autoscaler-rules.yaml
+	cd deploy/prometheus && promtool test rules reactive-autoscaler-rules_test.yaml
+	amtool check-config deploy/alertmanager/alertmanager.yaml
+
 .PHONY: check
-check: lint test e2e ## Everything CI runs
+check: lint rules test e2e ## Everything CI runs
 
 .PHONY: bench
 bench: ## Benchmarks (speed claims live here, as ratios against a baseline of the same run)
@@ -52,6 +58,8 @@ demo: build tools deps ## The walkthrough: local cluster, Prometheus, Alertmanag
 fuzz: ## Run each fuzz target for a while
 	go test -run '^$$' -fuzz FuzzParseTable -fuzztime 30s ./pkg/scaler/
 	go test -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s ./pkg/scaler/
+	go test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./pkg/webhook/
+	go test -run '^$$' -fuzz FuzzMapTargets -fuzztime 30s ./pkg/webhook/
 
 .PHONY: clean
 clean:

@@ -27,6 +27,10 @@ type Options struct {
 	KubeAPIQPS         float32         `json:"kubeAPIQPS,omitempty"`
 	KubeAPIBurst       int             `json:"kubeAPIBurst,omitempty"`
 
+	WebhookBindAddress string          `json:"webhookBindAddress,omitempty"`
+	WebhookTokenFile   string          `json:"webhookTokenFile,omitempty"`
+	WebhookDedupWindow metav1.Duration `json:"webhookDedupWindow,omitempty"`
+
 	LeaderElect             bool            `json:"leaderElect"`
 	LeaderElectionNamespace string          `json:"leaderElectionNamespace,omitempty"`
 	LeaderElectionID        string          `json:"leaderElectionID,omitempty"`
@@ -52,6 +56,7 @@ func newOptions() *Options {
 		Workers:                 4,
 		KubeAPIQPS:              50,
 		KubeAPIBurst:            100,
+		WebhookDedupWindow:      metav1.Duration{Duration: 30 * time.Second},
 		LeaderElect:             true,
 		LeaderElectionNamespace: inClusterNamespace(),
 		LeaderElectionID:        "reactive-autoscaler",
@@ -75,6 +80,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Workers, "workers", o.Workers, "evaluations run in parallel")
 	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "queries per second to the API server")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "burst of queries to the API server")
+	fs.StringVar(&o.WebhookBindAddress, "webhook-bind-address", o.WebhookBindAddress, "address serving POST /webhook/alertmanager (spike triggers); empty = no webhook")
+	fs.StringVar(&o.WebhookTokenFile, "webhook-token-file", o.WebhookTokenFile, "file holding the bearer token Alertmanager must send; required with --webhook-bind-address; re-read when it changes")
+	fs.DurationVar(&o.WebhookDedupWindow.Duration, "webhook-dedup-window", o.WebhookDedupWindow.Duration, "an identical notification (same group key and firing alerts) within this window triggers nothing more")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "elect a leader on a Lease so that several replicas can run; only the leader scales")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "namespace of the leader-election Lease")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "name of the leader-election Lease")
@@ -133,6 +141,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Workers < 1 {
 		return fmt.Errorf("--workers=%d: must be >= 1", o.Workers)
+	}
+	if o.WebhookBindAddress != "" && o.WebhookTokenFile == "" {
+		return fmt.Errorf("--webhook-bind-address needs --webhook-token-file: the webhook is always authenticated")
 	}
 	if o.PrometheusURL == "" {
 		return fmt.Errorf("--prometheus-url must be set")

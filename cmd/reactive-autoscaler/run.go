@@ -32,6 +32,7 @@ import (
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/watch"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/webhook"
 )
 
 func newRunCommand() *cobra.Command {
@@ -106,13 +107,32 @@ func run(ctx context.Context, o *Options) error {
 
 	var leading atomic.Bool
 	srv := &http.Server{Addr: o.MetricsBindAddress, Handler: httpHandler(reg, ctrl, &leading), ReadHeaderTimeout: 5 * time.Second}
-	srvErr := make(chan error, 1)
+	srvErr := make(chan error, 2)
 	go func() { srvErr <- srv.ListenAndServe() }()
 	defer func() {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdownCtx)
 	}()
+
+	if o.WebhookBindAddress != "" {
+		token, err := webhook.NewTokenFile(o.WebhookTokenFile, nil)
+		if err != nil {
+			return fmt.Errorf("--webhook-token-file: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("POST "+webhook.Path, webhook.NewHandler(webhook.Config{
+			Targets: ctrl, Token: token, Monitor: rec, DedupWindow: o.WebhookDedupWindow.Duration, Logger: logger.WithName("webhook"),
+		}))
+		hook := &http.Server{Addr: o.WebhookBindAddress, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second}
+		go func() { srvErr <- hook.ListenAndServe() }()
+		defer func() {
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = hook.Shutdown(shutdownCtx)
+		}()
+		logger.Info("Serving the Alertmanager webhook", "address", o.WebhookBindAddress, "path", webhook.Path)
+	}
 
 	lead := func(ctx context.Context) {
 		leading.Store(true)

@@ -24,6 +24,17 @@ const (
 	ResultDryRun  = "dry_run"
 )
 
+// Alert outcomes, the values of webhook_alerts_total's "outcome" label.
+const (
+	AlertQueued        = "queued"
+	AlertDuplicate     = "duplicate"
+	AlertUnknownTarget = "unknown_target"
+	AlertResolved      = "resolved"
+)
+
+// AlertOutcomes lists every alert outcome.
+var AlertOutcomes = []string{AlertQueued, AlertDuplicate, AlertUnknownTarget, AlertResolved}
+
 var results = []string{ResultScaled, ResultHeld, ResultNoData, ResultInvalid, ResultError, ResultDryRun}
 
 // Recorder exports the controller's own metrics. Label values are fixed
@@ -38,6 +49,8 @@ type Recorder struct {
 	queryErrors  *prometheus.CounterVec
 	webhook      *prometheus.CounterVec
 	evalDuration prometheus.Histogram
+	spikeToScale prometheus.Histogram
+	alerts       *prometheus.CounterVec
 	queryDur     prometheus.Histogram
 	managed      prometheus.Gauge
 	leader       prometheus.Gauge
@@ -65,19 +78,26 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 			Help: "Time to evaluate one target, from dequeue to decision written.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		queryDur: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "prometheus_query_duration_seconds",
 			Help: "Duration of the Prometheus queries that read request rates.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		spikeToScale: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "spike_to_scale_seconds",
+			Help: "Time from a spike trigger (webhook) being received to the replicas it caused being written.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "webhook_alerts_total",
+			Help: "Alerts received on the webhook by outcome: queued, duplicate, unknown_target, resolved."}, []string{"outcome"}),
 		managed: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "managed_targets",
 			Help: "Deployments currently opted in and evaluated."}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "leader",
 			Help: "1 while this replica holds the leader lease, else 0."}),
 	}
 	reg.MustRegister(r.smoothedRPS, r.desired, r.current, r.evaluations, r.scaleActions, r.queryErrors,
-		r.webhook, r.evalDuration, r.queryDur, r.managed, r.leader)
+		r.webhook, r.evalDuration, r.spikeToScale, r.alerts, r.queryDur, r.managed, r.leader)
 	// Pre-create the fixed series so that dashboards and rate() see zeros.
 	for _, res := range results {
 		r.evaluations.WithLabelValues(res)
 	}
 	for _, d := range []scaler.Action{scaler.ScaleUp, scaler.ScaleDown} {
 		r.scaleActions.WithLabelValues(d.String())
+	}
+	for _, o := range AlertOutcomes {
+		r.alerts.WithLabelValues(o)
 	}
 	for _, reason := range Reasons {
 		r.queryErrors.WithLabelValues(string(reason))
@@ -146,6 +166,22 @@ func (r *Recorder) ObserveWebhook(code int) {
 		return
 	}
 	r.webhook.WithLabelValues(strconv.Itoa(code)).Inc()
+}
+
+// ObserveSpikeToScale records the webhook-received to scale-written time.
+func (r *Recorder) ObserveSpikeToScale(d time.Duration) {
+	if r == nil {
+		return
+	}
+	r.spikeToScale.Observe(d.Seconds())
+}
+
+// ObserveAlert counts one alert by outcome.
+func (r *Recorder) ObserveAlert(outcome string) {
+	if r == nil {
+		return
+	}
+	r.alerts.WithLabelValues(outcome).Inc()
 }
 
 func (r *Recorder) observeQuery(d time.Duration) {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -35,6 +36,9 @@ type RPSSource interface {
 type Monitor interface {
 	ObserveEvaluation(namespace, name string, d *scaler.Decision, result string, took time.Duration)
 	ObserveScale(a scaler.Action)
+	// ObserveSpikeToScale records the time from a spike trigger being
+	// received to the replicas it caused being written.
+	ObserveSpikeToScale(d time.Duration)
 	ForgetTarget(namespace, name string)
 	SetManaged(n int)
 }
@@ -54,10 +58,14 @@ type Config struct {
 
 // Controller evaluates every opted-in Deployment on its interval.
 type Controller struct {
-	client   kubernetes.Interface
-	lister   appslisters.DeploymentLister
-	synced   cache.InformerSynced
-	queue    workqueue.TypedRateLimitingInterface[string]
+	client kubernetes.Interface
+	lister appslisters.DeploymentLister
+	synced cache.InformerSynced
+	queue  workqueue.TypedRateLimitingInterface[string]
+	// spikes holds targets to evaluate at once; workers take from it first.
+	spikes   workqueue.TypedInterface[string]
+	indexer  cache.Indexer
+	running  atomic.Bool
 	source   RPSSource
 	recorder record.EventRecorder
 	monitor  Monitor
@@ -90,6 +98,7 @@ func New(cfg Config) (*Controller, error) {
 		defaults: cfg.Defaults,
 		fallback: cfg.DefaultInterval,
 		targets:  map[string]*target{},
+		spikes:   workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[string]{Name: "spikes", Clock: cfg.Clock}),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "deployments", Clock: cfg.Clock}),
@@ -98,6 +107,10 @@ func New(cfg Config) (*Controller, error) {
 	if err := inf.SetTransform(leanDeployment); err != nil {
 		return nil, fmt.Errorf("setting the informer transform: %w", err)
 	}
+	if err := inf.AddIndexers(cache.Indexers{serviceIndex: indexByService}); err != nil {
+		return nil, fmt.Errorf("adding the service index: %w", err)
+	}
+	c.indexer = inf.GetIndexer()
 	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.onAdd,
 		UpdateFunc: c.onUpdate,
@@ -119,6 +132,7 @@ func (c *Controller) HasSynced() bool { return c.synced() }
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrash()
 	defer c.queue.ShutDown()
+	defer c.spikes.ShutDown()
 	logger := klog.FromContext(ctx)
 	logger.Info("Waiting for the Deployment cache to sync")
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
@@ -129,8 +143,16 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	for range workers {
 		wg.Go(func() { wait.UntilWithContext(ctx, c.runWorker, time.Second) })
 	}
+	// Spike workers of their own, so that a spike never waits behind a
+	// cycle of periodic evaluations.
+	for range max(1, workers/4) {
+		wg.Go(func() { wait.UntilWithContext(ctx, c.runSpikeWorker, time.Second) })
+	}
+	c.running.Store(true)
 	<-ctx.Done()
+	c.running.Store(false)
 	c.queue.ShutDown()
+	c.spikes.ShutDown()
 	wg.Wait()
 	logger.Info("Workers stopped")
 	return nil
@@ -140,6 +162,25 @@ func (c *Controller) runWorker(ctx context.Context) {
 	for c.processNextWorkItem(ctx) {
 	}
 }
+
+func (c *Controller) runSpikeWorker(ctx context.Context) {
+	for {
+		key, shutdown := c.spikes.Get()
+		if shutdown {
+			return
+		}
+		// The periodic item stays scheduled; a failed spike evaluation is
+		// not retried here: the next periodic one sees the same load.
+		if _, err := c.sync(ctx, key); err != nil {
+			utilruntime.HandleErrorWithContext(ctx, err, "Spike evaluation failed", "key", key)
+		}
+		c.spikes.Done(key)
+	}
+}
+
+// Ready reports whether the controller is running (synced, and leading when
+// leader election is on) and so can take spike triggers.
+func (c *Controller) Ready() bool { return c.running.Load() }
 
 func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	key, shutdown := c.queue.Get()
@@ -161,18 +202,61 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 }
 
 // Spike asks for an immediate spike evaluation of namespace/name (SPEC
-// section 3). It reports false when the Deployment is not managed.
-func (c *Controller) Spike(namespace, name string) bool {
+// section 3), received at receivedAt. It reports false when the Deployment
+// is not managed.
+func (c *Controller) Spike(namespace, name string, receivedAt time.Time) bool {
 	key := namespace + "/" + name
 	d, err := c.lister.Deployments(namespace).Get(name)
 	if err != nil || !scaler.Managed(d.Annotations) {
 		return false
 	}
 	c.mu.Lock()
-	c.targetLocked(key, d).spike = true
+	t := c.targetLocked(key, d)
+	if !t.spike || receivedAt.Before(t.spikeAt) {
+		t.spikeAt = receivedAt
+	}
+	t.spike = true
 	c.mu.Unlock()
-	c.queue.Add(key)
+	c.spikes.Add(key)
 	return true
+}
+
+// Managed reports whether namespace/name is an opted-in Deployment.
+func (c *Controller) Managed(namespace, name string) bool {
+	d, err := c.lister.Deployments(namespace).Get(name)
+	return err == nil && scaler.Managed(d.Annotations)
+}
+
+// ByService returns the names (namespace/name) of the managed Deployments
+// whose service is service, in namespace, or in every namespace if it is "".
+func (c *Controller) ByService(namespace, service string) []string {
+	var objs []any
+	if namespace != "" {
+		objs, _ = c.indexer.ByIndex(serviceIndex, namespace+"/"+service)
+	} else {
+		objs, _ = c.indexer.ByIndex(serviceIndex, "*/"+service)
+	}
+	keys := make([]string, 0, len(objs))
+	for _, o := range objs {
+		keys = append(keys, key(o.(*appsv1.Deployment)))
+	}
+	return keys
+}
+
+const serviceIndex = "service"
+
+// indexByService indexes managed Deployments by namespace/service and by
+// */service, service being autoscale.io/service or the Deployment's name.
+func indexByService(obj any) ([]string, error) {
+	d, ok := obj.(*appsv1.Deployment)
+	if !ok || !scaler.Managed(d.Annotations) {
+		return nil, nil
+	}
+	svc := d.Annotations[scaler.AnnotationPrefix+scaler.KeyService]
+	if svc == "" {
+		svc = d.Name
+	}
+	return []string{d.Namespace + "/" + svc, "*/" + svc}, nil
 }
 
 func (c *Controller) onAdd(obj any) {
@@ -232,5 +316,6 @@ type nopMonitor struct{}
 
 func (nopMonitor) ObserveEvaluation(string, string, *scaler.Decision, string, time.Duration) {}
 func (nopMonitor) ObserveScale(scaler.Action)                                                {}
+func (nopMonitor) ObserveSpikeToScale(time.Duration)                                         {}
 func (nopMonitor) ForgetTarget(string, string)                                               {}
 func (nopMonitor) SetManaged(int)                                                            {}

@@ -57,7 +57,11 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 
 	c.mu.Lock()
 	t := c.targetLocked(k, d)
-	spike := t.spike
+	c.mu.Unlock()
+	t.busy.Lock()
+	defer t.busy.Unlock()
+	c.mu.Lock()
+	spike, spikeAt := t.spike, t.spikeAt
 	t.spike = false
 	c.mu.Unlock()
 
@@ -114,6 +118,9 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 		default:
 			scaled, result = true, metrics.ResultScaled
 			c.monitor.ObserveScale(dec.Action)
+			if spike {
+				c.monitor.ObserveSpikeToScale(c.clock.Since(spikeAt))
+			}
 			c.recorder.Eventf(d, corev1.EventTypeNormal, EventSuccessfulRescale, "New size: %d; reason: %s", dec.Desired, dec.Reason)
 			logger.Info(actionWord(dec.Action), "oldReplicas", dec.Current, "newReplicas", dec.Desired, "spike", spike, "reason", dec.Reason)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,17 +16,21 @@ import (
 // StatusAnnotation is where the controller reports on, and remembers, a target.
 const StatusAnnotation = scaler.AnnotationPrefix + scaler.KeyStatus
 
-// target is what the controller keeps about one managed Deployment. It is
-// used by one worker at a time (the workqueue never hands out a key twice);
-// mu in Controller guards the map and the spike flag.
+// target is what the controller keeps about one managed Deployment. sync
+// holds busy for the whole evaluation, so the periodic and the spike queue
+// never evaluate one target at once; Controller.mu guards the map and the
+// spike fields.
 type target struct {
+	busy sync.Mutex
+
 	state scaler.State
 	// settings are the autoscale.io/* annotations spec was parsed from.
 	settings map[string]string
 	spec     *scaler.Spec
 	specErr  error
-	status   Status // as last written (or read back at start)
-	spike    bool   // a spike evaluation is pending
+	status   Status    // as last written (or read back at start)
+	spike    bool      // a spike evaluation is pending
+	spikeAt  time.Time // when the first pending spike trigger was received
 	// statusDirty: the last status write failed; write it again.
 	statusDirty bool
 }

@@ -1,0 +1,85 @@
+package watch
+
+import (
+	"testing"
+	"time"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
+)
+
+func TestSpikeScalesUpInsideTheCooldownAndSkipsTheQueue(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1), managed("other", 1))
+	h.prom.Set(promtest.Value(20))
+	h.evaluate("frontend", interval) // -> 2; the 60 s cooldown starts
+	if got := h.replicas("frontend"); got != 2 {
+		t.Fatalf("replicas = %d, want 2", got)
+	}
+	h.prom.Set(promtest.Value(150))
+	// A periodic evaluation inside the cooldown holds...
+	h.evaluate("frontend", 10*time.Second)
+	if got := h.replicas("frontend"); got != 2 {
+		t.Fatalf("periodic evaluation scaled inside the cooldown: %d", got)
+	}
+	// ...a spike does not, and goes through its own queue.
+	received := h.clock.Now()
+	if !h.ctrl.Spike("shop", "frontend", received) {
+		t.Fatal("Spike refused a managed Deployment")
+	}
+	if h.ctrl.Spike("shop", "missing", received) {
+		t.Error("Spike accepted an unknown Deployment")
+	}
+	if n := h.ctrl.spikes.Len(); n != 1 {
+		t.Fatalf("spike queue holds %d keys, want 1", n)
+	}
+	key, _ := h.ctrl.spikes.Get()
+	h.clock.Step(5 * time.Millisecond)
+	if _, err := h.ctrl.sync(h.ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	h.ctrl.spikes.Done(key)
+	if got := h.replicas("frontend"); got != 5 {
+		t.Fatalf("replicas = %d after the spike, want 5 (raw 150 RPS skips rows)", got)
+	}
+	if ev := h.drainEvents(); !hasEvent(ev, "Normal SuccessfulRescale New size: 5; reason: spike: raw RPS 150") {
+		t.Errorf("events %q lack the spike's reason", ev)
+	}
+	if got := h.histogramCount("reactive_autoscaler_spike_to_scale_seconds"); got != 1 {
+		t.Errorf("spike_to_scale_seconds observed %d times, want 1", got)
+	}
+	// The next periodic evaluation is an ordinary one again.
+	h.prom.Set(promtest.Value(0))
+	h.evaluate("frontend", interval)
+	if got := h.replicas("frontend"); got != 5 {
+		t.Errorf("a scale-down followed the spike inside the cooldown: %d", got)
+	}
+}
+
+func TestByServiceFindsManagedDeployments(t *testing.T) {
+	a := managed("web-a", 1, "service", "web")
+	b := managed("web-b", 1, "service", "web")
+	plain := managed("web-c", 1, "service", "web", "reactive", "false") // not opted in
+	h := newHarness(t, a, b, plain, managed("api", 1))
+	got := h.ctrl.ByService("shop", "web")
+	if len(got) != 2 {
+		t.Errorf("ByService(shop, web) = %v, want the two managed ones", got)
+	}
+	if got := h.ctrl.ByService("", "api"); len(got) != 1 || got[0] != "shop/api" {
+		t.Errorf("ByService(all, api) = %v (the Deployment name is the default service)", got)
+	}
+	if got := h.ctrl.ByService("elsewhere", "web"); len(got) != 0 {
+		t.Errorf("ByService(elsewhere, web) = %v", got)
+	}
+}
+
+func (h *harness) histogramCount(name string) uint64 {
+	mfs, err := h.registry.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
+}

@@ -1,0 +1,280 @@
+// Package webhook is the spike fast path: POST /webhook/alertmanager takes
+// Alertmanager's notifications, maps each firing alert to the managed
+// Deployments it names, and asks the controller to evaluate them at once.
+// It never waits on Prometheus or the API server: it only queues.
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	amwebhook "github.com/prometheus/alertmanager/notify/webhook"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+)
+
+// Path is where the handler is served.
+const Path = "/webhook/alertmanager"
+
+// MaxBodyBytes bounds a notification's size (SPEC: 413 above 1 MiB).
+const MaxBodyBytes = 1 << 20
+
+// Targets is what the handler needs of the controller.
+type Targets interface {
+	// Ready reports whether triggers can be taken now (else 503).
+	Ready() bool
+	// Managed reports whether namespace/name is an opted-in Deployment.
+	Managed(namespace, name string) bool
+	// ByService lists managed Deployments (namespace/name) of a service,
+	// within namespace, or in every namespace when it is "".
+	ByService(namespace, service string) []string
+	// Spike queues an immediate spike evaluation; false if not managed.
+	Spike(namespace, name string, receivedAt time.Time) bool
+}
+
+// Monitor records the webhook's metrics.
+type Monitor interface {
+	ObserveWebhook(code int)
+	ObserveAlert(outcome string)
+}
+
+// Alert outcomes.
+const (
+	outcomeQueued    = "queued"
+	outcomeDuplicate = "duplicate"
+	outcomeUnknown   = "unknown_target"
+	outcomeResolved  = "resolved"
+)
+
+// Handler serves POST /webhook/alertmanager.
+type Handler struct {
+	targets Targets
+	token   *TokenFile
+	monitor Monitor
+	clock   clock.PassiveClock
+	dedup   *dedup
+	logger  klog.Logger
+}
+
+// Config wires a Handler.
+type Config struct {
+	Targets Targets
+	Token   *TokenFile
+	Monitor Monitor
+	Clock   clock.PassiveClock // optional
+	// DedupWindow is how long an identical notification (same group key
+	// and firing alerts, as Alertmanager HA peers deliver) is ignored.
+	DedupWindow time.Duration
+	Logger      klog.Logger
+}
+
+// NewHandler builds the handler.
+func NewHandler(cfg Config) *Handler {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.DedupWindow <= 0 {
+		cfg.DedupWindow = 30 * time.Second
+	}
+	return &Handler{targets: cfg.Targets, token: cfg.Token, monitor: cfg.Monitor, clock: cfg.Clock,
+		dedup: &dedup{window: cfg.DedupWindow, seen: map[string]time.Time{}}, logger: cfg.Logger}
+}
+
+// Reply is the JSON body of a 200 answer.
+type Reply struct {
+	Queued    []string `json:"queued"`
+	Unknown   int      `json:"unknownTargets"`
+	Resolved  int      `json:"resolved"`
+	Duplicate bool     `json:"duplicate,omitempty"`
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	received := h.clock.Now()
+	code, reply, err := h.serve(r, received)
+	if h.monitor != nil {
+		h.monitor.ObserveWebhook(code)
+	}
+	if err != nil {
+		if code == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="reactive-autoscaler"`)
+		}
+		h.logger.V(2).Info("Webhook request refused", "code", code, "err", err)
+		http.Error(w, err.Error(), code)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(reply)
+}
+
+func (h *Handler) serve(r *http.Request, received time.Time) (int, *Reply, error) {
+	if r.Method != http.MethodPost {
+		return http.StatusMethodNotAllowed, nil, fmt.Errorf("use POST")
+	}
+	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || !h.token.Valid(bearer) {
+		return http.StatusUnauthorized, nil, fmt.Errorf("a valid bearer token is required")
+	}
+	if !h.targets.Ready() {
+		// Alertmanager retries 5xx, so the trigger is not lost: it reaches
+		// this replica again, or the leader, once one is ready.
+		return http.StatusServiceUnavailable, nil, fmt.Errorf("not ready to take triggers (not the leader, or starting)")
+	}
+	body, err := readBody(r)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return http.StatusRequestEntityTooLarge, nil, fmt.Errorf("body larger than %d bytes", MaxBodyBytes)
+		}
+		return http.StatusBadRequest, nil, fmt.Errorf("reading the body: %w", err)
+	}
+	msg, err := Decode(body)
+	if err != nil {
+		return http.StatusBadRequest, nil, err
+	}
+	return http.StatusOK, h.process(msg, received), nil
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	return io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+}
+
+// process triggers the targets of the firing alerts of one notification.
+func (h *Handler) process(msg *amwebhook.Message, received time.Time) *Reply {
+	reply := &Reply{Queued: []string{}}
+	var firing []int
+	for i, a := range msg.Alerts {
+		if a.Status == "firing" {
+			firing = append(firing, i)
+		} else {
+			reply.Resolved++
+			h.observe(outcomeResolved)
+		}
+	}
+	if len(firing) == 0 {
+		return reply
+	}
+	if !h.dedup.first(notificationKey(msg, firing), received) {
+		reply.Duplicate = true
+		for range firing {
+			h.observe(outcomeDuplicate)
+		}
+		h.logger.V(2).Info("Duplicate notification ignored", "groupKey", msg.GroupKey)
+		return reply
+	}
+	queued := map[string]bool{}
+	for _, i := range firing {
+		a := msg.Alerts[i]
+		keys := MapTargets(a.Labels, h.targets)
+		if len(keys) == 0 {
+			reply.Unknown++
+			h.observe(outcomeUnknown)
+			h.logger.Info("Firing alert names no managed Deployment", "alert", a.Labels["alertname"], "labels", a.Labels)
+			continue
+		}
+		for _, k := range keys {
+			if queued[k] {
+				continue
+			}
+			ns, name, _ := strings.Cut(k, "/")
+			if h.targets.Spike(ns, name, received) {
+				queued[k] = true
+				reply.Queued = append(reply.Queued, k)
+				h.logger.V(1).Info("Spike evaluation queued", "alert", a.Labels["alertname"], "deployment", k)
+			}
+		}
+		h.observe(outcomeQueued)
+	}
+	sort.Strings(reply.Queued)
+	return reply
+}
+
+func (h *Handler) observe(outcome string) {
+	if h.monitor != nil {
+		h.monitor.ObserveAlert(outcome)
+	}
+}
+
+// Decode parses an Alertmanager webhook notification (version "4"; unknown
+// fields are ignored) and checks what the handler relies on.
+func Decode(body []byte) (*amwebhook.Message, error) {
+	var msg amwebhook.Message
+	if err := json.Unmarshal(body, &msg); err != nil {
+		return nil, fmt.Errorf("malformed notification: %w", err)
+	}
+	if msg.Data == nil || msg.Version == "" {
+		return nil, fmt.Errorf("malformed notification: no version or alerts")
+	}
+	if msg.Version != "4" {
+		return nil, fmt.Errorf("unsupported notification version %q, want \"4\"", msg.Version)
+	}
+	for i, a := range msg.Alerts {
+		if a.Status != "firing" && a.Status != "resolved" {
+			return nil, fmt.Errorf("alert %d: status %q, want firing or resolved", i, a.Status)
+		}
+	}
+	return &msg, nil
+}
+
+// MapTargets names the managed Deployments an alert is about: labels
+// namespace + deployment name one directly; otherwise service (within
+// namespace when given) names every managed Deployment of that service.
+func MapTargets(labels map[string]string, t Targets) []string {
+	ns, dep, svc := labels["namespace"], labels["deployment"], labels["service"]
+	if dep != "" && ns != "" {
+		if t.Managed(ns, dep) {
+			return []string{ns + "/" + dep}
+		}
+		return nil
+	}
+	if svc != "" {
+		return t.ByService(ns, svc)
+	}
+	return nil
+}
+
+// notificationKey identifies a notification for deduplication: its group
+// key and the fingerprints (and start times) of its firing alerts.
+func notificationKey(msg *amwebhook.Message, firing []int) string {
+	parts := make([]string, 0, len(firing))
+	for _, i := range firing {
+		a := msg.Alerts[i]
+		fp := a.Fingerprint
+		if fp == "" {
+			fp = fmt.Sprint(a.Labels.SortedPairs())
+		}
+		parts = append(parts, fp+"@"+a.StartsAt.UTC().Format(time.RFC3339Nano))
+	}
+	sort.Strings(parts)
+	return msg.GroupKey + "|" + strings.Join(parts, ",")
+}
+
+// dedup remembers notifications for a window.
+type dedup struct {
+	window time.Duration
+	mu     sync.Mutex
+	seen   map[string]time.Time
+}
+
+// first reports whether key was not seen within the window, and records it.
+func (d *dedup) first(key string, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, at := range d.seen {
+		if now.Sub(at) > d.window {
+			delete(d.seen, k)
+		}
+	}
+	if at, ok := d.seen[key]; ok && now.Sub(at) <= d.window {
+		return false
+	}
+	d.seen[key] = now
+	return true
+}
