@@ -17,6 +17,32 @@ import (
 
 var targetsMu sync.Mutex
 
+// WebhookRoute is an Alertmanager config that sends RequestRateSpike to the
+// autoscaler's webhook at url with the bearer token in tokenFile, after a
+// group_wait of 1 s, as deploy/alertmanager/alertmanager.yaml does.
+func WebhookRoute(url, tokenFile string) string {
+	return fmt.Sprintf(`route:
+  receiver: default
+  routes:
+    - receiver: reactive-autoscaler
+      matchers: [alertname = RequestRateSpike]
+      group_by: [alertname, namespace, service, deployment]
+      group_wait: 1s
+      group_interval: 10s
+      repeat_interval: 5m
+receivers:
+  - name: default
+  - name: reactive-autoscaler
+    webhook_configs:
+      - url: %q
+        send_resolved: false
+        http_config:
+          authorization:
+            type: Bearer
+            credentials_file: %q
+`, url, tokenFile)
+}
+
 // AddScrapeTarget makes Prometheus scrape host:port (metrics at /metrics)
 // with the given job label. Prometheus picks the change up from its file
 // service discovery within a second or two.

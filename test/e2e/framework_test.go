@@ -36,6 +36,9 @@ var (
 	env    *localenv.Env
 	client kubernetes.Interface
 	binDir string
+	// The webhook every test's autoscaler may serve (one at a time), which
+	// the environment's Alertmanager calls with the token in tokenFile.
+	webhookAddr, tokenFile string
 )
 
 func TestMain(m *testing.M) {
@@ -49,13 +52,35 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	rules, err := filepath.Abs("../../deploy/prometheus/reactive-autoscaler-rules.yaml")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	secrets, err := os.MkdirTemp("", "e2e-webhook-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(secrets)
+	tokenFile = filepath.Join(secrets, "token")
+	if err := os.WriteFile(tokenFile, []byte(fmt.Sprintf("e2e-%d", rand.Int64())), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	port, err := localenv.FreePort()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	webhookAddr = fmt.Sprintf("127.0.0.1:%d", port)
 	env, err = localenv.Start(context.Background(), localenv.Options{
 		BinDir:             binDir,
 		Log:                os.Stderr,
 		ControllerManager:  true,
 		KwokNodes:          1,
-		Prometheus:         &localenv.PrometheusOptions{ScrapeInterval: time.Second},
-		AlertmanagerConfig: "route:\n  receiver: none\nreceivers:\n- name: none\n",
+		Prometheus:         &localenv.PrometheusOptions{ScrapeInterval: time.Second, RuleFiles: []string{rules}},
+		AlertmanagerConfig: localenv.WebhookRoute("http://"+webhookAddr+"/webhook/alertmanager", tokenFile),
 		KeepDir:            os.Getenv("E2E_KEEP") != "",
 	})
 	if err != nil {
