@@ -8,6 +8,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"net/http"
@@ -27,11 +29,12 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the environment running after the scenario, until Ctrl-C")
 	plot := flag.String("plot", "demo-timeline.svg", "where to write the SVG timeline")
 	peak := flag.Float64("peak", 120, "peak requests per second of the ramp")
+	rules := flag.String("rules", filepath.Join(filepath.Dir(exe), "..", "deploy", "prometheus", "reactive-autoscaler-rules.yaml"), "the spike alert rules Prometheus loads")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *binDir, *keep, *plot, *peak); err != nil {
+	if err := run(ctx, *binDir, *rules, *keep, *plot, *peak); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -44,21 +47,44 @@ const banner = `reactive-autoscaler demo
   Simulated: pods run on a kwok fake node: they become Running but run no container;
              the one demo-app process serves all of frontend's traffic.
   Timing:    the demo annotates frontend with a 5 s interval and a 15 s cooldown, and
-             queries rate() over 10 s, so the story fits in three minutes. The defaults
+             queries rate() over 10 s, so the story fits in about three minutes. The defaults
              are a 30 s interval and a 60 s cooldown.
 `
 
-func run(ctx context.Context, binDir string, keep bool, plotPath string, peak float64) error {
+func run(ctx context.Context, binDir, rules string, keep bool, plotPath string, peak float64) error {
 	fmt.Print(banner)
 	fmt.Println("\nStarting the local cluster and monitoring stack...")
+	rules, err := filepath.Abs(rules)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(rules); err != nil {
+		return fmt.Errorf("the spike rule file: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "reactive-autoscaler-demo-")
+	if err != nil {
+		return err
+	}
+	tokenFile := filepath.Join(dir, "webhook-token")
+	token := make([]byte, 16)
+	_, _ = rand.Read(token)
+	if err := os.WriteFile(tokenFile, []byte(hex.EncodeToString(token)), 0o600); err != nil {
+		return err
+	}
+	hookPort, err := localenv.FreePort()
+	if err != nil {
+		return err
+	}
+	hookAddr := fmt.Sprintf("127.0.0.1:%d", hookPort)
 	env, err := localenv.Start(ctx, localenv.Options{
 		BinDir:             binDir,
+		Dir:                dir,
+		KeepDir:            true,
 		Log:                os.Stdout,
 		ControllerManager:  true,
 		KwokNodes:          1,
-		Prometheus:         &localenv.PrometheusOptions{ScrapeInterval: time.Second},
-		AlertmanagerConfig: "route:\n  receiver: none\nreceivers:\n- name: none\n",
-		KeepDir:            true,
+		Prometheus:         &localenv.PrometheusOptions{ScrapeInterval: time.Second, RuleFiles: []string{rules}},
+		AlertmanagerConfig: localenv.WebhookRoute("http://"+hookAddr+"/webhook/alertmanager", tokenFile),
 	})
 	if err != nil {
 		return err
@@ -74,7 +100,11 @@ func run(ctx context.Context, binDir string, keep bool, plotPath string, peak fl
 		return err
 	}
 	app := fmt.Sprintf("127.0.0.1:%d", appPort)
-	if _, err := env.StartProcess("demo-app", filepath.Join(binDir, "demo-app"), nil, "serve", "--listen", app, "--service", "frontend"); err != nil {
+	appProc, err := env.StartProcess("demo-app", filepath.Join(binDir, "demo-app"), nil, "serve", "--listen", app, "--service", "frontend")
+	if err != nil {
+		return err
+	}
+	if err := localenv.WaitReady(ctx, "http://"+app+"/load", appProc, 30*time.Second); err != nil {
 		return err
 	}
 	if err := env.AddScrapeTarget("frontend", app); err != nil {
@@ -86,7 +116,8 @@ func run(ctx context.Context, binDir string, keep bool, plotPath string, peak fl
 	}
 	if _, err := env.StartProcess("reactive-autoscaler", filepath.Join(binDir, "reactive-autoscaler"), nil,
 		"run", "--kubeconfig", env.Kubeconfig, "--prometheus-url", env.PrometheusURL,
-		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", metricsPort), "--leader-election-namespace", "default"); err != nil {
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", metricsPort), "--leader-election-namespace", "default",
+		"--webhook-bind-address", hookAddr, "--webhook-token-file", tokenFile); err != nil {
 		return err
 	}
 	w, err := newWatcher(env, "default", "frontend", `sum(rate(http_requests_total{service="frontend"}[10s]))`)
@@ -111,10 +142,14 @@ func run(ctx context.Context, binDir string, keep bool, plotPath string, peak fl
 				return w.elapsedInStep() > 75*time.Second || (w.elapsedInStep() > 60*time.Second && w.replicas() >= 5)
 			}},
 		{"Holding the peak for 15 s", "steady", peak, time.Minute, func(w *watcher) bool { return w.elapsedInStep() > 15*time.Second }},
-		{"Load stops: scale-down waits for two good samples and the cooldown", "stop", 0, time.Minute,
+		// Quiet for a minute after the scale-down, so that the spike rule's
+		// one-minute baseline no longer holds the peak.
+		{"Load stops: scale-down waits for two good samples and the cooldown; then a quiet minute", "stop", 0, time.Minute,
 			func(w *watcher) bool {
-				return w.replicas() == 1 && w.ready() == 1 && w.elapsedInStep() > 10*time.Second
+				return w.replicas() == 1 && w.ready() == 1 && w.elapsedInStep() > 75*time.Second
 			}},
+		{"Sudden spike to 150 RPS: Prometheus rule -> Alertmanager -> webhook, no wait for the 5 s interval", "spike", 150, 30 * time.Second,
+			func(w *watcher) bool { return w.replicas() >= 4 && w.elapsedInStep() > 15*time.Second }},
 	}
 	w.header()
 	for _, st := range steps {
@@ -125,6 +160,11 @@ func run(ctx context.Context, binDir string, keep bool, plotPath string, peak fl
 		w.stepStart = time.Now()
 		if err := w.follow(ctx, 3*time.Minute, st.until); err != nil {
 			return err
+		}
+		if st.profile == "spike" {
+			if d, ok := w.firstChangeSince(w.stepStart); ok {
+				fmt.Printf("%-6s ---- Spike to new replicas written: %.1f s after the load step\n", clock(time.Since(w.start)), d.Seconds())
+			}
 		}
 	}
 	if err := w.writeSVG(plotPath); err != nil {

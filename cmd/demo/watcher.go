@@ -38,8 +38,11 @@ type watcher struct {
 	stepStart time.Time
 	samples   []sample
 	seen      map[types.UID]bool
-	notes     []sample
-	last      sample
+	// activeAlerts are the alerts Alertmanager had active at the last sample.
+	activeAlerts map[string]bool
+	changes      []time.Time // when spec.replicas was seen to change
+	notes        []sample
+	last         sample
 }
 
 func newWatcher(env *localenv.Env, ns, name, query string) (*watcher, error) {
@@ -139,8 +142,49 @@ func (w *watcher) sample(ctx context.Context) (sample, error) {
 		w.seen[e.UID] = true
 		msgs = append(msgs, e.Reason+": "+e.Message)
 	}
+	active := map[string]bool{}
+	for _, a := range firingAlerts(w.env.AlertmanagerURL) {
+		active[a] = true
+		if !w.activeAlerts[a] { // newly firing (again)
+			msgs = append([]string{"ALERT " + a + " firing"}, msgs...)
+		}
+	}
+	w.activeAlerts = active
 	s.event = strings.Join(msgs, " | ")
+	if s.spec != w.last.spec {
+		w.changes = append(w.changes, time.Now())
+	}
 	return s, nil
+}
+
+// firstChangeSince returns how long after t the replicas first changed.
+func (w *watcher) firstChangeSince(t time.Time) (time.Duration, bool) {
+	for _, c := range w.changes {
+		if c.After(t) {
+			return c.Sub(t), true
+		}
+	}
+	return 0, false
+}
+
+// firingAlerts lists Alertmanager's active alerts as "name{labels}".
+func firingAlerts(base string) []string {
+	resp, err := http.Get(base + "/api/v2/alerts?active=true")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var alerts []struct {
+		Labels map[string]string `json:"labels"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&alerts) != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range alerts {
+		out = append(out, fmt.Sprintf("%s{service=%q}", a.Labels["alertname"], a.Labels["service"]))
+	}
+	return out
 }
 
 func (w *watcher) distinctReplicas() int {

@@ -30,6 +30,8 @@ type Options struct {
 	WebhookBindAddress string          `json:"webhookBindAddress,omitempty"`
 	WebhookTokenFile   string          `json:"webhookTokenFile,omitempty"`
 	WebhookDedupWindow metav1.Duration `json:"webhookDedupWindow,omitempty"`
+	SpikeWindow        metav1.Duration `json:"spikeWindow,omitempty"`
+	SpikeResolution    metav1.Duration `json:"spikeResolution,omitempty"`
 
 	LeaderElect             bool            `json:"leaderElect"`
 	LeaderElectionNamespace string          `json:"leaderElectionNamespace,omitempty"`
@@ -57,6 +59,8 @@ func newOptions() *Options {
 		KubeAPIQPS:              50,
 		KubeAPIBurst:            100,
 		WebhookDedupWindow:      metav1.Duration{Duration: 30 * time.Second},
+		SpikeWindow:             metav1.Duration{Duration: 30 * time.Second},
+		SpikeResolution:         metav1.Duration{Duration: time.Second},
 		LeaderElect:             true,
 		LeaderElectionNamespace: inClusterNamespace(),
 		LeaderElectionID:        "reactive-autoscaler",
@@ -83,6 +87,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.WebhookBindAddress, "webhook-bind-address", o.WebhookBindAddress, "address serving POST /webhook/alertmanager (spike triggers); empty = no webhook")
 	fs.StringVar(&o.WebhookTokenFile, "webhook-token-file", o.WebhookTokenFile, "file holding the bearer token Alertmanager must send; required with --webhook-bind-address; re-read when it changes")
 	fs.DurationVar(&o.WebhookDedupWindow.Duration, "webhook-dedup-window", o.WebhookDedupWindow.Duration, "an identical notification (same group key and firing alerts) within this window triggers nothing more")
+	fs.DurationVar(&o.SpikeWindow.Duration, "spike-window", o.SpikeWindow.Duration, "after a spike trigger, evaluate the target as a spike (scale up inside the cooldown, never down) for this long")
+	fs.DurationVar(&o.SpikeResolution.Duration, "spike-resolution", o.SpikeResolution.Duration, "period of the spike evaluations inside the spike window")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "elect a leader on a Lease so that several replicas can run; only the leader scales")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "namespace of the leader-election Lease")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "name of the leader-election Lease")

@@ -91,12 +91,14 @@ func run(ctx context.Context, o *Options) error {
 
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(o.Namespace))
 	ctrl, err := watch.New(watch.Config{
-		Client:   client,
-		Informer: factory.Apps().V1().Deployments(),
-		Source:   metrics.NewSource(promv1.NewAPI(promClient), o.PrometheusTimeout.Duration, rec),
-		Recorder: recorder,
-		Monitor:  rec,
-		Defaults: o.Defaults,
+		Client:          client,
+		Informer:        factory.Apps().V1().Deployments(),
+		Source:          metrics.NewSource(promv1.NewAPI(promClient), o.PrometheusTimeout.Duration, rec),
+		Recorder:        recorder,
+		Monitor:         rec,
+		Defaults:        o.Defaults,
+		SpikeWindow:     o.SpikeWindow.Duration,
+		SpikeResolution: o.SpikeResolution.Duration,
 	})
 	if err != nil {
 		return err

@@ -28,7 +28,7 @@ func WebhookRoute(url, tokenFile string) string {
       matchers: [alertname = RequestRateSpike]
       group_by: [alertname, namespace, service, deployment]
       group_wait: 1s
-      group_interval: 10s
+      group_interval: 2s
       repeat_interval: 5m
 receivers:
   - name: default

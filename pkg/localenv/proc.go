@@ -137,6 +137,11 @@ func freePorts(n int) ([]int, error) {
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
+// WaitReady polls url until it answers 200, failing early if p ends.
+func WaitReady(ctx context.Context, url string, p *Proc, timeout time.Duration) error {
+	return waitHTTP(ctx, &http.Client{Timeout: 2 * time.Second}, url, "", p, timeout)
+}
+
 // waitHTTP polls url until it answers 200 or the deadline passes; it fails
 // early when p ends.
 func waitHTTP(ctx context.Context, client *http.Client, url, token string, p *Proc, timeout time.Duration) error {

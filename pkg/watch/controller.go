@@ -54,6 +54,12 @@ type Config struct {
 	Defaults map[string]string // controller-wide defaults, keys as scaler.Settings
 	// DefaultInterval re-queues targets whose own settings are invalid.
 	DefaultInterval time.Duration
+	// SpikeWindow is how long after a spike trigger the target keeps getting
+	// spike evaluations (scale up inside the cooldown, never down), every
+	// SpikeResolution: the first one sees a rate window that is still
+	// filling, the follow-ups reach the capacity the spike needs.
+	SpikeWindow     time.Duration
+	SpikeResolution time.Duration
 }
 
 // Controller evaluates every opted-in Deployment on its interval.
@@ -62,16 +68,18 @@ type Controller struct {
 	lister appslisters.DeploymentLister
 	synced cache.InformerSynced
 	queue  workqueue.TypedRateLimitingInterface[string]
-	// spikes holds targets to evaluate at once; workers take from it first.
-	spikes   workqueue.TypedInterface[string]
-	indexer  cache.Indexer
-	running  atomic.Bool
-	source   RPSSource
-	recorder record.EventRecorder
-	monitor  Monitor
-	clock    clock.WithTicker
-	defaults map[string]string
-	fallback time.Duration
+	// spikes holds targets to evaluate at once, and their follow-ups.
+	spikes          workqueue.TypedDelayingInterface[string]
+	spikeWindow     time.Duration
+	spikeResolution time.Duration
+	indexer         cache.Indexer
+	running         atomic.Bool
+	source          RPSSource
+	recorder        record.EventRecorder
+	monitor         Monitor
+	clock           clock.WithTicker
+	defaults        map[string]string
+	fallback        time.Duration
 
 	mu      sync.Mutex
 	targets map[string]*target // by namespace/name
@@ -88,17 +96,25 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.DefaultInterval <= 0 {
 		cfg.DefaultInterval = 30 * time.Second
 	}
+	if cfg.SpikeWindow < 0 {
+		cfg.SpikeWindow = 0
+	}
+	if cfg.SpikeResolution <= 0 {
+		cfg.SpikeResolution = time.Second
+	}
 	c := &Controller{
-		client:   cfg.Client,
-		lister:   cfg.Informer.Lister(),
-		source:   cfg.Source,
-		recorder: cfg.Recorder,
-		monitor:  cfg.Monitor,
-		clock:    cfg.Clock,
-		defaults: cfg.Defaults,
-		fallback: cfg.DefaultInterval,
-		targets:  map[string]*target{},
-		spikes:   workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[string]{Name: "spikes", Clock: cfg.Clock}),
+		client:          cfg.Client,
+		lister:          cfg.Informer.Lister(),
+		source:          cfg.Source,
+		recorder:        cfg.Recorder,
+		monitor:         cfg.Monitor,
+		clock:           cfg.Clock,
+		defaults:        cfg.Defaults,
+		fallback:        cfg.DefaultInterval,
+		targets:         map[string]*target{},
+		spikes:          workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "spikes", Clock: cfg.Clock}),
+		spikeWindow:     cfg.SpikeWindow,
+		spikeResolution: cfg.SpikeResolution,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "deployments", Clock: cfg.Clock}),
@@ -164,18 +180,31 @@ func (c *Controller) runWorker(ctx context.Context) {
 }
 
 func (c *Controller) runSpikeWorker(ctx context.Context) {
-	for {
-		key, shutdown := c.spikes.Get()
-		if shutdown {
-			return
-		}
-		// The periodic item stays scheduled; a failed spike evaluation is
-		// not retried here: the next periodic one sees the same load.
-		if _, err := c.sync(ctx, key); err != nil {
-			utilruntime.HandleErrorWithContext(ctx, err, "Spike evaluation failed", "key", key)
-		}
-		c.spikes.Done(key)
+	for c.processNextSpike(ctx) {
 	}
+}
+
+// processNextSpike runs one spike evaluation and schedules its follow-up
+// while the target's spike window is open.
+func (c *Controller) processNextSpike(ctx context.Context) bool {
+	key, shutdown := c.spikes.Get()
+	if shutdown {
+		return false
+	}
+	defer c.spikes.Done(key)
+	// The periodic item stays scheduled; a failed spike evaluation is not
+	// retried here, but its follow-up still comes.
+	if _, err := c.sync(ctx, key); err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Spike evaluation failed", "key", key)
+	}
+	c.mu.Lock()
+	t, ok := c.targets[key]
+	followUp := ok && c.clock.Now().Before(t.spikeUntil)
+	c.mu.Unlock()
+	if followUp {
+		c.spikes.AddAfter(key, c.spikeResolution)
+	}
+	return true
 }
 
 // Ready reports whether the controller is running (synced, and leading when

@@ -102,6 +102,9 @@ func newHarness(t testing.TB, objs ...runtime.Object) *harness {
 		Recorder: h.events,
 		Monitor:  rec,
 		Clock:    h.clock,
+		// As the binary's defaults.
+		SpikeWindow:     30 * time.Second,
+		SpikeResolution: time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -54,6 +54,57 @@ func TestSpikeScalesUpInsideTheCooldownAndSkipsTheQueue(t *testing.T) {
 	}
 }
 
+// TestSpikeWindowFollowsUp: the first spike evaluation sees a rate window
+// that is still filling; follow-ups every second reach the capacity the
+// spike needs inside the cooldown, and stop when the window closes.
+func TestSpikeWindowFollowsUp(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1))
+	h.prom.Set(promtest.Value(20)) // the rate window has caught a part of the spike
+	h.ctrl.Spike("shop", "frontend", h.clock.Now())
+	if !h.ctrl.processNextSpike(h.ctx) {
+		t.Fatal("no spike to process")
+	}
+	if got := h.replicas("frontend"); got != 2 {
+		t.Fatalf("replicas = %d after the first spike evaluation, want 2", got)
+	}
+	h.prom.Set(promtest.Value(150)) // the window has filled
+	h.clock.Step(time.Second)
+	h.waitSpikes(1)
+	h.ctrl.processNextSpike(h.ctx)
+	if got := h.replicas("frontend"); got != 5 {
+		t.Fatalf("the follow-up did not scale up inside the cooldown: %d", got)
+	}
+	// Within the window, periodic evaluations are spike evaluations too:
+	// a dip does not scale down.
+	h.prom.Set(promtest.Value(0))
+	h.evaluate("frontend", 10*time.Second)
+	h.evaluate("frontend", 10*time.Second)
+	if got := h.replicas("frontend"); got != 5 {
+		t.Errorf("scaled down inside the spike window: %d", got)
+	}
+	// After the window no follow-up is scheduled.
+	h.clock.Step(31 * time.Second)
+	for h.ctrl.spikes.Len() > 0 {
+		h.ctrl.processNextSpike(h.ctx)
+	}
+	h.clock.Step(2 * time.Second)
+	if n := h.ctrl.spikes.Len(); n != 0 {
+		t.Errorf("%d follow-ups after the window closed", n)
+	}
+}
+
+// waitSpikes waits until the spike queue holds n ready keys.
+func (h *harness) waitSpikes(n int) {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for h.ctrl.spikes.Len() != n {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("spike queue holds %d keys, want %d", h.ctrl.spikes.Len(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestByServiceFindsManagedDeployments(t *testing.T) {
 	a := managed("web-a", 1, "service", "web")
 	b := managed("web-b", 1, "service", "web")

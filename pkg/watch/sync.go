@@ -60,8 +60,13 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 	c.mu.Unlock()
 	t.busy.Lock()
 	defer t.busy.Unlock()
+	now := c.clock.Now()
 	c.mu.Lock()
-	spike, spikeAt := t.spike, t.spikeAt
+	triggered, spikeAt := t.spike, t.spikeAt
+	if triggered {
+		t.spikeUntil = now.Add(c.spikeWindow)
+	}
+	spike := triggered || now.Before(t.spikeUntil)
 	t.spike = false
 	c.mu.Unlock()
 
@@ -83,7 +88,6 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 	if d.Spec.Replicas != nil {
 		current = *d.Spec.Replicas
 	}
-	now := c.clock.Now()
 	in := scaler.Input{Current: current, Spike: spike}
 	if q, err := spec.RenderQuery(ns, name); err != nil {
 		in.NoData = fmt.Errorf("rendering the query: %w", err)
@@ -118,7 +122,7 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 		default:
 			scaled, result = true, metrics.ResultScaled
 			c.monitor.ObserveScale(dec.Action)
-			if spike {
+			if triggered {
 				c.monitor.ObserveSpikeToScale(c.clock.Since(spikeAt))
 			}
 			c.recorder.Eventf(d, corev1.EventTypeNormal, EventSuccessfulRescale, "New size: %d; reason: %s", dec.Desired, dec.Reason)

@@ -31,6 +31,9 @@ type target struct {
 	status   Status    // as last written (or read back at start)
 	spike    bool      // a spike evaluation is pending
 	spikeAt  time.Time // when the first pending spike trigger was received
+	// spikeUntil ends the spike window the last trigger opened: until then
+	// every evaluation is a spike evaluation.
+	spikeUntil time.Time
 	// statusDirty: the last status write failed; write it again.
 	statusDirty bool
 }
