@@ -47,8 +47,9 @@ rules: deps ## promtool check and unit-test the spike rule; amtool check the exa
 check: lint rules test e2e ## Everything CI runs
 
 .PHONY: bench
-bench: ## Benchmarks (speed claims live here, as ratios against a baseline of the same run)
+bench: build tools deps ## Benchmarks (speed claims live here, as ratios against a baseline of the same run)
 	go test -run '^$$' -bench . -benchtime 3x ./pkg/...
+	go test -tags e2e -run '^$$' -bench WebhookToScale -benchtime 1x -timeout 10m ./test/e2e/
 
 .PHONY: demo
 demo: build tools deps ## The walkthrough: local cluster, Prometheus, Alertmanager, demo load, autoscaler

@@ -112,14 +112,14 @@ func fast(extra ...string) map[string]string {
 
 // scenario is one test's namespace, autoscaler and demo services.
 type scenario struct {
-	t          *testing.T
+	t          testing.TB
 	ctx        context.Context
 	ns         string
 	metricsURL string
 	scaler     *localenv.Proc
 }
 
-func newScenario(t *testing.T) *scenario {
+func newScenario(t testing.TB) *scenario {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

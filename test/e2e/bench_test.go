@@ -1,0 +1,158 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// BenchmarkWebhookToScale posts 200 alerts, each naming one Deployment, to
+// the real binary's webhook and times each until the watch sees its new
+// replica count on the real API server. The baseline, measured in the same
+// run, is a direct scale-subresource write observed the same way: the
+// floor any controller has. Periodic evaluations are an hour apart and the
+// spike window is off, so only the webhook path writes.
+func BenchmarkWebhookToScale(b *testing.B) {
+	const n = 200
+	s := newScenario(b)
+	ctx := s.ctx
+	svc := s.demoService("bench")
+	// The load fires the real RequestRateSpike alert for service "bench":
+	// the targets carry another service name, so that only the benchmark's
+	// own alerts (by namespace + deployment) trigger them.
+	ann := map[string]string{"autoscale.io/reactive": "true", "autoscale.io/service": "bench-targets", "autoscale.io/interval": "1h",
+		"autoscale.io/query": `sum(rate(http_requests_total{service="bench"}[5s]))`}
+	for i := range n {
+		s.deployment(fmt.Sprintf("d-%03d", i), 1, ann)
+	}
+	for i := range n { // the baseline's own Deployments, not managed
+		s.deployment(fmt.Sprintf("base-%03d", i), 1, nil)
+	}
+	s.startAutoscaler(append([]string{"--webhook-bind-address", webhookAddr, "--webhook-token-file", tokenFile, "--spike-window=0s"}, benchFlags()...)...)
+	// Every target's first (periodic) evaluation happens before the load:
+	// after it, only the benchmark's alerts can scale them.
+	s.poll("the first evaluation of every target", 2*time.Minute, func() (bool, error) { return s.evaluations() >= n, nil })
+	s.load(svc, "steady", 150)
+	s.poll("the load in Prometheus", 2*time.Minute, func() (bool, error) {
+		v, err := promQuery(`sum(rate(http_requests_total{service="bench"}[5s]))`)
+		return err == nil && v > 120, nil
+	})
+	token, err := os.ReadFile(tokenFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	post := func(body string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+webhookAddr+"/webhook/alertmanager", bytes.NewBufferString(body))
+		req.Header.Set("Authorization", "Bearer "+string(token))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	s.poll("the webhook taking triggers", 30*time.Second, func() (bool, error) {
+		return post(`{"version":"4","alerts":[]}`) == http.StatusOK, nil
+	})
+	changed := watchReplicas(b, ctx, s.ns)
+	var viaWebhook, direct []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		viaWebhook, direct = viaWebhook[:0], direct[:0]
+		for i := range n {
+			name := fmt.Sprintf("d-%03d", i)
+			body := fmt.Sprintf(`{"version":"4","groupKey":"bench-%s-%d","status":"firing","receiver":"bench","alerts":[{"status":"firing","labels":{"alertname":"RequestRateSpike","namespace":%q,"deployment":%q},"startsAt":%q,"fingerprint":%q}]}`,
+				name, time.Now().UnixNano(), s.ns, name, time.Now().UTC().Format(time.RFC3339Nano), name)
+			start := time.Now()
+			if code := post(body); code != http.StatusOK {
+				b.Fatalf("webhook answered %d", code)
+			}
+			viaWebhook = append(viaWebhook, waitChange(b, changed, name, start))
+
+			base := fmt.Sprintf("base-%03d", i)
+			start = time.Now()
+			sc, err := client.AppsV1().Deployments(s.ns).GetScale(ctx, base, metav1.GetOptions{})
+			if err == nil {
+				sc.Spec.Replicas++
+				_, err = client.AppsV1().Deployments(s.ns).UpdateScale(ctx, base, sc, metav1.UpdateOptions{})
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			direct = append(direct, waitChange(b, changed, base, start))
+		}
+	}
+	b.StopTimer()
+	w50, w99 := quantile(viaWebhook, 0.50), quantile(viaWebhook, 0.99)
+	d50, d99 := quantile(direct, 0.50), quantile(direct, 0.99)
+	b.ReportMetric(float64(w50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(w99.Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(w50)/float64(d50), "p50-vs-direct-write")
+	b.Logf("%d alerts, webhook received -> replicas written (seen by a watch): p50 %v, p99 %v; baseline direct scale write: p50 %v, p99 %v; ratio p50 %.1fx, p99 %.1fx",
+		n, w50, w99, d50, d99, float64(w50)/float64(d50), float64(w99)/float64(d99))
+}
+
+func quantile(ds []time.Duration, q float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+// watchReplicas reports, per Deployment name, when its spec.replicas changed.
+func watchReplicas(b *testing.B, ctx context.Context, ns string) <-chan replicaEvent {
+	w, err := client.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make(chan replicaEvent, 1024)
+	go func() {
+		last := map[string]int32{}
+		for ev := range w.ResultChan() {
+			if ev.Type != watch.Modified && ev.Type != watch.Added {
+				continue
+			}
+			d := ev.Object.(*appsv1.Deployment)
+			if old, ok := last[d.Name]; ok && old != *d.Spec.Replicas {
+				out <- replicaEvent{d.Name, time.Now()}
+			}
+			last[d.Name] = *d.Spec.Replicas
+		}
+	}()
+	return out
+}
+
+type replicaEvent struct {
+	name string
+	at   time.Time
+}
+
+func waitChange(b *testing.B, ch <-chan replicaEvent, name string, start time.Time) time.Duration {
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case ev := <-ch:
+			if ev.name == name {
+				return ev.at.Sub(start)
+			}
+		case <-timeout:
+			b.Fatalf("%s never changed replicas", name)
+		}
+	}
+}
+
+// benchFlags are extra autoscaler flags from BENCH_FLAGS (space separated),
+// to compare settings such as --kube-api-qps in the same environment.
+func benchFlags() []string { return strings.Fields(os.Getenv("BENCH_FLAGS")) }
