@@ -76,16 +76,9 @@ func run(ctx context.Context, binDir, rules string, keep bool, plotPath string, 
 		return err
 	}
 	hookAddr := fmt.Sprintf("127.0.0.1:%d", hookPort)
-	env, err := localenv.Start(ctx, localenv.Options{
-		BinDir:             binDir,
-		Dir:                dir,
-		KeepDir:            true,
-		Log:                os.Stdout,
-		ControllerManager:  true,
-		KwokNodes:          1,
-		Prometheus:         &localenv.PrometheusOptions{ScrapeInterval: time.Second, RuleFiles: []string{rules}},
-		AlertmanagerConfig: localenv.WebhookRoute("http://"+hookAddr+"/webhook/alertmanager", tokenFile),
-	})
+	opts := localenv.SpikeStack(binDir, rules, "http://"+hookAddr+"/webhook/alertmanager", tokenFile)
+	opts.Dir, opts.KeepDir, opts.Log = dir, true, os.Stdout
+	env, err := localenv.Start(ctx, opts)
 	if err != nil {
 		return err
 	}

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -54,24 +52,12 @@ func newWatcher(env *localenv.Env, ns, name, query string) (*watcher, error) {
 }
 
 func (w *watcher) applyDeployment(ctx context.Context) error {
-	one := int32(1)
-	labels := map[string]string{"app": w.name}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: w.name, Namespace: w.ns, Annotations: map[string]string{
-			"autoscale.io/reactive": "true",
-			"autoscale.io/interval": "5s",
-			"autoscale.io/cooldown": "15s",
-			"autoscale.io/query":    `sum(rate(http_requests_total{service="{{.Service}}"}[10s]))`,
-		}},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &one,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{NodeName: localenv.NodeName, Containers: []corev1.Container{{Name: "frontend", Image: "frontend:demo"}}},
-			},
-		},
-	}
+	d := localenv.Deployment(w.ns, w.name, 1, map[string]string{
+		"autoscale.io/reactive": "true",
+		"autoscale.io/interval": "5s",
+		"autoscale.io/cooldown": "15s",
+		"autoscale.io/query":    `sum(rate(http_requests_total{service="{{.Service}}"}[10s]))`,
+	})
 	_, err := w.client.AppsV1().Deployments(w.ns).Create(ctx, d, metav1.CreateOptions{})
 	return err
 }

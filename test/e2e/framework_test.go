@@ -74,15 +74,9 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	webhookAddr = fmt.Sprintf("127.0.0.1:%d", port)
-	env, err = localenv.Start(context.Background(), localenv.Options{
-		BinDir:             binDir,
-		Log:                os.Stderr,
-		ControllerManager:  true,
-		KwokNodes:          1,
-		Prometheus:         &localenv.PrometheusOptions{ScrapeInterval: time.Second, RuleFiles: []string{rules}},
-		AlertmanagerConfig: localenv.WebhookRoute("http://"+webhookAddr+"/webhook/alertmanager", tokenFile),
-		KeepDir:            os.Getenv("E2E_KEEP") != "",
-	})
+	opts := localenv.SpikeStack(binDir, rules, "http://"+webhookAddr+"/webhook/alertmanager", tokenFile)
+	opts.Log, opts.KeepDir = os.Stderr, os.Getenv("E2E_KEEP") != ""
+	env, err = localenv.Start(context.Background(), opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting the environment:", err)
 		return 1
@@ -206,19 +200,7 @@ func (s *scenario) load(base, profile string, rps float64) {
 // deployment creates a Deployment whose pods are bound to the kwok node.
 func (s *scenario) deployment(name string, replicas int32, annotations map[string]string) {
 	s.t.Helper()
-	labels := map[string]string{"app": name}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns, Annotations: annotations},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{NodeName: localenv.NodeName, Containers: []corev1.Container{{Name: "app", Image: "demo-app"}}},
-			},
-		},
-	}
-	if _, err := client.AppsV1().Deployments(s.ns).Create(s.ctx, d, metav1.CreateOptions{}); err != nil {
+	if _, err := client.AppsV1().Deployments(s.ns).Create(s.ctx, localenv.Deployment(s.ns, name, replicas, annotations), metav1.CreateOptions{}); err != nil {
 		s.t.Fatal(err)
 	}
 }
