@@ -133,3 +133,34 @@ func typeOf(v model.Value) string {
 	}
 	return v.Type().String()
 }
+
+// RPSHistory evaluates query over [end-n*step, end] at step and returns the
+// values of its single series, oldest first. It is used once per target
+// and process, to warm the EMA on a start or takeover; an empty result is
+// no history, not an error.
+func (s *Source) RPSHistory(ctx context.Context, query string, end time.Time, step time.Duration, n int) ([]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	val, _, _, err := s.api.QueryRange(ctx, query, promv1.Range{Start: end.Add(-time.Duration(n) * step), End: end, Step: step})
+	s.rec.observeQuery(time.Since(start))
+	if err != nil {
+		return nil, fmt.Errorf("range query %q: %w", query, err)
+	}
+	m, ok := val.(model.Matrix)
+	if !ok {
+		return nil, fmt.Errorf("range query %q returned a %v, want a matrix", query, typeOf(val))
+	}
+	switch len(m) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		return nil, fmt.Errorf("range query %q returned %d series, want one", query, len(m))
+	}
+	out := make([]float64, 0, len(m[0].Values))
+	for _, p := range m[0].Values {
+		out = append(out, float64(p.Value))
+	}
+	return out, nil
+}

@@ -79,3 +79,23 @@ func TestRPSClassifiesEveryAwkwardAnswer(t *testing.T) {
 }
 
 func nowTS() string { return strconv.FormatFloat(float64(time.Now().UnixMilli())/1000, 'f', 3, 64) }
+
+func TestRPSHistory(t *testing.T) {
+	srv := promtest.New()
+	defer srv.Close()
+	src := newSource(t, srv, nil)
+	end := time.Now()
+	srv.Set(promtest.Answer{History: []string{"1", "2.5", "4"}})
+	got, err := src.RPSHistory(context.Background(), "q", end, 30*time.Second, 5)
+	if err != nil || len(got) != 3 || got[0] != 1 || got[2] != 4 {
+		t.Fatalf("RPSHistory = %v, %v; want [1 2.5 4]", got, err)
+	}
+	srv.Set(promtest.Answer{})
+	if got, err := src.RPSHistory(context.Background(), "q", end, 30*time.Second, 5); err != nil || len(got) != 0 {
+		t.Errorf("no history = %v, %v; want none and no error", got, err)
+	}
+	srv.Set(promtest.Answer{Status: 503, Body: `{"status":"error","errorType":"internal","error":"down"}`, History: []string{"1"}})
+	if _, err := src.RPSHistory(context.Background(), "q", end, 30*time.Second, 5); err == nil {
+		t.Error("a failed range query gave no error")
+	}
+}

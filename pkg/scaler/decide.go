@@ -195,3 +195,23 @@ func direction(from, to int32) Action {
 	}
 	return Hold
 }
+
+// WarmState folds a target's recent request rates (oldest first, one per
+// interval) into the EMA, so that a new process or leader starts from the
+// rate the previous one saw instead of from its first sample. Unusable
+// values are skipped. The good-sample streak stays zero: the first
+// evaluation after a start still never scales down.
+func WarmState(spec *Spec, st State, history []float64) State {
+	for _, v := range history {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			continue
+		}
+		if st.HasEMA {
+			st.EMA = spec.EMAAlpha*v + (1-spec.EMAAlpha)*st.EMA
+		} else {
+			st.EMA, st.HasEMA = v, true
+		}
+	}
+	st.GoodStreak = 0
+	return st
+}

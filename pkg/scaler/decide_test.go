@@ -169,3 +169,21 @@ func TestSeedWalkthrough(t *testing.T) {
 
 func nan() float64         { var z float64; return z / z }
 func inf(sign int) float64 { var z float64; return float64(sign) / z }
+
+func TestWarmStateFoldsHistoryIntoTheEMA(t *testing.T) {
+	spec := mustSpec(t, nil)
+	last := t0.Add(-time.Minute)
+	st := WarmState(spec, State{LastScale: last, GoodStreak: 4}, []float64{100, nan(), 50, -1, 20})
+	// 100; 0.7*50+0.3*100 = 65; 0.7*20+0.3*65 = 33.5
+	if !st.HasEMA || st.EMA != 33.5 || st.GoodStreak != 0 || !st.LastScale.Equal(last) {
+		t.Fatalf("WarmState = %+v, want EMA 33.5, no good samples, LastScale kept", st)
+	}
+	// The warmed EMA drives the first decision, which still cannot scale down.
+	d, _ := Decide(t0, spec, st, Input{Current: 5, RPS: 0})
+	if d.Action != Hold || d.SmoothedRPS != 0.3*33.5 {
+		t.Errorf("first decision after warm-up = %+v", d)
+	}
+	if empty := WarmState(spec, State{}, nil); empty.HasEMA {
+		t.Error("no history must leave the EMA unset")
+	}
+}

@@ -30,7 +30,14 @@ import (
 // RPSSource reads a target's request rate. An error means no data.
 type RPSSource interface {
 	RPS(ctx context.Context, query string, now time.Time, maxAge time.Duration) (float64, error)
+	// RPSHistory returns the query's values at n steps ending at end,
+	// oldest first, to warm the smoothed rate on a start or takeover.
+	RPSHistory(ctx context.Context, query string, end time.Time, step time.Duration, n int) ([]float64, error)
 }
+
+// WarmSamples is how many past intervals a new process or leader folds into
+// a target's smoothed rate before its first decision.
+const WarmSamples = 5
 
 // Monitor records the controller's own metrics.
 type Monitor interface {

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -133,4 +134,23 @@ func (h *harness) histogramCount(name string) uint64 {
 		}
 	}
 	return 0
+}
+
+// TestANewProcessWarmsTheEMAFromHistory: a takeover at 5 replicas under a
+// load that has just dropped decides from the rate the old leader saw, and
+// still does not scale down on its first evaluation.
+func TestANewProcessWarmsTheEMAFromHistory(t *testing.T) {
+	h := newHarness(t, managed("frontend", 5))
+	h.prom.Set(promtest.Answer{Values: []string{"0"}, History: []string{"150", "150", "150", "150", "150"}})
+	h.evaluate("frontend", interval)
+	if got := h.gauge("reactive_autoscaler_target_smoothed_rps", "frontend"); math.Abs(got-45) > 1e-9 {
+		t.Errorf("smoothed RPS = %v, want 45 (warmed from 150, then one sample of 0)", got)
+	}
+	if got := h.replicas("frontend"); got != 5 {
+		t.Errorf("the first evaluation after a takeover scaled down to %d", got)
+	}
+	h.evaluate("frontend", interval)
+	if n := h.prom.RangeQueries(); n != 1 {
+		t.Errorf("%d range queries, want one per target and process", n)
+	}
 }

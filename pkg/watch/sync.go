@@ -92,6 +92,7 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 	if q, err := spec.RenderQuery(ns, name); err != nil {
 		in.NoData = fmt.Errorf("rendering the query: %w", err)
 	} else {
+		c.warm(ctx, t, spec, q, now)
 		in.RPS, in.NoData = c.source.RPS(ctx, q, now, 2*spec.Interval)
 	}
 	dec, next := scaler.Decide(now, spec, t.state, in)
@@ -143,6 +144,23 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 		return 0, fmt.Errorf("scaling %s from %d to %d: %w", k, dec.Current, dec.Desired, scaleErr)
 	}
 	return spec.Interval, nil
+}
+
+// warm starts the smoothed rate of a target this process has not evaluated
+// yet from the rates of its last WarmSamples intervals (up to one interval
+// ago, so that the current sample is not counted twice): a new leader
+// decides from the load the old one saw, not from one sample.
+func (c *Controller) warm(ctx context.Context, t *target, spec *scaler.Spec, query string, now time.Time) {
+	if t.warmed || t.state.HasEMA {
+		return
+	}
+	t.warmed = true
+	hist, err := c.source.RPSHistory(ctx, query, now.Add(-spec.Interval), spec.Interval, WarmSamples)
+	if err != nil {
+		klog.FromContext(ctx).V(2).Info("No history to warm the smoothed rate from", "err", err)
+		return
+	}
+	t.state = scaler.WarmState(spec, t.state, hist)
 }
 
 // scale writes replicas through the scale subresource. A conflict is retried

@@ -34,6 +34,8 @@ type target struct {
 	// spikeUntil ends the spike window the last trigger opened: until then
 	// every evaluation is a spike evaluation.
 	spikeUntil time.Time
+	// warmed: this process has tried to warm the EMA from history.
+	warmed bool
 	// statusDirty: the last status write failed; write it again.
 	statusDirty bool
 }

@@ -23,6 +23,9 @@ type Answer struct {
 	Values []string
 	// Age is how old the returned samples are relative to the query time.
 	Age time.Duration
+	// History are the values a range query returns (one series, one value
+	// per step, oldest first); empty means an empty matrix.
+	History []string
 }
 
 // Value is an Answer with one series of value v.
@@ -35,6 +38,7 @@ type Server struct {
 	answer  Answer
 	byQuery map[string]Answer
 	queries atomic.Int64
+	ranges  atomic.Int64
 	last    atomic.Value // string
 }
 
@@ -59,6 +63,19 @@ func (s *Server) SetFor(q string, a Answer) {
 	s.byQuery[q] = a
 }
 
+// RangeQueries returns how many range queries were answered.
+func (s *Server) RangeQueries() int64 { return s.ranges.Load() }
+
+func parseTime(t string) time.Time {
+	if f, err := strconv.ParseFloat(t, 64); err == nil {
+		return time.Unix(0, int64(f*1e9))
+	}
+	if p, err := time.Parse(time.RFC3339Nano, t); err == nil {
+		return p
+	}
+	return time.Time{}
+}
+
 // Queries returns how many queries were answered or attempted.
 func (s *Server) Queries() int64 { return s.queries.Load() }
 
@@ -66,7 +83,7 @@ func (s *Server) Queries() int64 { return s.queries.Load() }
 func (s *Server) LastQuery() string { q, _ := s.last.Load().(string); return q }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/api/v1/query" {
+	if r.URL.Path != "/api/v1/query" && r.URL.Path != "/api/v1/query_range" {
 		http.NotFound(w, r)
 		return
 	}
@@ -90,20 +107,33 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ts := time.Now()
-	if t := r.Form.Get("time"); t != "" {
-		if f, err := strconv.ParseFloat(t, 64); err == nil {
-			ts = time.Unix(0, int64(f*1e9))
-		} else if p, err := time.Parse(time.RFC3339Nano, t); err == nil {
-			ts = p
-		}
+	ts := parseTime(r.Form.Get("time"))
+	if ts.IsZero() {
+		ts = parseTime(r.Form.Get("end"))
+	}
+	if ts.IsZero() {
+		ts = time.Now()
 	}
 	status := a.Status
 	if status == 0 {
 		status = http.StatusOK
 	}
 	body := a.Body
-	if body == "" && status == http.StatusOK {
+	if body == "" && status == http.StatusOK && r.URL.Path == "/api/v1/query_range" {
+		s.ranges.Add(1)
+		points := ""
+		for i, v := range a.History {
+			if i > 0 {
+				points += ","
+			}
+			points += fmt.Sprintf(`[%d,%q]`, ts.Unix()-int64(len(a.History)-1-i), v)
+		}
+		result := ""
+		if len(a.History) > 0 {
+			result = fmt.Sprintf(`{"metric":{},"values":[%s]}`, points)
+		}
+		body = fmt.Sprintf(`{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, result)
+	} else if body == "" && status == http.StatusOK {
 		at := float64(ts.Add(-a.Age).UnixMilli()) / 1000
 		result := ""
 		for i, v := range a.Values {
