@@ -18,6 +18,8 @@ import (
 	amwebhook "github.com/prometheus/alertmanager/notify/webhook"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics"
 )
 
 // Path is where the handler is served.
@@ -39,19 +41,12 @@ type Targets interface {
 	Spike(namespace, name string, receivedAt time.Time) bool
 }
 
-// Monitor records the webhook's metrics.
+// Monitor records the webhook's metrics; alert outcomes are the
+// metrics.Alert* label values.
 type Monitor interface {
 	ObserveWebhook(code int)
 	ObserveAlert(outcome string)
 }
-
-// Alert outcomes.
-const (
-	outcomeQueued    = "queued"
-	outcomeDuplicate = "duplicate"
-	outcomeUnknown   = "unknown_target"
-	outcomeResolved  = "resolved"
-)
 
 // Handler serves POST /webhook/alertmanager.
 type Handler struct {
@@ -155,7 +150,7 @@ func (h *Handler) process(msg *amwebhook.Message, received time.Time) *Reply {
 			firing = append(firing, i)
 		} else {
 			reply.Resolved++
-			h.observe(outcomeResolved)
+			h.observe(metrics.AlertResolved)
 		}
 	}
 	if len(firing) == 0 {
@@ -164,7 +159,7 @@ func (h *Handler) process(msg *amwebhook.Message, received time.Time) *Reply {
 	if !h.dedup.first(notificationKey(msg, firing), received) {
 		reply.Duplicate = true
 		for range firing {
-			h.observe(outcomeDuplicate)
+			h.observe(metrics.AlertDuplicate)
 		}
 		h.logger.V(2).Info("Duplicate notification ignored", "groupKey", msg.GroupKey)
 		return reply
@@ -175,7 +170,7 @@ func (h *Handler) process(msg *amwebhook.Message, received time.Time) *Reply {
 		keys := MapTargets(a.Labels, h.targets)
 		if len(keys) == 0 {
 			reply.Unknown++
-			h.observe(outcomeUnknown)
+			h.observe(metrics.AlertUnknownTarget)
 			h.logger.Info("Firing alert names no managed Deployment", "alert", a.Labels["alertname"], "labels", a.Labels)
 			continue
 		}
@@ -190,7 +185,7 @@ func (h *Handler) process(msg *amwebhook.Message, received time.Time) *Reply {
 				h.logger.V(1).Info("Spike evaluation queued", "alert", a.Labels["alertname"], "deployment", k)
 			}
 		}
-		h.observe(outcomeQueued)
+		h.observe(metrics.AlertQueued)
 	}
 	sort.Strings(reply.Queued)
 	return reply
