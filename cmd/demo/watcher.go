@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -115,7 +114,7 @@ func (w *watcher) sample(ctx context.Context) (sample, error) {
 		return s, err
 	}
 	s.spec, s.ready = *d.Spec.Replicas, d.Status.ReadyReplicas
-	s.rps, _ = promValue(w.env.PrometheusURL, w.query)
+	s.rps, _ = localenv.Query(ctx, w.env.PrometheusURL, w.query)
 	evs, err := w.client.CoreV1().Events(w.ns).List(ctx, metav1.ListOptions{FieldSelector: fields.Set{"involvedObject.name": w.name, "involvedObject.kind": "Deployment"}.String()})
 	if err != nil {
 		return s, err
@@ -207,27 +206,6 @@ func (w *watcher) actionSummary() string {
 func clock(d time.Duration) string {
 	d = d.Round(time.Second)
 	return fmt.Sprintf("%d:%02d", int(d.Minutes()), int(d.Seconds())%60)
-}
-
-func promValue(base, q string) (float64, error) {
-	resp, err := http.Get(base + "/api/v1/query?query=" + url.QueryEscape(q))
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Data struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Data.Result) == 0 {
-		return 0, fmt.Errorf("no value for %s", q)
-	}
-	var v float64
-	_, err = fmt.Sscan(fmt.Sprint(out.Data.Result[0].Value[1]), &v)
-	return v, err
 }
 
 // writeSVG plots the request rate and the replicas over time.

@@ -9,13 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 	"sigs.k8s.io/yaml"
 )
-
-var targetsMu sync.Mutex
 
 // WebhookRoute is an Alertmanager config that sends RequestRateSpike to the
 // autoscaler's webhook at url with the bearer token in tokenFile, after a
@@ -47,8 +47,8 @@ receivers:
 // with the given job label. Prometheus picks the change up from its file
 // service discovery within a second or two.
 func (e *Env) AddScrapeTarget(job, hostport string) error {
-	targetsMu.Lock()
-	defer targetsMu.Unlock()
+	e.targetsMu.Lock()
+	defer e.targetsMu.Unlock()
 	path := filepath.Join(e.Dir, "prometheus", "targets.json")
 	var groups []map[string]any
 	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
@@ -142,6 +142,24 @@ func (e *Env) startPrometheus(ctx context.Context) error {
 	e.promArgs = []string{bin, "--config.file", cfgPath, "--storage.tsdb.path", filepath.Join(dir, "data"),
 		"--web.listen-address", addr(port), "--web.enable-lifecycle", "--log.level", "warn"}
 	return e.StartPrometheus(ctx)
+}
+
+// Query returns the single value of an instant query against Prometheus at
+// base (the demo's timeline and the e2e tests read rates with it).
+func Query(ctx context.Context, base, q string) (float64, error) {
+	c, err := promapi.NewClient(promapi.Config{Address: base})
+	if err != nil {
+		return 0, err
+	}
+	val, _, _, err := promv1.NewAPI(c).Query(ctx, q, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	vec, ok := val.(model.Vector)
+	if !ok || len(vec) != 1 {
+		return 0, fmt.Errorf("query %s returned %v, want one series", q, val)
+	}
+	return float64(vec[0].Value), nil
 }
 
 // StopPrometheus stops Prometheus (to test an outage); StartPrometheus

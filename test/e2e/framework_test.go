@@ -8,7 +8,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -320,22 +319,5 @@ func (s *scenario) recordReplicaChanges(name string) func() []replicaChange {
 
 // promQuery returns the single value of an instant query.
 func promQuery(q string) (float64, error) {
-	resp, err := http.Get(env.PrometheusURL + "/api/v1/query?query=" + url.QueryEscape(q))
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var out struct {
-		Data struct {
-			Result model.Vector `json:"result"`
-		} `json:"data"`
-	}
-	if err := jsonUnmarshal(body, &out); err != nil {
-		return 0, err
-	}
-	if len(out.Data.Result) == 0 {
-		return 0, fmt.Errorf("no result for %s", q)
-	}
-	return float64(out.Data.Result[0].Value), nil
+	return localenv.Query(context.Background(), env.PrometheusURL, q)
 }

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,8 +11,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 // TestScaleUpUnderLoadAndDownAfter is the seed's walkthrough on real parts:
 // load makes the controller scale up through the table, stopping it scales
