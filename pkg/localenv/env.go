@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -78,6 +79,7 @@ type Env struct {
 	order      []string
 	promArgs   []string
 	log        io.Writer
+	targetsMu  sync.Mutex // guards the Prometheus targets file
 }
 
 // NodeName is the name of the first fake node; pods are bound to it.

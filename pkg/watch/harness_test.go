@@ -46,7 +46,6 @@ type harness struct {
 	// conflicts is how many scale updates to reject with 409 next.
 	conflicts atomic.Int32
 	mu        sync.Mutex
-	scaleGets int
 	// beforeScaleGet, when set, runs once before the next scale read: a
 	// change made there lands between the decision and the write.
 	beforeScaleGet func()
@@ -126,7 +125,6 @@ func (h *harness) installScaleReactors() {
 			return false, nil, nil
 		}
 		h.mu.Lock()
-		h.scaleGets++
 		hook := h.beforeScaleGet
 		h.beforeScaleGet = nil
 		h.mu.Unlock()

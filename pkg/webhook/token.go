@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"crypto/subtle"
+	"errors"
 	"os"
 	"sync"
 	"time"
@@ -38,11 +39,7 @@ func NewTokenFile(path string, clk clock.PassiveClock) (*TokenFile, error) {
 	return t, nil
 }
 
-type tokenError string
-
-func (e tokenError) Error() string { return string(e) }
-
-const errEmptyToken = tokenError("the webhook token file is empty")
+var errEmptyToken = errors.New("the webhook token file is empty")
 
 func (t *TokenFile) reload() error {
 	st, err := os.Stat(t.path)
