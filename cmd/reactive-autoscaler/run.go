@@ -24,12 +24,11 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/autoscale-io/reactive-autoscaler/pkg/leader"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/watch"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/webhook"
@@ -69,7 +68,10 @@ func run(ctx context.Context, o *Options) error {
 		return fmt.Errorf("building the API server config: %w", err)
 	}
 	restCfg.QPS, restCfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
-	restCfg.UserAgent = "reactive-autoscaler/" + version
+	identity := leaderIdentity()
+	// The identity in the user agent names this replica in the API server's
+	// audit log; managedFields still say "reactive-autoscaler".
+	restCfg.UserAgent = "reactive-autoscaler/" + version + " (" + identity + ")"
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("building the API client: %w", err)
@@ -90,6 +92,17 @@ func run(ctx context.Context, o *Options) error {
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "reactive-autoscaler"})
 
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(o.Namespace))
+	// With leader election, every write first asks the elector: a replica
+	// that has seen another holder writes nothing more, even before its
+	// renew deadline ends it.
+	var mayWrite atomic.Pointer[leader.Elector]
+	var fence func() bool
+	if o.LeaderElect {
+		fence = func() bool {
+			e := mayWrite.Load()
+			return e != nil && e.IsLeader()
+		}
+	}
 	ctrl, err := watch.New(watch.Config{
 		Client:          client,
 		Informer:        factory.Apps().V1().Deployments(),
@@ -99,6 +112,7 @@ func run(ctx context.Context, o *Options) error {
 		Defaults:        o.Defaults,
 		SpikeWindow:     o.SpikeWindow.Duration,
 		SpikeResolution: o.SpikeResolution.Duration,
+		MayWrite:        fence,
 	})
 	if err != nil {
 		return err
@@ -148,43 +162,42 @@ func run(ctx context.Context, o *Options) error {
 		return waitForShutdown(ctx, logger, srvErr)
 	}
 
-	identity := leaderIdentity()
-	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, o.LeaderElectionNamespace, o.LeaderElectionID,
-		client.CoreV1(), client.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: identity, EventRecorder: recorder})
-	if err != nil {
-		return fmt.Errorf("creating the leader-election lock: %w", err)
-	}
-	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock:            lock,
-		Name:            o.LeaderElectionID,
-		LeaseDuration:   o.LeaseDuration.Duration,
-		RenewDeadline:   o.RenewDeadline.Duration,
-		RetryPeriod:     o.RetryPeriod.Duration,
-		ReleaseOnCancel: true,
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(ctx context.Context) {
-				logger.Info("Became the leader", "identity", identity)
-				lead(ctx)
-			},
-			OnStoppedLeading: func() {
-				leading.Store(false)
-				rec.SetLeader(false)
-				if ctx.Err() != nil {
-					logger.Info("Released the leader lease on shutdown", "identity", identity)
-					return
-				}
-				// Another replica may lead now: stop before writing anything.
-				logger.Error(nil, "Lost the leader lease; exiting", "identity", identity)
-				klog.FlushAndExit(klog.ExitFlushTimeout, 1)
-			},
-			OnNewLeader: func(id string) { logger.Info("Leader is", "identity", id) },
+	elector, err := leader.New(leader.Config{
+		Client:        client,
+		Namespace:     o.LeaderElectionNamespace,
+		Name:          o.LeaderElectionID,
+		Identity:      identity,
+		LeaseDuration: o.LeaseDuration.Duration,
+		RenewDeadline: o.RenewDeadline.Duration,
+		RetryPeriod:   o.RetryPeriod.Duration,
+		EventRecorder: recorder,
+		OnStartedLeading: func(ctx context.Context) {
+			logger.Info("Became the leader", "identity", identity)
+			lead(ctx)
 		},
+		OnStoppedLeading: func() {
+			leading.Store(false)
+			rec.SetLeader(false)
+			if ctx.Err() != nil {
+				logger.Info("Released the leader lease on shutdown", "identity", identity)
+				return
+			}
+			// Another replica may lead now: stop before writing anything.
+			logger.Error(nil, "Lost the leader lease; exiting", "identity", identity)
+			klog.FlushAndExit(klog.ExitFlushTimeout, 1)
+		},
+		OnNewLeader: func(id string) { logger.Info("Leader is", "identity", id) },
 	})
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)
 	}
+	mayWrite.Store(elector)
 	logger.Info("Waiting for the leader lease", "lease", o.LeaderElectionNamespace+"/"+o.LeaderElectionID, "identity", identity)
-	go elector.Run(ctx)
+	go func() {
+		if err := elector.Run(ctx); err != nil {
+			srvErr <- err
+		}
+	}()
 	return waitForShutdown(ctx, logger, srvErr)
 }
 

@@ -67,6 +67,11 @@ type Config struct {
 	// filling, the follow-ups reach the capacity the spike needs.
 	SpikeWindow     time.Duration
 	SpikeResolution time.Duration
+	// MayWrite, when set, is asked before every write: with leader
+	// election it is the elector's IsLeader, which turns false as soon as a
+	// renewal sees another holder, before the renew deadline ends the
+	// process. A replica that has seen another leader writes nothing more.
+	MayWrite func() bool
 }
 
 // Controller evaluates every opted-in Deployment on its interval.
@@ -87,6 +92,7 @@ type Controller struct {
 	clock           clock.WithTicker
 	defaults        map[string]string
 	fallback        time.Duration
+	mayWrite        func() bool
 
 	mu      sync.Mutex
 	targets map[string]*target // by namespace/name
@@ -118,6 +124,7 @@ func New(cfg Config) (*Controller, error) {
 		clock:           cfg.Clock,
 		defaults:        cfg.Defaults,
 		fallback:        cfg.DefaultInterval,
+		mayWrite:        cfg.MayWrite,
 		targets:         map[string]*target{},
 		spikes:          workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "spikes", Clock: cfg.Clock}),
 		spikeWindow:     cfg.SpikeWindow,

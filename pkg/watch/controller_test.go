@@ -365,3 +365,36 @@ func (h *harness) gauge(name, target string) float64 {
 	h.t.Fatalf("no series %s{deployment=%q}", name, target)
 	return 0
 }
+
+func TestAReplicaThatLostTheLeaseWritesNothing(t *testing.T) {
+	for _, when := range []string{"before the evaluation", "between the decision and the write"} {
+		t.Run(when, func(t *testing.T) {
+			h := newHarness(t, managed("frontend", 1))
+			h.prom.Set(promtest.Value(45)) // would scale 1 -> 3
+			if when == "before the evaluation" {
+				h.lostLease.Store(true)
+			} else {
+				// The first scale write meets a 409; while it is retried, a
+				// renewal sees another holder.
+				h.conflicts.Store(1)
+				h.beforeScaleGet = func() { h.lostLease.Store(true) }
+			}
+			h.clock.Step(interval)
+			after, err := h.ctrl.sync(h.ctx, "shop/frontend")
+			if err != nil || after != 0 {
+				t.Errorf("sync = %v, %v; want no error and no requeue (the process is about to exit)", after, err)
+			}
+			if got := h.replicas("frontend"); got != 1 {
+				t.Errorf("replicas = %d, want 1 (untouched)", got)
+			}
+			for _, w := range h.writes() {
+				if w != "update/deployments/scale" || when == "before the evaluation" {
+					t.Errorf("wrote %s after losing the lease", w)
+				}
+			}
+			if ev := h.drainEvents(); len(ev) != 0 {
+				t.Errorf("recorded events %q after losing the lease", ev)
+			}
+		})
+	}
+}

@@ -49,6 +49,9 @@ type harness struct {
 	// beforeScaleGet, when set, runs once before the next scale read: a
 	// change made there lands between the decision and the write.
 	beforeScaleGet func()
+	// lostLease, when true, is what the elector's IsLeader would say after
+	// a renewal saw another holder: MayWrite answers false.
+	lostLease atomic.Bool
 }
 
 func deployment(name string, replicas int32, ann map[string]string) *appsv1.Deployment {
@@ -104,6 +107,7 @@ func newHarness(t testing.TB, objs ...runtime.Object) *harness {
 		// As the binary's defaults.
 		SpikeWindow:     30 * time.Second,
 		SpikeResolution: time.Second,
+		MayWrite:        func() bool { return !h.lostLease.Load() },
 	})
 	if err != nil {
 		t.Fatal(err)

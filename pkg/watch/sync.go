@@ -36,6 +36,12 @@ const FieldManager = "reactive-autoscaler"
 // write. Their count is respected; the next evaluation starts from it.
 var errReplicasChanged = errors.New("replicas changed since the decision")
 
+// errFenced: this replica no longer holds the lease, so it must not write.
+var errFenced = errors.New("not the leader any more; nothing written")
+
+// fenced reports whether writes are refused because another replica leads.
+func (c *Controller) fenced() bool { return c.mayWrite != nil && !c.mayWrite() }
+
 // sync evaluates one target and returns when to evaluate it next (0: not
 // again, it is no longer managed). A returned error is retried with backoff.
 func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) {
@@ -96,6 +102,12 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 		in.RPS, in.NoData = c.source.RPS(ctx, q, now, 2*spec.Interval)
 	}
 	dec, next := scaler.Decide(now, spec, t.state, in)
+	if c.fenced() {
+		// Decided, but another replica leads now: its state is the one
+		// that counts, so this replica keeps nothing and writes nothing.
+		logger.Info("Not the leader any more; dropping the decision", "decision", dec.Reason)
+		return 0, nil
+	}
 
 	result := metrics.ResultHeld
 	if !dec.DataOK {
@@ -114,6 +126,9 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 	default:
 		scaleErr = c.scale(ctx, d, dec.Current, dec.Desired)
 		switch {
+		case errors.Is(scaleErr, errFenced):
+			logger.Info("Not the leader any more; the decision is not written", "decision", dec.Reason)
+			return 0, nil
 		case errors.Is(scaleErr, errReplicasChanged):
 			logger.Info("Replicas changed by someone else before the write; keeping their count", "decidedFrom", dec.Current)
 			scaleErr = nil
@@ -169,6 +184,9 @@ func (c *Controller) warm(ctx context.Context, t *target, spec *scaler.Spec, que
 func (c *Controller) scale(ctx context.Context, d *appsv1.Deployment, from, to int32) error {
 	deployments := c.client.AppsV1().Deployments(d.Namespace)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if c.fenced() {
+			return errFenced
+		}
 		sc, err := deployments.GetScale(ctx, d.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -185,6 +203,9 @@ func (c *Controller) scale(ctx context.Context, d *appsv1.Deployment, from, to i
 // writeStatus patches the status annotation. A failure is logged, not
 // returned: the status is reported again at the next evaluation.
 func (c *Controller) writeStatus(ctx context.Context, d *appsv1.Deployment, st Status) error {
+	if c.fenced() {
+		return errFenced
+	}
 	js, err := json.Marshal(st)
 	if err == nil {
 		var patch []byte

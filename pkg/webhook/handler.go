@@ -97,8 +97,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.monitor.ObserveWebhook(code)
 	}
 	if err != nil {
-		if code == http.StatusUnauthorized {
+		switch code {
+		case http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="reactive-autoscaler"`)
+		case http.StatusServiceUnavailable:
+			// Alertmanager keeps its connections alive; closing this one
+			// lets its retry open a new connection, which a Service may
+			// route to the leader.
+			w.Header().Set("Connection", "close")
 		}
 		h.logger.V(2).Info("Webhook request refused", "code", code, "err", err)
 		http.Error(w, err.Error(), code)

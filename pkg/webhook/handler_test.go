@@ -164,6 +164,9 @@ func TestReplyCodes(t *testing.T) {
 			if tc.want == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 				t.Error("401 without WWW-Authenticate")
 			}
+			if closes := w.Header().Get("Connection") == "close"; closes != (tc.want == http.StatusServiceUnavailable) {
+				t.Errorf("Connection: close = %v; a 503 closes its connection so that the retry may reach the leader, nothing else does", closes)
+			}
 		})
 	}
 }
