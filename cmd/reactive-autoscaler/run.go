@@ -193,12 +193,22 @@ func run(ctx context.Context, o *Options) error {
 	}
 	mayWrite.Store(elector)
 	logger.Info("Waiting for the leader lease", "lease", o.LeaderElectionNamespace+"/"+o.LeaderElectionID, "identity", identity)
+	elected := make(chan struct{})
 	go func() {
+		defer close(elected)
 		if err := elector.Run(ctx); err != nil {
 			srvErr <- err
 		}
 	}()
-	return waitForShutdown(ctx, logger, srvErr)
+	err = waitForShutdown(ctx, logger, srvErr)
+	// On SIGTERM the elector releases the Lease so that another replica
+	// takes over at once; do not exit before it has.
+	select {
+	case <-elected:
+	case <-time.After(o.RenewDeadline.Duration):
+		logger.Info("The leader lease was not released in time; the next leader waits for it to expire")
+	}
+	return err
 }
 
 func waitForShutdown(ctx context.Context, logger klog.Logger, srvErr <-chan error) error {

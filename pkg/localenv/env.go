@@ -72,6 +72,9 @@ type Env struct {
 	AlertmanagerURL string
 	// Token authenticates as a cluster admin.
 	Token string
+	// AuditLog is the API server's audit log (JSON lines): writes to
+	// Deployments, deployments/scale and Events; see Writes.
+	AuditLog string
 
 	opts       Options
 	restConfig *rest.Config
@@ -193,6 +196,11 @@ func (e *Env) startControlPlane(ctx context.Context) error {
 		return err
 	}
 	e.APIServerURL = "https://" + addr(apiPort)
+	policy := filepath.Join(e.Dir, "audit-policy.yaml")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+		return err
+	}
+	e.AuditLog = filepath.Join(e.Dir, "audit.log")
 	e.logf("starting kube-apiserver on %s", e.APIServerURL)
 	api, err := e.start("kube-apiserver", filepath.Join(e.opts.BinDir, "kube-apiserver"),
 		"--etcd-servers", "http://"+addr(etcdPort),
@@ -205,7 +213,11 @@ func (e *Env) startControlPlane(ctx context.Context) error {
 		// The kubernetes Service cannot point at loopback; nothing here needs it.
 		"--endpoint-reconciler-type", "none",
 		// kwok's pods run nothing and need no service-account token.
-		"--disable-admission-plugins", "ServiceAccount")
+		"--disable-admission-plugins", "ServiceAccount",
+		// Every write to Deployments, their scale and Events, with its user
+		// agent and time: the write history failover tests read.
+		"--audit-policy-file", policy, "--audit-log-path", e.AuditLog, "--audit-log-format", "json",
+		"--audit-log-mode", "blocking")
 	if err != nil {
 		return err
 	}

@@ -250,20 +250,35 @@ func (s *scenario) events(name, reason string) []corev1.Event {
 // evaluations returns reactive_autoscaler_evaluations_total summed over results.
 func (s *scenario) evaluations() float64 {
 	s.t.Helper()
-	resp, err := http.Get(s.metricsURL + "/metrics")
+	return scrape(s.t, s.metricsURL, "reactive_autoscaler_evaluations_total")
+}
+
+// scrape reads a controller's /metrics and sums the counter or gauge name
+// over the series whose labels include every name/value pair in match.
+func scrape(t testing.TB, metricsURL, name string, match ...string) float64 {
+	t.Helper()
+	resp, err := http.Get(metricsURL + "/metrics")
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	total := 0.0
-	if mf, ok := mfs["reactive_autoscaler_evaluations_total"]; ok {
-		for _, m := range mf.GetMetric() {
-			total += m.GetCounter().GetValue()
+	for _, m := range mfs[name].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		ok := true
+		for i := 0; i+1 < len(match); i += 2 {
+			ok = ok && labels[match[i]] == match[i+1]
+		}
+		if ok {
+			total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return total
