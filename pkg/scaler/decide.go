@@ -52,12 +52,6 @@ type Input struct {
 	Prediction *Prediction
 }
 
-// Prediction is the predictive model's answer for a target.
-type Prediction struct {
-	Replicas int32
-	Err      error // the predictor failed; the decision falls back to reactive
-}
-
 // MinGoodSamplesToScaleDown is how many consecutive good samples a
 // scale-down needs after a gap in the data (and after a start).
 const MinGoodSamplesToScaleDown = 2
@@ -104,7 +98,7 @@ func Decide(now time.Time, spec *Spec, st State, in Input) (Decision, State) {
 		proposal, d.Reason = reactive(spec, in, next.EMA)
 		d.Reactive = clamp(proposal, spec)
 		if !in.Spike && in.Prediction != nil {
-			proposal, d.Reason = combine(now, spec, d.Reactive, d.Reason, in.Prediction)
+			proposal, d.Reason = combine(now, spec, in.Current, d.Reactive, d.Reason, in.Prediction)
 		}
 	}
 	if !d.DataOK && st.HasEMA {

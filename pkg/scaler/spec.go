@@ -35,6 +35,8 @@ const (
 	KeyPredictiveWeight    = "predictive-weight"
 	KeyPredictiveHours     = "predictive-hours"
 	KeyTimezone            = "timezone"
+	KeyPredictor           = "predictor"
+	KeyPredictiveHorizon   = "predictive-horizon"
 	// KeyStatus is written by the controller, never read as configuration.
 	KeyStatus = "status"
 )
@@ -72,6 +74,8 @@ var Settings = []Setting{
 	{KeyPredictiveWeight, "0.7", "weighted strategy: weight of the predictive input, 0 <= w <= 1"},
 	{KeyPredictiveHours, "09:00-17:59", "schedule strategy: HH:MM-HH:MM window in which the predictive input is used"},
 	{KeyTimezone, "UTC", "schedule strategy: IANA time zone of predictive-hours"},
+	{KeyPredictor, string(PredictorBuiltin), "builtin (forecast from Prometheus history), external (the controller's --predictor-url) or none; with strategy reactive it is only scored (shadow mode)"},
+	{KeyPredictiveHorizon, "5m", "how far ahead the predictor forecasts, 1s to 24h"},
 }
 
 // Strategy names how the reactive and predictive inputs are combined.
@@ -84,6 +88,16 @@ const (
 	StrategyMax      Strategy = "max"
 	StrategyWeighted Strategy = "weighted"
 	StrategySchedule Strategy = "schedule"
+)
+
+// PredictorKind names where a target's predictive input comes from.
+type PredictorKind string
+
+// The predictor kinds.
+const (
+	PredictorBuiltin  PredictorKind = "builtin"
+	PredictorExternal PredictorKind = "external"
+	PredictorNone     PredictorKind = "none"
 )
 
 // Spec is the validated scaling policy of one target.
@@ -105,6 +119,8 @@ type Spec struct {
 	PredictiveWeight  float64     // weighted: weight of the predictive input
 	PredictiveHours   ClockWindow // schedule: when the predictive input is used
 	Location          *time.Location
+	Predictor         PredictorKind
+	Horizon           time.Duration // how far ahead the predictor forecasts
 
 	DryRun bool
 	Paused bool
@@ -195,6 +211,18 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 	case StrategyReactive, StrategyOverride, StrategyMax, StrategyWeighted, StrategySchedule:
 	default:
 		p.fail(KeyStrategy, "must be one of reactive, override, max, weighted, schedule")
+	}
+	s.Predictor = PredictorKind(p.get(KeyPredictor))
+	switch s.Predictor {
+	case PredictorBuiltin, PredictorExternal, PredictorNone:
+	default:
+		p.fail(KeyPredictor, "must be one of builtin, external, none")
+	}
+	if s.Horizon = p.duration(KeyPredictiveHorizon, time.Second); s.Horizon > 24*time.Hour {
+		p.fail(KeyPredictiveHorizon, "must be at most 24h")
+	}
+	if s.Strategy != StrategyReactive && s.Predictor == PredictorNone && !p.failed(KeyStrategy, KeyPredictor) {
+		p.fail(KeyStrategy, fmt.Sprintf("strategy %s needs a predictor, but predictor is none", s.Strategy))
 	}
 	s.Table = p.table(s.MaxReplicas)
 	s.Query = p.query(name, s.Service)

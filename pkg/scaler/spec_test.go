@@ -143,6 +143,10 @@ func TestParseErrors(t *testing.T) {
 		{map[string]string{"autoscale.io/predictive-weight": "1.5"}, `autoscale.io/predictive-weight="1.5": must be a number with 0 <= w <= 1`},
 		{map[string]string{"autoscale.io/predictive-hours": "9-5"}, `autoscale.io/predictive-hours="9-5": must be HH:MM-HH:MM`},
 		{map[string]string{"autoscale.io/timezone": "Mars/Olympus"}, `autoscale.io/timezone="Mars/Olympus": must be an IANA time zone name`},
+		{map[string]string{"autoscale.io/predictor": "http://evil.example/"}, `autoscale.io/predictor="http://evil.example/": must be one of builtin, external, none`},
+		{map[string]string{"autoscale.io/predictive-horizon": "0s"}, `autoscale.io/predictive-horizon="0s": must be a Go duration >= 1s`},
+		{map[string]string{"autoscale.io/predictive-horizon": "48h"}, `autoscale.io/predictive-horizon="48h": must be at most 24h`},
+		{map[string]string{"autoscale.io/strategy": "max", "autoscale.io/predictor": "none"}, `autoscale.io/strategy="max": strategy max needs a predictor, but predictor is none`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.wantErr, func(t *testing.T) {

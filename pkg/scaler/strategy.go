@@ -10,12 +10,12 @@ import (
 // predictive input according to spec.Strategy (SPEC section 4). A failed
 // predictor falls back to the reactive answer, which keeps reacting to
 // spikes, rather than to the current count. The reason names both inputs.
-func combine(now time.Time, spec *Spec, reactive int32, reactiveReason string, p *Prediction) (int32, string) {
+func combine(now time.Time, spec *Spec, current, reactive int32, reactiveReason string, p *Prediction) (int32, string) {
 	if p.Err != nil {
 		return reactive, fmt.Sprintf("%s; predictor unavailable (%v), using reactive %d", reactiveReason, p.Err, reactive)
 	}
-	pred := p.Replicas
-	both := fmt.Sprintf("reactive %d, predictive %d", reactive, pred)
+	pred := p.replicas(spec, current)
+	both := fmt.Sprintf("reactive %d, %s", reactive, p.describe(spec, pred))
 	var r int32
 	var why string
 	switch spec.Strategy {
@@ -39,7 +39,7 @@ func combine(now time.Time, spec *Spec, reactive int32, reactiveReason string, p
 			r, why = reactive, fmt.Sprintf("schedule: %s outside predictive hours, using reactive (%s)", local.Format("15:04 MST"), both)
 		}
 	default: // reactive: the prediction is only scored (shadow mode)
-		r, why = reactive, fmt.Sprintf("reactive (shadow predictive %d)", pred)
+		r, why = reactive, fmt.Sprintf("reactive (shadow %s)", p.describe(spec, pred))
 	}
 	return r, fmt.Sprintf("%s; %s -> %d", reactiveReason, why, r)
 }
