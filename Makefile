@@ -61,10 +61,11 @@ fuzz: ## Run each fuzz target for a while
 	go test -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s ./pkg/scaler/
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./pkg/webhook/
 	go test -run '^$$' -fuzz FuzzMapTargets -fuzztime 30s ./pkg/webhook/
+	go test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./pkg/predict/
 
 .PHONY: clean
 clean:
-	rm -rf $(BIN)/reactive-autoscaler $(BIN)/demo $(BIN)/demo-app
+	rm -rf $(BIN)/reactive-autoscaler $(BIN)/demo $(BIN)/demo-app $(BIN)/predictor-stub
 
 .PHONY: help
 help:

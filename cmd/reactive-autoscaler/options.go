@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"time"
@@ -33,6 +34,9 @@ type Options struct {
 	SpikeWindow        metav1.Duration `json:"spikeWindow,omitempty"`
 	SpikeResolution    metav1.Duration `json:"spikeResolution,omitempty"`
 
+	PredictorURL     string          `json:"predictorURL,omitempty"`
+	PredictorTimeout metav1.Duration `json:"predictorTimeout,omitempty"`
+
 	LeaderElect             bool            `json:"leaderElect"`
 	LeaderElectionNamespace string          `json:"leaderElectionNamespace,omitempty"`
 	LeaderElectionID        string          `json:"leaderElectionID,omitempty"`
@@ -56,6 +60,7 @@ func newOptions() *Options {
 		PrometheusTimeout:       metav1.Duration{Duration: 5 * time.Second},
 		MetricsBindAddress:      ":8080",
 		Workers:                 4,
+		PredictorTimeout:        metav1.Duration{Duration: 2 * time.Second},
 		KubeAPIQPS:              50,
 		KubeAPIBurst:            100,
 		WebhookDedupWindow:      metav1.Duration{Duration: 30 * time.Second},
@@ -89,6 +94,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.WebhookDedupWindow.Duration, "webhook-dedup-window", o.WebhookDedupWindow.Duration, "an identical notification (same group key and firing alerts) within this window triggers nothing more")
 	fs.DurationVar(&o.SpikeWindow.Duration, "spike-window", o.SpikeWindow.Duration, "after a spike trigger, evaluate the target as a spike (scale up inside the cooldown, never down) for this long")
 	fs.DurationVar(&o.SpikeResolution.Duration, "spike-resolution", o.SpikeResolution.Duration, "period of the spike evaluations inside the spike window")
+	fs.StringVar(&o.PredictorURL, "predictor-url", o.PredictorURL, "base URL of the external predictive model (POST {url}/predict) for targets with autoscale.io/predictor=external; empty = none")
+	fs.DurationVar(&o.PredictorTimeout.Duration, "predictor-timeout", o.PredictorTimeout.Duration, "how long a prediction may take before the decision falls back to reactive")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "elect a leader on a Lease so that several replicas can run; only the leader scales")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "namespace of the leader-election Lease")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "name of the leader-election Lease")
@@ -153,6 +160,14 @@ func (o *Options) Validate() error {
 	}
 	if o.PrometheusURL == "" {
 		return fmt.Errorf("--prometheus-url must be set")
+	}
+	if o.PredictorURL != "" {
+		if u, err := url.Parse(o.PredictorURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--predictor-url=%q: must be an http or https URL", o.PredictorURL)
+		}
+	}
+	if o.PredictorTimeout.Duration <= 0 {
+		return fmt.Errorf("--predictor-timeout=%s: must be positive", o.PredictorTimeout.Duration)
 	}
 	if o.LeaderElect {
 		ld, rd, rp := o.LeaseDuration.Duration, o.RenewDeadline.Duration, o.RetryPeriod.Duration

@@ -30,6 +30,8 @@ import (
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/leader"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/watch"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/webhook"
 )
@@ -91,6 +93,10 @@ func run(ctx context.Context, o *Options) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "reactive-autoscaler"})
 
+	var external scaler.Predictor
+	if o.PredictorURL != "" {
+		external = &predict.Client{URL: o.PredictorURL, Timeout: o.PredictorTimeout.Duration}
+	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(o.Namespace))
 	// With leader election, every write first asks the elector: a replica
 	// that has seen another holder writes nothing more, even before its
@@ -113,6 +119,8 @@ func run(ctx context.Context, o *Options) error {
 		SpikeWindow:     o.SpikeWindow.Duration,
 		SpikeResolution: o.SpikeResolution.Duration,
 		MayWrite:        fence,
+		Builtin:         predict.DefaultForecaster,
+		External:        external,
 	})
 	if err != nil {
 		return err

@@ -54,6 +54,9 @@ type Recorder struct {
 	queryDur     prometheus.Histogram
 	managed      prometheus.Gauge
 	leader       prometheus.Gauge
+	predErrors   *prometheus.CounterVec
+	predMAPE     *prometheus.GaugeVec
+	predicted    *prometheus.GaugeVec
 }
 
 // NewRecorder creates the metrics and registers them on reg.
@@ -86,9 +89,18 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 			Help: "Deployments currently opted in and evaluated."}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "leader",
 			Help: "1 while this replica holds the leader lease, else 0."}),
+		predErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "predictor_errors_total",
+			Help: "Predictions that failed (the decision fell back to reactive), by reason."}, []string{"reason"}),
+		predMAPE: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "target_predictor_mape",
+			Help: "Mean absolute percentage error (0.1 = 10%) of the target's predictor over its last 60 scored predictions: each predicted rate compared with the rate measured when its horizon arrived (shadow scoring)."}, target),
+		predicted: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "target_predicted_rps",
+			Help: "The rate the target's predictor expects at its horizon, from the last prediction."}, target),
 	}
 	reg.MustRegister(r.smoothedRPS, r.desired, r.current, r.evaluations, r.scaleActions, r.queryErrors,
-		r.webhook, r.evalDuration, r.spikeToScale, r.alerts, r.queryDur, r.managed, r.leader)
+		r.webhook, r.evalDuration, r.spikeToScale, r.alerts, r.queryDur, r.managed, r.leader, r.predErrors, r.predMAPE, r.predicted)
+	for _, reason := range scaler.PredictorReasons {
+		r.predErrors.WithLabelValues(reason)
+	}
 	// Pre-create the fixed series so that dashboards and rate() see zeros.
 	for _, res := range results {
 		r.evaluations.WithLabelValues(res)
@@ -135,8 +147,30 @@ func (r *Recorder) ForgetTarget(ns, name string) {
 	if r == nil {
 		return
 	}
-	for _, v := range []*prometheus.GaugeVec{r.smoothedRPS, r.desired, r.current} {
+	for _, v := range []*prometheus.GaugeVec{r.smoothedRPS, r.desired, r.current, r.predMAPE, r.predicted} {
 		v.DeleteLabelValues(ns, name)
+	}
+}
+
+// ObservePredictorError counts a failed prediction by reason.
+func (r *Recorder) ObservePredictorError(reason string) {
+	if r == nil {
+		return
+	}
+	r.predErrors.WithLabelValues(reason).Inc()
+}
+
+// ObservePrediction records a target's predicted rate and, once n > 0
+// predictions have been scored, its MAPE.
+func (r *Recorder) ObservePrediction(ns, name string, rps float64, hasRPS bool, mape float64, n int) {
+	if r == nil {
+		return
+	}
+	if hasRPS {
+		r.predicted.WithLabelValues(ns, name).Set(rps)
+	}
+	if n > 0 {
+		r.predMAPE.WithLabelValues(ns, name).Set(mape)
 	}
 }
 

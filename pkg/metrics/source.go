@@ -9,6 +9,8 @@ import (
 
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
 // ErrNoData is wrapped by every error RPS returns: the sample is missing or
@@ -135,10 +137,10 @@ func typeOf(v model.Value) string {
 }
 
 // RPSHistory evaluates query over [end-n*step, end] at step and returns the
-// values of its single series, oldest first. It is used once per target
-// and process, to warm the EMA on a start or takeover; an empty result is
-// no history, not an error.
-func (s *Source) RPSHistory(ctx context.Context, query string, end time.Time, step time.Duration, n int) ([]float64, error) {
+// samples of its single series, oldest first. It is used once per target
+// and process, to warm the EMA and the predictors' history on a start or
+// takeover; an empty result is no history, not an error.
+func (s *Source) RPSHistory(ctx context.Context, query string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
@@ -158,9 +160,9 @@ func (s *Source) RPSHistory(ctx context.Context, query string, end time.Time, st
 	default:
 		return nil, fmt.Errorf("range query %q returned %d series, want one", query, len(m))
 	}
-	out := make([]float64, 0, len(m[0].Values))
+	out := make([]scaler.Sample, 0, len(m[0].Values))
 	for _, p := range m[0].Values {
-		out = append(out, float64(p.Value))
+		out = append(out, scaler.Sample{T: float64(p.Timestamp) / 1000, RPS: float64(p.Value)})
 	}
 	return out, nil
 }

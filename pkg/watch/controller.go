@@ -32,7 +32,7 @@ type RPSSource interface {
 	RPS(ctx context.Context, query string, now time.Time, maxAge time.Duration) (float64, error)
 	// RPSHistory returns the query's values at n steps ending at end,
 	// oldest first, to warm the smoothed rate on a start or takeover.
-	RPSHistory(ctx context.Context, query string, end time.Time, step time.Duration, n int) ([]float64, error)
+	RPSHistory(ctx context.Context, query string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error)
 }
 
 // WarmSamples is how many past intervals a new process or leader folds into
@@ -48,6 +48,11 @@ type Monitor interface {
 	ObserveSpikeToScale(d time.Duration)
 	ForgetTarget(namespace, name string)
 	SetManaged(n int)
+	// ObservePredictorError counts a failed prediction by reason.
+	ObservePredictorError(reason string)
+	// ObservePrediction records a predicted rate and the predictor's MAPE
+	// over n scored predictions (n == 0: none scored yet).
+	ObservePrediction(namespace, name string, rps float64, hasRPS bool, mape float64, n int)
 }
 
 // Config wires a Controller.
@@ -72,6 +77,9 @@ type Config struct {
 	// renewal sees another holder, before the renew deadline ends the
 	// process. A replica that has seen another leader writes nothing more.
 	MayWrite func() bool
+	// Builtin and External are the predictors of targets whose predictor
+	// setting is builtin or external; nil External: not configured.
+	Builtin, External scaler.Predictor
 }
 
 // Controller evaluates every opted-in Deployment on its interval.
@@ -93,6 +101,8 @@ type Controller struct {
 	defaults        map[string]string
 	fallback        time.Duration
 	mayWrite        func() bool
+	builtin         scaler.Predictor
+	external        scaler.Predictor
 
 	mu      sync.Mutex
 	targets map[string]*target // by namespace/name
@@ -125,6 +135,8 @@ func New(cfg Config) (*Controller, error) {
 		defaults:        cfg.Defaults,
 		fallback:        cfg.DefaultInterval,
 		mayWrite:        cfg.MayWrite,
+		builtin:         cfg.Builtin,
+		external:        cfg.External,
 		targets:         map[string]*target{},
 		spikes:          workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "spikes", Clock: cfg.Clock}),
 		spikeWindow:     cfg.SpikeWindow,
@@ -362,3 +374,5 @@ func (nopMonitor) ObserveScale(scaler.Action)                                   
 func (nopMonitor) ObserveSpikeToScale(time.Duration)                                         {}
 func (nopMonitor) ForgetTarget(string, string)                                               {}
 func (nopMonitor) SetManaged(int)                                                            {}
+func (nopMonitor) ObservePredictorError(string)                                              {}
+func (nopMonitor) ObservePrediction(string, string, float64, bool, float64, int)             {}

@@ -28,6 +28,8 @@ import (
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
 var deploymentsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
@@ -52,6 +54,8 @@ type harness struct {
 	// lostLease, when true, is what the elector's IsLeader would say after
 	// a renewal saw another holder: MayWrite answers false.
 	lostLease atomic.Bool
+	// external is the External predictor (nil: none configured).
+	external scaler.Predictor
 }
 
 func deployment(name string, replicas int32, ann map[string]string) *appsv1.Deployment {
@@ -78,7 +82,13 @@ func managed(name string, replicas int32, ann ...string) *appsv1.Deployment {
 }
 
 func newHarness(t testing.TB, objs ...runtime.Object) *harness {
+	return newHarnessWithPredictor(t, nil, objs...)
+}
+
+// newHarnessWithPredictor also configures an external predictor.
+func newHarnessWithPredictor(t testing.TB, external scaler.Predictor, objs ...runtime.Object) *harness {
 	h := &harness{
+		external: external,
 		t:        t,
 		client:   fake.NewClientset(objs...),
 		clock:    clocktesting.NewFakeClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)),
@@ -108,6 +118,8 @@ func newHarness(t testing.TB, objs ...runtime.Object) *harness {
 		SpikeWindow:     30 * time.Second,
 		SpikeResolution: time.Second,
 		MayWrite:        func() bool { return !h.lostLease.Load() },
+		Builtin:         predict.DefaultForecaster,
+		External:        h.external,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -101,6 +102,17 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 		c.warm(ctx, t, spec, q, now)
 		in.RPS, in.NoData = c.source.RPS(ctx, q, now, 2*spec.Interval)
 	}
+	if good := in.NoData == nil && !math.IsNaN(in.RPS) && !math.IsInf(in.RPS, 0) && in.RPS >= 0; good {
+		t.remember(now, in.RPS)
+		if t.shadow.Measured(now, in.RPS, spec.Interval) {
+			mape, n := t.shadow.MAPE()
+			c.monitor.ObservePrediction(ns, name, 0, false, mape, n)
+		}
+		// Spike evaluations are reactive only, and ask no one.
+		if !spike {
+			in.Prediction = c.predict(ctx, t, d, spec, current, in.RPS, now)
+		}
+	}
 	dec, next := scaler.Decide(now, spec, t.state, in)
 	if c.fenced() {
 		// Decided, but another replica leads now: its state is the one
@@ -150,7 +162,12 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 	}
 	t.state = next
 
-	if st, changed := nextStatus(t.status, dec, in.NoData, scaled, spec.DryRun, now); changed || t.statusDirty {
+	st, changed := nextStatus(t.status, dec, in.NoData, scaled, spec.DryRun, now)
+	if ps, psChanged := predictorStatus(t.status.Predictor, spec, &t.shadow); psChanged || changed {
+		// Carried along when the status is written anyway.
+		st.Predictor, changed = ps, true
+	}
+	if changed || t.statusDirty {
 		t.status = st
 		t.statusDirty = c.writeStatus(ctx, d, st) != nil
 	}
@@ -170,12 +187,28 @@ func (c *Controller) warm(ctx context.Context, t *target, spec *scaler.Spec, que
 		return
 	}
 	t.warmed = true
-	hist, err := c.source.RPSHistory(ctx, query, now.Add(-spec.Interval), spec.Interval, WarmSamples)
+	n := WarmSamples
+	if spec.Predictor != scaler.PredictorNone {
+		n = HistorySamples
+	}
+	hist, err := c.source.RPSHistory(ctx, query, now.Add(-spec.Interval), spec.Interval, n)
 	if err != nil {
 		klog.FromContext(ctx).V(2).Info("No history to warm the smoothed rate from", "err", err)
 		return
 	}
-	t.state = scaler.WarmState(spec, t.state, hist)
+	if len(hist) > n {
+		hist = hist[len(hist)-n:]
+	}
+	values := make([]float64, 0, WarmSamples)
+	for i, s := range hist {
+		if i >= len(hist)-WarmSamples {
+			values = append(values, s.RPS)
+		}
+		if !math.IsNaN(s.RPS) && !math.IsInf(s.RPS, 0) && s.RPS >= 0 {
+			t.history = append(t.history, s)
+		}
+	}
+	t.state = scaler.WarmState(spec, t.state, values)
 }
 
 // scale writes replicas through the scale subresource. A conflict is retried

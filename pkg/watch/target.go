@@ -38,6 +38,15 @@ type target struct {
 	warmed bool
 	// statusDirty: the last status write failed; write it again.
 	statusDirty bool
+
+	// history holds the last HistorySamples good samples, the predictors'
+	// input; shadow scores the predictions against them.
+	history []scaler.Sample
+	shadow  scaler.Shadow
+	// predictorDown: the last prediction failed; predictorEventAt is when
+	// the last PredictorUnavailable Event was recorded.
+	predictorDown    bool
+	predictorEventAt time.Time
 }
 
 // Status is the JSON of the autoscale.io/status annotation. It changes only
@@ -50,6 +59,8 @@ type Status struct {
 	// DataHealth is "ok" or "no data: <first reason>".
 	DataHealth  string       `json:"dataHealth"`
 	NoDataSince *metav1.Time `json:"noDataSince,omitempty"`
+	// Predictor reports the predictive input and how good it has been.
+	Predictor *StatusPredictor `json:"predictor,omitempty"`
 }
 
 // StatusDecision is a scale decision as the status annotation reports it.

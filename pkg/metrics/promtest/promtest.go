@@ -122,11 +122,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if body == "" && status == http.StatusOK && r.URL.Path == "/api/v1/query_range" {
 		s.ranges.Add(1)
 		points := ""
+		step, err := strconv.ParseFloat(r.Form.Get("step"), 64)
+		if err != nil || step <= 0 {
+			step = 1
+		}
 		for i, v := range a.History {
 			if i > 0 {
 				points += ","
 			}
-			points += fmt.Sprintf(`[%d,%q]`, ts.Unix()-int64(len(a.History)-1-i), v)
+			points += fmt.Sprintf(`[%.3f,%q]`, float64(ts.Unix())-step*float64(len(a.History)-1-i), v)
 		}
 		result := ""
 		if len(a.History) > 0 {
