@@ -26,7 +26,7 @@ lint: ## gofmt, go vet, and the import rule of pkg/scaler
 	hack/check-imports.sh
 
 .PHONY: tools
-tools: ## Build kube-apiserver, kube-controller-manager, kubectl, etcd and kwok into bin/ (cached)
+tools: ## Build kube-apiserver, kube-controller-manager, kubectl, etcd, kwok and helm into bin/ (cached)
 	hack/tools/build.sh
 
 .PHONY: deps
@@ -43,8 +43,18 @@ rules: deps ## promtool check and unit-test the spike rule; amtool check the exa
 	cd deploy/prometheus && promtool test rules reactive-autoscaler-rules_test.yaml
 	amtool check-config deploy/alertmanager/alertmanager.yaml
 
+.PHONY: chart
+chart: ## helm lint and render the chart, its schema, Pod Security and RBAC; README up to date
+	hack/tools/build.sh helm
+	go run ./hack/chartdoc -check charts/reactive-autoscaler
+	go test -tags chart -count=1 ./test/chart/
+
+.PHONY: chart-docs
+chart-docs: ## Regenerate charts/reactive-autoscaler/README.md from values.yaml
+	go run ./hack/chartdoc charts/reactive-autoscaler
+
 .PHONY: check
-check: lint rules test e2e ## Everything CI runs
+check: lint rules test chart e2e ## Everything CI runs
 
 .PHONY: bench
 bench: build tools deps ## Benchmarks (speed claims live here, as ratios against a baseline of the same run)

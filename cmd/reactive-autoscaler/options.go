@@ -31,6 +31,8 @@ type Options struct {
 	WebhookBindAddress string          `json:"webhookBindAddress,omitempty"`
 	WebhookTokenFile   string          `json:"webhookTokenFile,omitempty"`
 	WebhookDedupWindow metav1.Duration `json:"webhookDedupWindow,omitempty"`
+	WebhookTLSCertFile string          `json:"webhookTLSCertFile,omitempty"`
+	WebhookTLSKeyFile  string          `json:"webhookTLSKeyFile,omitempty"`
 	SpikeWindow        metav1.Duration `json:"spikeWindow,omitempty"`
 	SpikeResolution    metav1.Duration `json:"spikeResolution,omitempty"`
 
@@ -92,6 +94,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.WebhookBindAddress, "webhook-bind-address", o.WebhookBindAddress, "address serving POST /webhook/alertmanager (spike triggers); empty = no webhook")
 	fs.StringVar(&o.WebhookTokenFile, "webhook-token-file", o.WebhookTokenFile, "file holding the bearer token Alertmanager must send; required with --webhook-bind-address; re-read when it changes")
 	fs.DurationVar(&o.WebhookDedupWindow.Duration, "webhook-dedup-window", o.WebhookDedupWindow.Duration, "an identical notification (same group key and firing alerts) within this window triggers nothing more")
+	fs.StringVar(&o.WebhookTLSCertFile, "webhook-tls-cert-file", o.WebhookTLSCertFile, "serve the webhook over TLS with this certificate (PEM); with --webhook-tls-key-file")
+	fs.StringVar(&o.WebhookTLSKeyFile, "webhook-tls-key-file", o.WebhookTLSKeyFile, "the certificate's private key (PEM)")
 	fs.DurationVar(&o.SpikeWindow.Duration, "spike-window", o.SpikeWindow.Duration, "after a spike trigger, evaluate the target as a spike (scale up inside the cooldown, never down) for this long")
 	fs.DurationVar(&o.SpikeResolution.Duration, "spike-resolution", o.SpikeResolution.Duration, "period of the spike evaluations inside the spike window")
 	fs.StringVar(&o.PredictorURL, "predictor-url", o.PredictorURL, "base URL of the external predictive model (POST {url}/predict) for targets with autoscale.io/predictor=external; empty = none")
@@ -157,6 +161,9 @@ func (o *Options) Validate() error {
 	}
 	if o.WebhookBindAddress != "" && o.WebhookTokenFile == "" {
 		return fmt.Errorf("--webhook-bind-address needs --webhook-token-file: the webhook is always authenticated")
+	}
+	if (o.WebhookTLSCertFile == "") != (o.WebhookTLSKeyFile == "") {
+		return fmt.Errorf("--webhook-tls-cert-file and --webhook-tls-key-file go together")
 	}
 	if o.PrometheusURL == "" {
 		return fmt.Errorf("--prometheus-url must be set")

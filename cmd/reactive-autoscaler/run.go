@@ -149,13 +149,19 @@ func run(ctx context.Context, o *Options) error {
 			Targets: ctrl, Token: token, Monitor: rec, DedupWindow: o.WebhookDedupWindow.Duration, Logger: logger.WithName("webhook"),
 		}))
 		hook := &http.Server{Addr: o.WebhookBindAddress, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second}
-		go func() { srvErr <- hook.ListenAndServe() }()
+		go func() {
+			if o.WebhookTLSCertFile != "" {
+				srvErr <- hook.ListenAndServeTLS(o.WebhookTLSCertFile, o.WebhookTLSKeyFile)
+				return
+			}
+			srvErr <- hook.ListenAndServe()
+		}()
 		defer func() {
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			_ = hook.Shutdown(shutdownCtx)
 		}()
-		logger.Info("Serving the Alertmanager webhook", "address", o.WebhookBindAddress, "path", webhook.Path)
+		logger.Info("Serving the Alertmanager webhook", "address", o.WebhookBindAddress, "path", webhook.Path, "tls", o.WebhookTLSCertFile != "")
 	}
 
 	lead := func(ctx context.Context) {

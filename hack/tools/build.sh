@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the real components the e2e tests and the demo run (kube-apiserver,
-# kube-controller-manager, kubectl, etcd, kwok) from the Go module proxy into
+# kube-controller-manager, kubectl, etcd, kwok, helm) from the Go module proxy into
 # bin/. A binary is rebuilt only when its tools module's go.mod/go.sum or the
 # Go version change: a stamp beside it records what it was built from.
 set -euo pipefail
@@ -25,13 +25,14 @@ build() {
 }
 
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(etcd kube-apiserver kube-controller-manager kubectl kwok)
+[[ ${#want[@]} -gt 0 ]] || want=(etcd kube-apiserver kube-controller-manager kubectl kwok helm)
 for t in "${want[@]}"; do
 	case $t in
 	etcd) build "$root/hack/tools/k8s" etcd go.etcd.io/etcd/server/v3 ;;
 	kube-apiserver) build "$root/hack/tools/k8s" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver ;;
 	kube-controller-manager) build "$root/hack/tools/k8s" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager ;;
 	kubectl) build "$root/hack/tools/k8s" kubectl k8s.io/kubernetes/cmd/kubectl ;;
+	helm) build "$root/hack/tools/helm" helm helm.sh/helm/v3/cmd/helm ;;
 	kwok)
 		build "$root/hack/tools/kwok" kwok sigs.k8s.io/kwok/cmd/kwok
 		build "$root/hack/tools/kwok" kwok-stages ./stages

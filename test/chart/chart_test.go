@@ -1,0 +1,244 @@
+//go:build chart
+
+// Package chart checks charts/reactive-autoscaler with the real helm (built
+// by hack/tools into bin/): lint, render with default values and with every
+// optional object on, the values schema, the restricted Pod Security level
+// and least-privilege RBAC.
+package chart
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	psaapi "k8s.io/pod-security-admission/api"
+	psapolicy "k8s.io/pod-security-admission/policy"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+)
+
+const chartDir = "../../charts/reactive-autoscaler"
+
+// allOn switches on every optional object.
+var allOn = []string{"--set", "serviceMonitor.enabled=true,prometheusRule.enabled=true,podDisruptionBudget.enabled=true," +
+	"networkPolicy.enabled=true,grafanaDashboard.enabled=true,webhook.tls.secretName=webhook-tls,predictor.url=http://model:9400"}
+
+func helm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	bin, err := filepath.Abs("../../bin/helm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	return out.String(), err
+}
+
+// render returns the objects helm template produces.
+func render(t *testing.T, extra ...string) []*unstructured.Unstructured {
+	t.Helper()
+	out, err := helm(t, append([]string{"template", "rel", chartDir, "--namespace", "ops"}, extra...)...)
+	if err != nil {
+		t.Fatalf("helm template %v: %v\n%s", extra, err, out)
+	}
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(out), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("decoding the rendered chart: %v", err)
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
+	}
+	return objs
+}
+
+func find[T any](t *testing.T, objs []*unstructured.Unstructured, kind string) []T {
+	t.Helper()
+	var out []T
+	for _, u := range objs {
+		if u.GetKind() != kind {
+			continue
+		}
+		var v T
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &v); err != nil {
+			t.Fatalf("%s %s: %v", kind, u.GetName(), err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func TestLint(t *testing.T) {
+	for name, args := range map[string][]string{"defaults": nil, "every optional object": allOn} {
+		if out, err := helm(t, append([]string{"lint", "--strict", chartDir}, args...)...); err != nil {
+			t.Errorf("helm lint --strict with %s: %v\n%s", name, err, out)
+		}
+	}
+}
+
+func TestRendersEveryObject(t *testing.T) {
+	kinds := func(objs []*unstructured.Unstructured) []string {
+		var k []string
+		for _, o := range objs {
+			k = append(k, o.GetKind())
+		}
+		slices.Sort(k)
+		return slices.Compact(k)
+	}
+	def := kinds(render(t))
+	if want := []string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Role", "RoleBinding", "Secret", "Service", "ServiceAccount"}; !slices.Equal(def, want) {
+		t.Errorf("default objects %v, want %v", def, want)
+	}
+	all := kinds(render(t, allOn...))
+	for _, k := range []string{"ServiceMonitor", "PrometheusRule", "PodDisruptionBudget", "NetworkPolicy"} {
+		if !slices.Contains(all, k) {
+			t.Errorf("with every optional object on, no %s: %v", k, all)
+		}
+	}
+	d := find[appsv1.Deployment](t, render(t), "Deployment")[0]
+	args := strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")
+	if *d.Spec.Replicas != 2 || !strings.Contains(args, "--leader-elect=true") {
+		t.Errorf("default Deployment: %d replicas, args %s; want 2 with leader election", *d.Spec.Replicas, args)
+	}
+	hasPodName := false
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		hasPodName = hasPodName || (e.Name == "POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name")
+	}
+	if !hasPodName {
+		t.Error("POD_NAME (the Lease holder identity) is not the pod name")
+	}
+}
+
+func TestSchemaRejectsBadValues(t *testing.T) {
+	for _, tc := range []struct{ set, want string }{
+		{"replicaCount=two", "got string, want integer"},
+		{"replicaCount=-1", "minimum: got -1, want 0"},
+		{"replicaCunt=2", "additional properties 'replicaCunt' not allowed"},
+		{"webhook.tokn=x", "additional properties 'tokn' not allowed"},
+		{"defaults.min-replica=2", "invalid propertyName 'min-replica'"},
+		{"logging.format=xml", "value must be one of"},
+	} {
+		out, err := helm(t, "template", "rel", chartDir, "--set", tc.set)
+		if err == nil || !strings.Contains(out, tc.want) {
+			t.Errorf("--set %s: err %v, output %q; want a schema error containing %q", tc.set, err, out, tc.want)
+		}
+	}
+}
+
+// TestSchemaKnowsEverySetting: the defaults the chart accepts are exactly
+// the controller's settings.
+func TestSchemaKnowsEverySetting(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(chartDir, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties struct {
+			Defaults struct {
+				PropertyNames struct {
+					Enum []string `json:"enum"`
+				} `json:"propertyNames"`
+			} `json:"defaults"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(data, &schema); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, s := range scaler.Settings {
+		want = append(want, s.Key)
+	}
+	got := schema.Properties.Defaults.PropertyNames.Enum
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("schema's defaults keys %v, controller's settings %v", got, want)
+	}
+}
+
+func TestPodIsRestricted(t *testing.T) {
+	eval, err := psapolicy.NewEvaluator(psapolicy.DefaultChecks(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, args := range map[string][]string{"defaults": nil, "every optional object": allOn} {
+		d := find[appsv1.Deployment](t, render(t, args...), "Deployment")[0]
+		res := psapolicy.AggregateCheckResults(eval.EvaluatePod(psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()},
+			&d.Spec.Template.ObjectMeta, &d.Spec.Template.Spec))
+		if !res.Allowed {
+			t.Errorf("%s: the pod breaks the restricted Pod Security level: %s", name, res.ForbiddenDetail())
+		}
+		c := d.Spec.Template.Spec.Containers[0].SecurityContext
+		if c == nil || c.ReadOnlyRootFilesystem == nil || !*c.ReadOnlyRootFilesystem {
+			t.Errorf("%s: root filesystem not read-only", name)
+		}
+	}
+}
+
+// TestRBACIsLeastPrivilege: what the controller may do is what it does.
+func TestRBACIsLeastPrivilege(t *testing.T) {
+	objs := render(t)
+	rules := map[string][]rbacv1.PolicyRule{}
+	for _, r := range find[rbacv1.ClusterRole](t, objs, "ClusterRole") {
+		rules["ClusterRole"] = append(rules["ClusterRole"], r.Rules...)
+	}
+	for _, r := range find[rbacv1.Role](t, objs, "Role") {
+		rules["Role "+r.Namespace] = append(rules["Role "+r.Namespace], r.Rules...)
+	}
+	allowed := map[string][]string{ // group/resource -> verbs
+		"apps/deployments":           {"get", "list", "watch", "patch"},
+		"apps/deployments/scale":     {"get", "update", "patch"},
+		"/events":                    {"create", "patch"},
+		"coordination.k8s.io/leases": {"get", "list", "watch", "update", "create"},
+	}
+	for where, rs := range rules {
+		for _, r := range rs {
+			for _, g := range r.APIGroups {
+				for _, res := range r.Resources {
+					ok, known := allowed[g+"/"+res]
+					if !known {
+						t.Errorf("%s grants %s/%s", where, g, res)
+						continue
+					}
+					for _, v := range r.Verbs {
+						if !slices.Contains(ok, v) {
+							t.Errorf("%s grants %s on %s/%s", where, v, g, res)
+						}
+					}
+					if res == "leases" && !slices.Contains(r.Verbs, "create") && len(r.ResourceNames) != 1 {
+						t.Errorf("%s: lease rights not limited to the release's own Lease: %v", where, r.ResourceNames)
+					}
+				}
+			}
+		}
+	}
+	if _, ok := rules["ClusterRole"]; !ok {
+		t.Error("no ClusterRole for watching every namespace")
+	}
+	if _, ok := rules["Role ops"]; !ok {
+		t.Error("no Role for the Lease in the release namespace")
+	}
+	// One namespace: no cluster-wide rights at all.
+	if n := len(find[rbacv1.ClusterRole](t, render(t, "--set", "watchNamespace=shop"), "ClusterRole")); n != 0 {
+		t.Errorf("watchNamespace=shop still renders %d ClusterRoles", n)
+	}
+}
