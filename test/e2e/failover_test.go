@@ -89,9 +89,13 @@ func (r *replica) metric(t testing.TB, name string, match ...string) float64 {
 	return scrape(t, r.metricsURL, name, match...)
 }
 
-// holder returns the Lease's holder identity ("" if none or no Lease yet).
-func (s *scenario) holder() string {
-	l, err := client.CoordinationV1().Leases(s.ns).Get(s.ctx, leaseName, metav1.GetOptions{})
+// holder returns the holder identity of the binary's default Lease.
+func (s *scenario) holder(name ...string) string {
+	lease := leaseName
+	if len(name) > 0 {
+		lease = name[0]
+	}
+	l, err := client.CoordinationV1().Leases(s.ns).Get(s.ctx, lease, metav1.GetOptions{})
 	if err != nil || l.Spec.HolderIdentity == nil {
 		return ""
 	}

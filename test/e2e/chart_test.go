@@ -1,0 +1,117 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// TestChartInstallsAndItsIdentityIsEnough: helm installs the chart into the
+// real API server; the real binary, run with the chart's ServiceAccount
+// identity (impersonation), elects itself on the chart's Lease and scales an
+// annotated Deployment under load; the same identity may not delete a
+// Deployment or read a Secret.
+func TestChartInstallsAndItsIdentityIsEnough(t *testing.T) {
+	s := newScenario(t)
+	release := "ra"
+	fullname := release + "-reactive-autoscaler"
+	out, err := exec.Command(filepath.Join(binDir, "helm"), "install", release, "../../charts/reactive-autoscaler",
+		"--kubeconfig", env.Kubeconfig, "--namespace", s.ns, "--set", "watchNamespace="+s.ns).CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm install: %v\n%s", err, out)
+	}
+	t.Logf("helm install: %s", firstLine(string(out)))
+	t.Cleanup(func() {
+		_ = exec.Command(filepath.Join(binDir, "helm"), "uninstall", release, "--kubeconfig", env.Kubeconfig, "--namespace", s.ns).Run()
+	})
+	if _, err := client.AppsV1().Deployments(s.ns).Get(s.ctx, fullname, metav1.GetOptions{}); err != nil {
+		t.Fatalf("the chart's Deployment: %v", err)
+	}
+
+	sa := "system:serviceaccount:" + s.ns + ":" + fullname
+	kubeconfig := impersonatingKubeconfig(t, sa, s.ns)
+	svc := s.demoService("charted")
+	s.deployment("charted", 1, fast("service", "charted"))
+	s.startAutoscaler("--kubeconfig", kubeconfig, "--leader-elect=true", "--leader-election-namespace", s.ns,
+		"--leader-election-id", fullname)
+	s.load(svc, "steady", 45) // seed table: 3 replicas
+	s.waitReplicas("charted", "scaled by the chart's identity", time.Minute, func(r int32) bool { return r == 3 })
+	if h := s.holder(fullname); h == "" {
+		t.Errorf("the chart's Lease %s has no holder", fullname)
+	}
+
+	as := impersonatingClient(t, sa, s.ns)
+	// The candidates' Lease watch is allowed for the release's Lease only.
+	w, err := as.CoordinationV1().Leases(s.ns).Watch(context.Background(), metav1.ListOptions{FieldSelector: "metadata.name=" + fullname})
+	if err != nil {
+		t.Errorf("watching the chart's Lease as %s: %v", sa, err)
+	} else {
+		w.Stop()
+	}
+	if _, err := as.CoordinationV1().Leases(s.ns).List(context.Background(), metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("listing every Lease as %s: %v, want Forbidden", sa, err)
+	}
+	err = as.AppsV1().Deployments(s.ns).Delete(context.Background(), "charted", metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("deleting a Deployment as %s: %v, want Forbidden", sa, err)
+	}
+	_, err = as.CoreV1().Secrets(s.ns).Get(context.Background(), fullname+"-webhook", metav1.GetOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("reading the webhook Secret as %s: %v, want Forbidden", sa, err)
+	}
+	_, err = as.CoreV1().Pods(s.ns).List(context.Background(), metav1.ListOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("listing pods as %s: %v, want Forbidden", sa, err)
+	}
+}
+
+func impersonation(sa, ns string) rest.ImpersonationConfig {
+	return rest.ImpersonationConfig{UserName: sa, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}
+}
+
+func impersonatingClient(t *testing.T, sa, ns string) kubernetes.Interface {
+	t.Helper()
+	cfg := env.RESTConfig()
+	cfg.Impersonate = impersonation(sa, ns)
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// impersonatingKubeconfig writes a copy of the environment's kubeconfig
+// that acts as sa.
+func impersonatingKubeconfig(t *testing.T, sa, ns string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp := impersonation(sa, ns)
+	for _, ai := range cfg.AuthInfos {
+		ai.Impersonate, ai.ImpersonateGroups = imp.UserName, imp.Groups
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return fmt.Sprint(line)
+}
