@@ -53,8 +53,24 @@ chart: ## helm lint and render the chart, its schema, Pod Security and RBAC; REA
 chart-docs: ## Regenerate charts/reactive-autoscaler/README.md from values.yaml
 	go run ./hack/chartdoc charts/reactive-autoscaler
 
+ARCH ?= $(shell go env GOARCH)
+
+.PHONY: image
+image: ## OCI image tarball bin/reactive-autoscaler-image.tar, no Docker engine needed (k3s ctr images import ...)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linux_$(ARCH)/reactive-autoscaler ./cmd/reactive-autoscaler
+	cd hack/tools/image && go run . --binary $(BIN)/linux_$(ARCH)/reactive-autoscaler --arch $(ARCH) \
+	  --tag reactive-autoscaler:$(VERSION) --version $(VERSION) --revision $(COMMIT) --out $(BIN)/reactive-autoscaler-image.tar
+
+.PHONY: image-test
+image-test: ## Build an image tarball and check its config and binary
+	cd hack/tools/image && go test -count=1 ./...
+
+.PHONY: docker
+docker: ## docker build (needs a Docker engine)
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t reactive-autoscaler:$(VERSION) .
+
 .PHONY: check
-check: lint rules test chart e2e ## Everything CI runs
+check: lint rules test chart image-test e2e ## Everything CI runs
 
 .PHONY: bench
 bench: build tools deps ## Benchmarks (speed claims live here, as ratios against a baseline of the same run)
