@@ -69,6 +69,21 @@ image-test: ## Build an image tarball and check its config and binary
 docker: ## docker build (needs a Docker engine)
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t reactive-autoscaler:$(VERSION) .
 
+KUBECTL   ?= kubectl
+NAMESPACE ?= autoscaling
+
+.PHONY: status
+status: build ## What is managed: replicas, data health, last decision, predictor MAPE (current kubectl context)
+	$(BIN)/reactive-autoscaler status
+
+.PHONY: logs
+logs: ## Follow the controller's logs in the cluster (NAMESPACE=autoscaling)
+	$(KUBECTL) logs -n $(NAMESPACE) -l app.kubernetes.io/name=reactive-autoscaler --prefix --all-containers -f --max-log-requests 10
+
+.PHONY: load
+load: build ## Drive load at a demo-app: make load URL=http://127.0.0.1:8081 PROFILE=spike RPS=150 DURATION=30s
+	$(BIN)/demo-app load --url $(URL) --profile $(PROFILE) --rps $(RPS) --duration $(or $(DURATION),60s)
+
 .PHONY: check
 check: lint rules test chart image-test e2e ## Everything CI runs
 

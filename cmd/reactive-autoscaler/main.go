@@ -1,5 +1,6 @@
 // Command reactive-autoscaler scales opted-in Deployments on their request
-// rate: `run` is the controller, `version` prints the build.
+// rate: `run` is the controller, `status` lists what it manages, `version`
+// prints the build.
 package main
 
 import (
@@ -35,7 +36,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newRunCommand(), &cobra.Command{
+	root.AddCommand(newRunCommand(), newStatusCommand(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Run: func(cmd *cobra.Command, _ []string) {

@@ -79,6 +79,21 @@ func run(ctx context.Context, o *Options) error {
 		return fmt.Errorf("building the API client: %w", err)
 	}
 
+	tp, shutdownTracing, err := setupTracing(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(flushCtx); err != nil {
+			logger.Error(err, "Flushing traces")
+		}
+	}()
+	if tracingEnabled() {
+		logger.Info("Exporting traces over OTLP (OTEL_EXPORTER_OTLP_* variables)")
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rec := metrics.NewRecorder(reg)
@@ -119,6 +134,7 @@ func run(ctx context.Context, o *Options) error {
 		SpikeWindow:     o.SpikeWindow.Duration,
 		SpikeResolution: o.SpikeResolution.Duration,
 		MayWrite:        fence,
+		Tracer:          tp.Tracer(watch.TracerName),
 		Builtin:         predict.DefaultForecaster,
 		External:        external,
 	})

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 	appsv1 "k8s.io/api/apps/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -34,6 +36,9 @@ type RPSSource interface {
 	// oldest first, to warm the smoothed rate on a start or takeover.
 	RPSHistory(ctx context.Context, query string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error)
 }
+
+// TracerName names the controller's spans' instrumentation scope.
+const TracerName = "github.com/autoscale-io/reactive-autoscaler/pkg/watch"
 
 // WarmSamples is how many past intervals a new process or leader folds into
 // a target's smoothed rate before its first decision.
@@ -80,6 +85,9 @@ type Config struct {
 	// Builtin and External are the predictors of targets whose predictor
 	// setting is builtin or external; nil External: not configured.
 	Builtin, External scaler.Predictor
+	// Tracer traces evaluations; nil = the global OpenTelemetry provider's
+	// (a no-op unless the binary configured an exporter).
+	Tracer trace.Tracer
 }
 
 // Controller evaluates every opted-in Deployment on its interval.
@@ -103,6 +111,7 @@ type Controller struct {
 	mayWrite        func() bool
 	builtin         scaler.Predictor
 	external        scaler.Predictor
+	tracer          trace.Tracer
 
 	mu      sync.Mutex
 	targets map[string]*target // by namespace/name
@@ -115,6 +124,9 @@ func New(cfg Config) (*Controller, error) {
 	}
 	if cfg.Monitor == nil {
 		cfg.Monitor = nopMonitor{}
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = otel.Tracer(TracerName)
 	}
 	if cfg.DefaultInterval <= 0 {
 		cfg.DefaultInterval = 30 * time.Second
@@ -137,6 +149,7 @@ func New(cfg Config) (*Controller, error) {
 		mayWrite:        cfg.MayWrite,
 		builtin:         cfg.Builtin,
 		external:        cfg.External,
+		tracer:          cfg.Tracer,
 		targets:         map[string]*target{},
 		spikes:          workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "spikes", Clock: cfg.Clock}),
 		spikeWindow:     cfg.SpikeWindow,

@@ -139,7 +139,7 @@ func TestInvalidAnnotationWarnsAndWritesNothing(t *testing.T) {
 func TestConflictOnScaleWriteIsRetried(t *testing.T) {
 	h := newHarness(t, managed("frontend", 1))
 	h.prom.Set(promtest.Value(20))
-	h.conflicts.Store(2)
+	h.scale.Conflicts(2)
 	h.evaluate("frontend", interval)
 	if got := h.replicas("frontend"); got != 2 {
 		t.Fatalf("replicas = %d after two conflicts, want 2", got)
@@ -172,8 +172,7 @@ func TestReplicasChangedByAPersonAreRespected(t *testing.T) {
 	// A change between the decision (from the cache: 5) and the write (the
 	// API says 4 by then) is respected too.
 	h.prom.Set(promtest.Value(0)) // EMA 33: the decision is 5 -> 3
-	h.mu.Lock()
-	h.beforeScaleGet = func() {
+	h.scale.BeforeNextGet(func() {
 		// Runs inside a reactor: use the tracker, not the clientset.
 		obj, err := h.client.Tracker().Get(deploymentsGVR, "shop", "frontend")
 		if err != nil {
@@ -186,8 +185,7 @@ func TestReplicasChangedByAPersonAreRespected(t *testing.T) {
 		if err := h.client.Tracker().Update(deploymentsGVR, d, "shop"); err != nil {
 			t.Error(err)
 		}
-	}
-	h.mu.Unlock()
+	})
 	h.ctrl.mu.Lock()
 	stateBefore := h.ctrl.targets["shop/frontend"].state.LastScale
 	h.ctrl.mu.Unlock()
@@ -376,8 +374,8 @@ func TestAReplicaThatLostTheLeaseWritesNothing(t *testing.T) {
 			} else {
 				// The first scale write meets a 409; while it is retried, a
 				// renewal sees another holder.
-				h.conflicts.Store(1)
-				h.beforeScaleGet = func() { h.lostLease.Store(true) }
+				h.scale.Conflicts(1)
+				h.scale.BeforeNextGet(func() { h.lostLease.Store(true) })
 			}
 			h.clock.Step(interval)
 			after, err := h.ctrl.sync(h.ctx, "shop/frontend")

@@ -2,9 +2,7 @@ package watch
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,15 +11,12 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv1 "k8s.io/api/autoscaling/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -30,6 +25,7 @@ import (
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/watch/watchtest"
 )
 
 var deploymentsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
@@ -45,12 +41,9 @@ type harness struct {
 	events   *record.FakeRecorder
 	registry *prometheus.Registry
 	ctrl     *Controller
-	// conflicts is how many scale updates to reject with 409 next.
-	conflicts atomic.Int32
-	mu        sync.Mutex
-	// beforeScaleGet, when set, runs once before the next scale read: a
-	// change made there lands between the decision and the write.
-	beforeScaleGet func()
+	// scale serves deployments/scale; tests make it refuse writes with 409
+	// or change things between a decision and its write.
+	scale *watchtest.Scale
 	// lostLease, when true, is what the elector's IsLeader would say after
 	// a renewal saw another holder: MayWrite answers false.
 	lostLease atomic.Bool
@@ -97,7 +90,7 @@ func newHarnessWithPredictor(t testing.TB, external scaler.Predictor, objs ...ru
 		registry: prometheus.NewPedanticRegistry(),
 	}
 	t.Cleanup(h.prom.Close)
-	h.installScaleReactors()
+	h.scale = watchtest.InstallScale(h.client)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	h.ctx = ctx
@@ -129,52 +122,6 @@ func newHarnessWithPredictor(t testing.TB, external scaler.Predictor, objs ...ru
 		t.Fatal("cache never synced")
 	}
 	return h
-}
-
-// installScaleReactors makes the fake clientset serve deployments/scale from
-// the Deployment objects it tracks, and reject h.conflicts updates with 409.
-func (h *harness) installScaleReactors() {
-	tracker := h.client.Tracker()
-	h.client.PrependReactor("get", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		ga := a.(k8stesting.GetAction)
-		if ga.GetSubresource() != "scale" {
-			return false, nil, nil
-		}
-		h.mu.Lock()
-		hook := h.beforeScaleGet
-		h.beforeScaleGet = nil
-		h.mu.Unlock()
-		if hook != nil {
-			hook()
-		}
-		obj, err := tracker.Get(deploymentsGVR, ga.GetNamespace(), ga.GetName())
-		if err != nil {
-			return true, nil, err
-		}
-		d := obj.(*appsv1.Deployment)
-		return true, &autoscalingv1.Scale{
-			ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: d.Namespace, ResourceVersion: d.ResourceVersion},
-			Spec:       autoscalingv1.ScaleSpec{Replicas: *d.Spec.Replicas},
-		}, nil
-	})
-	h.client.PrependReactor("update", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		ua := a.(k8stesting.UpdateAction)
-		if ua.GetSubresource() != "scale" {
-			return false, nil, nil
-		}
-		sc := ua.GetObject().(*autoscalingv1.Scale)
-		if h.conflicts.Load() > 0 {
-			h.conflicts.Add(-1)
-			return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "deployments"}, sc.Name, fmt.Errorf("the object has been modified"))
-		}
-		obj, err := tracker.Get(deploymentsGVR, sc.Namespace, sc.Name)
-		if err != nil {
-			return true, nil, err
-		}
-		d := obj.(*appsv1.Deployment).DeepCopy()
-		d.Spec.Replicas = &sc.Spec.Replicas
-		return true, sc, tracker.Update(deploymentsGVR, d, sc.Namespace)
-	})
 }
 
 // replicas reads spec.replicas from the API (not the cache).

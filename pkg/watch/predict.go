@@ -6,6 +6,9 @@ import (
 	"math"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
@@ -52,6 +55,9 @@ func (c *Controller) predict(ctx context.Context, t *target, d *appsv1.Deploymen
 	err := error(&scaler.PredictorError{Reason: scaler.PredictorNotConfigured,
 		Err: errors.New("predictor " + string(spec.Predictor) + " is not configured on this controller")})
 	if p != nil {
+		pctx, span := c.tracer.Start(ctx, "predict", trace.WithAttributes(attribute.String("autoscale.predictor", string(spec.Predictor))))
+		defer span.End()
+		ctx = pctx
 		ans, err = p.Predict(ctx, scaler.PredictRequest{
 			Namespace: d.Namespace, Deployment: d.Name, Service: spec.Service,
 			HorizonSeconds: int(spec.Horizon / time.Second), CurrentReplicas: current, CurrentRPS: rps,
@@ -63,6 +69,7 @@ func (c *Controller) predict(ctx context.Context, t *target, d *appsv1.Deploymen
 	case errors.Is(err, scaler.ErrNoForecastYet):
 		return nil
 	case err != nil:
+		trace.SpanFromContext(ctx).SetStatus(codes.Error, err.Error())
 		c.monitor.ObservePredictorError(scaler.PredictorReason(err))
 		if !t.predictorDown || now.Sub(t.predictorEventAt) >= PredictorEventEvery {
 			c.recorder.Eventf(d, corev1.EventTypeWarning, EventPredictorUnavailable,

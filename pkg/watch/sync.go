@@ -8,6 +8,9 @@ import (
 	"math"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -59,7 +62,13 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 	if err != nil {
 		return 0, fmt.Errorf("reading deployment %s from the cache: %w", k, err)
 	}
+	ctx, span := c.tracer.Start(ctx, "evaluate", trace.WithAttributes(
+		attribute.String("k8s.namespace.name", ns), attribute.String("k8s.deployment.name", name)))
+	defer span.End()
 	logger := klog.LoggerWithValues(klog.FromContext(ctx), "deployment", klog.KObj(d))
+	if sc := span.SpanContext(); sc.IsValid() {
+		logger = klog.LoggerWithValues(logger, "traceID", sc.TraceID().String(), "spanID", sc.SpanID().String())
+	}
 	ctx = klog.NewContext(ctx, logger)
 
 	c.mu.Lock()
@@ -100,8 +109,14 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 		in.NoData = fmt.Errorf("rendering the query: %w", err)
 	} else {
 		c.warm(ctx, t, spec, q, now)
-		in.RPS, in.NoData = c.source.RPS(ctx, q, now, 2*spec.Interval)
+		qctx, qspan := c.tracer.Start(ctx, "prometheus.query", trace.WithAttributes(attribute.String("db.query.text", q)))
+		in.RPS, in.NoData = c.source.RPS(qctx, q, now, 2*spec.Interval)
+		if in.NoData != nil {
+			qspan.SetStatus(codes.Error, in.NoData.Error())
+		}
+		qspan.End()
 	}
+	span.SetAttributes(attribute.Bool("autoscale.spike", spike), attribute.Int("autoscale.current_replicas", int(current)))
 	if good := in.NoData == nil && !math.IsNaN(in.RPS) && !math.IsInf(in.RPS, 0) && in.RPS >= 0; good {
 		t.remember(now, in.RPS)
 		if t.shadow.Measured(now, in.RPS, spec.Interval) {
@@ -114,6 +129,9 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 		}
 	}
 	dec, next := scaler.Decide(now, spec, t.state, in)
+	span.SetAttributes(attribute.Float64("autoscale.rps", dec.RPS), attribute.Float64("autoscale.smoothed_rps", dec.SmoothedRPS),
+		attribute.Bool("autoscale.data_ok", dec.DataOK), attribute.String("autoscale.decision", dec.Action.String()),
+		attribute.Int("autoscale.desired_replicas", int(dec.Desired)), attribute.String("autoscale.reason", dec.Reason))
 	if c.fenced() {
 		// Decided, but another replica leads now: its state is the one
 		// that counts, so this replica keeps nothing and writes nothing.
@@ -172,7 +190,9 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 		t.statusDirty = c.writeStatus(ctx, d, st) != nil
 	}
 	c.monitor.ObserveEvaluation(ns, name, &dec, result, c.clock.Since(start))
+	span.SetAttributes(attribute.String("autoscale.result", result))
 	if scaleErr != nil {
+		span.SetStatus(codes.Error, scaleErr.Error())
 		return 0, fmt.Errorf("scaling %s from %d to %d: %w", k, dec.Current, dec.Desired, scaleErr)
 	}
 	return spec.Interval, nil
@@ -191,7 +211,9 @@ func (c *Controller) warm(ctx context.Context, t *target, spec *scaler.Spec, que
 	if spec.Predictor != scaler.PredictorNone {
 		n = HistorySamples
 	}
-	hist, err := c.source.RPSHistory(ctx, query, now.Add(-spec.Interval), spec.Interval, n)
+	hctx, span := c.tracer.Start(ctx, "prometheus.query_range", trace.WithAttributes(attribute.String("db.query.text", query)))
+	hist, err := c.source.RPSHistory(hctx, query, now.Add(-spec.Interval), spec.Interval, n)
+	span.End()
 	if err != nil {
 		klog.FromContext(ctx).V(2).Info("No history to warm the smoothed rate from", "err", err)
 		return
@@ -214,7 +236,15 @@ func (c *Controller) warm(ctx context.Context, t *target, spec *scaler.Spec, que
 // scale writes replicas through the scale subresource. A conflict is retried
 // with a fresh read; if the fresh read shows that someone else changed the
 // replica count, their count wins and errReplicasChanged is returned.
-func (c *Controller) scale(ctx context.Context, d *appsv1.Deployment, from, to int32) error {
+func (c *Controller) scale(ctx context.Context, d *appsv1.Deployment, from, to int32) (err error) {
+	ctx, span := c.tracer.Start(ctx, "scale.write", trace.WithAttributes(
+		attribute.Int("autoscale.from_replicas", int(from)), attribute.Int("autoscale.to_replicas", int(to))))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	deployments := c.client.AppsV1().Deployments(d.Namespace)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if c.fenced() {
@@ -239,6 +269,8 @@ func (c *Controller) writeStatus(ctx context.Context, d *appsv1.Deployment, st S
 	if c.fenced() {
 		return errFenced
 	}
+	ctx, span := c.tracer.Start(ctx, "status.write")
+	defer span.End()
 	js, err := json.Marshal(st)
 	if err == nil {
 		var patch []byte

@@ -1,0 +1,95 @@
+// Package watchtest makes a fake clientset serve the deployments/scale
+// subresource from the Deployments it tracks, as the API server does, for
+// tests of code that scales through it.
+package watchtest
+
+import (
+	"fmt"
+	"sync"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+var deployments = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+
+// Scale serves deployments/scale on a fake clientset. Its fields let a test
+// interfere with the writes.
+type Scale struct {
+	mu        sync.Mutex
+	conflicts int
+	beforeGet func()
+}
+
+// Conflicts makes the next n scale updates fail with 409.
+func (s *Scale) Conflicts(n int) {
+	s.mu.Lock()
+	s.conflicts = n
+	s.mu.Unlock()
+}
+
+// BeforeNextGet runs f once, before the next scale read: a change made there
+// lands between a decision and its write.
+func (s *Scale) BeforeNextGet(f func()) {
+	s.mu.Lock()
+	s.beforeGet = f
+	s.mu.Unlock()
+}
+
+// InstallScale makes client serve get and update of deployments/scale.
+func InstallScale(client *fake.Clientset) *Scale {
+	s := &Scale{}
+	tracker := client.Tracker()
+	client.PrependReactor("get", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		ga := a.(k8stesting.GetAction)
+		if ga.GetSubresource() != "scale" {
+			return false, nil, nil
+		}
+		s.mu.Lock()
+		hook := s.beforeGet
+		s.beforeGet = nil
+		s.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
+		obj, err := tracker.Get(deployments, ga.GetNamespace(), ga.GetName())
+		if err != nil {
+			return true, nil, err
+		}
+		d := obj.(*appsv1.Deployment)
+		return true, &autoscalingv1.Scale{
+			ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: d.Namespace, ResourceVersion: d.ResourceVersion},
+			Spec:       autoscalingv1.ScaleSpec{Replicas: *d.Spec.Replicas},
+		}, nil
+	})
+	client.PrependReactor("update", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		ua := a.(k8stesting.UpdateAction)
+		if ua.GetSubresource() != "scale" {
+			return false, nil, nil
+		}
+		sc := ua.GetObject().(*autoscalingv1.Scale)
+		s.mu.Lock()
+		conflict := s.conflicts > 0
+		if conflict {
+			s.conflicts--
+		}
+		s.mu.Unlock()
+		if conflict {
+			return true, nil, apierrors.NewConflict(deployments.GroupResource(), sc.Name, fmt.Errorf("the object has been modified"))
+		}
+		obj, err := tracker.Get(deployments, sc.Namespace, sc.Name)
+		if err != nil {
+			return true, nil, err
+		}
+		d := obj.(*appsv1.Deployment).DeepCopy()
+		d.Spec.Replicas = &sc.Spec.Replicas
+		return true, sc, tracker.Update(deployments, d, sc.Namespace)
+	})
+	return s
+}
