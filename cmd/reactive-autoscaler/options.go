@@ -36,6 +36,9 @@ type Options struct {
 	SpikeWindow        metav1.Duration `json:"spikeWindow,omitempty"`
 	SpikeResolution    metav1.Duration `json:"spikeResolution,omitempty"`
 
+	BatchQueries bool `json:"batchQueries"`
+	LeanCache    bool `json:"leanCache"`
+
 	PredictorURL     string          `json:"predictorURL,omitempty"`
 	PredictorTimeout metav1.Duration `json:"predictorTimeout,omitempty"`
 
@@ -63,6 +66,8 @@ func newOptions() *Options {
 		MetricsBindAddress:      ":8080",
 		Workers:                 4,
 		PredictorTimeout:        metav1.Duration{Duration: 2 * time.Second},
+		BatchQueries:            true,
+		LeanCache:               true,
 		KubeAPIQPS:              50,
 		KubeAPIBurst:            100,
 		WebhookDedupWindow:      metav1.Duration{Duration: 30 * time.Second},
@@ -98,6 +103,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.WebhookTLSKeyFile, "webhook-tls-key-file", o.WebhookTLSKeyFile, "the certificate's private key (PEM)")
 	fs.DurationVar(&o.SpikeWindow.Duration, "spike-window", o.SpikeWindow.Duration, "after a spike trigger, evaluate the target as a spike (scale up inside the cooldown, never down) for this long")
 	fs.DurationVar(&o.SpikeResolution.Duration, "spike-resolution", o.SpikeResolution.Duration, "period of the spike evaluations inside the spike window")
+	fs.BoolVar(&o.BatchQueries, "batch-queries", o.BatchQueries, "answer every target on the default query from one query grouped by service per tick of its interval (evaluations then align to those ticks); false = one query per target")
+	fs.BoolVar(&o.LeanCache, "lean-cache", o.LeanCache, "cache only what decisions read of each Deployment; false (whole objects) exists to measure the difference")
 	fs.StringVar(&o.PredictorURL, "predictor-url", o.PredictorURL, "base URL of the external predictive model (POST {url}/predict) for targets with autoscale.io/predictor=external; empty = none")
 	fs.DurationVar(&o.PredictorTimeout.Duration, "predictor-timeout", o.PredictorTimeout.Duration, "how long a prediction may take before the decision falls back to reactive")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "elect a leader on a Lease so that several replicas can run; only the leader scales")

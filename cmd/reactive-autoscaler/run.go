@@ -108,6 +108,11 @@ func run(ctx context.Context, o *Options) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "reactive-autoscaler"})
 
+	source := metrics.NewSource(promv1.NewAPI(promClient), o.PrometheusTimeout.Duration, rec)
+	var batch watch.BatchSource
+	if o.BatchQueries {
+		batch = metrics.NewBatch(source, scaler.GroupedDefaultQuery, "service")
+	}
 	var external scaler.Predictor
 	if o.PredictorURL != "" {
 		external = &predict.Client{URL: o.PredictorURL, Timeout: o.PredictorTimeout.Duration}
@@ -127,7 +132,9 @@ func run(ctx context.Context, o *Options) error {
 	ctrl, err := watch.New(watch.Config{
 		Client:          client,
 		Informer:        factory.Apps().V1().Deployments(),
-		Source:          metrics.NewSource(promv1.NewAPI(promClient), o.PrometheusTimeout.Duration, rec),
+		Source:          source,
+		Batch:           batch,
+		FullCache:       !o.LeanCache,
 		Recorder:        recorder,
 		Monitor:         rec,
 		Defaults:        o.Defaults,

@@ -57,6 +57,7 @@ type Recorder struct {
 	predErrors   *prometheus.CounterVec
 	predMAPE     *prometheus.GaugeVec
 	predicted    *prometheus.GaugeVec
+	lag          prometheus.Histogram
 }
 
 // NewRecorder creates the metrics and registers them on reg.
@@ -93,11 +94,13 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 			Help: "Predictions that failed (the decision fell back to reactive), by reason."}, []string{"reason"}),
 		predMAPE: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "target_predictor_mape",
 			Help: "Mean absolute percentage error (0.1 = 10%) of the target's predictor over its last 60 scored predictions: each predicted rate compared with the rate measured when its horizon arrived (shadow scoring)."}, target),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "evaluation_lag_seconds",
+			Help: "How late periodic evaluations start: dequeued minus scheduled time.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		predicted: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "target_predicted_rps",
 			Help: "The rate the target's predictor expects at its horizon, from the last prediction."}, target),
 	}
 	reg.MustRegister(r.smoothedRPS, r.desired, r.current, r.evaluations, r.scaleActions, r.queryErrors,
-		r.webhook, r.evalDuration, r.spikeToScale, r.alerts, r.queryDur, r.managed, r.leader, r.predErrors, r.predMAPE, r.predicted)
+		r.webhook, r.evalDuration, r.spikeToScale, r.alerts, r.queryDur, r.managed, r.leader, r.predErrors, r.predMAPE, r.predicted, r.lag)
 	for _, reason := range scaler.PredictorReasons {
 		r.predErrors.WithLabelValues(reason)
 	}
@@ -172,6 +175,14 @@ func (r *Recorder) ObservePrediction(ns, name string, rps float64, hasRPS bool, 
 	if n > 0 {
 		r.predMAPE.WithLabelValues(ns, name).Set(mape)
 	}
+}
+
+// ObserveLag records how late a periodic evaluation started.
+func (r *Recorder) ObserveLag(d time.Duration) {
+	if r == nil {
+		return
+	}
+	r.lag.Observe(max(0, d.Seconds()))
 }
 
 // SetManaged sets the number of managed targets.

@@ -80,6 +80,11 @@ func (s *Source) RPS(ctx context.Context, query string, now time.Time, maxAge ti
 	start := time.Now()
 	val, _, _, err := s.api.Query(ctx, query, now)
 	s.rec.observeQuery(time.Since(start))
+	return s.classified(query, val, err, now, maxAge)
+}
+
+// classified classifies an answer and counts a no-data reason.
+func (s *Source) classified(query string, val model.Value, err error, now time.Time, maxAge time.Duration) (float64, error) {
 	v, err := classify(query, val, err, now, maxAge)
 	if err != nil {
 		var nd *NoDataError

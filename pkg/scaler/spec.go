@@ -44,6 +44,10 @@ const (
 // DefaultQuery is the PromQL used when a Deployment sets no query.
 const DefaultQuery = `sum(rate(http_requests_total{service="{{.Service}}"}[1m]))`
 
+// GroupedDefaultQuery answers DefaultQuery for every service at once: its
+// series for service S has the value DefaultQuery has for S.
+const GroupedDefaultQuery = `sum by (service) (rate(http_requests_total[1m]))`
+
 // Setting documents one per-Deployment setting: its annotation key, the
 // built-in default ("" = derived, see Help) and what it means. Controller-wide
 // defaults (flags, config file) use the same keys.
@@ -113,6 +117,9 @@ type Spec struct {
 
 	Service string             // {{.Service}} in Query
 	Query   *template.Template // PromQL template
+	// DefaultQuery: Query is DefaultQuery, which the controller may answer
+	// for many targets from one query grouped by service.
+	DefaultQuery bool
 
 	Strategy          Strategy
 	OverrideThreshold int32       // override: max tolerated |reactive-predictive|
@@ -226,6 +233,7 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 	}
 	s.Table = p.table(s.MaxReplicas)
 	s.Query = p.query(name, s.Service)
+	s.DefaultQuery = p.get(KeyQuery) == DefaultQuery
 	s.PredictiveHours = p.window(KeyPredictiveHours)
 	if loc, err := time.LoadLocation(p.get(KeyTimezone)); err != nil {
 		p.fail(KeyTimezone, "must be an IANA time zone name such as UTC or Europe/Berlin")

@@ -53,6 +53,8 @@ type Monitor interface {
 	ObserveSpikeToScale(d time.Duration)
 	ForgetTarget(namespace, name string)
 	SetManaged(n int)
+	// ObserveLag records how late a periodic evaluation started.
+	ObserveLag(d time.Duration)
 	// ObservePredictorError counts a failed prediction by reason.
 	ObservePredictorError(reason string)
 	// ObservePrediction records a predicted rate and the predictor's MAPE
@@ -88,6 +90,24 @@ type Config struct {
 	// Tracer traces evaluations; nil = the global OpenTelemetry provider's
 	// (a no-op unless the binary configured an exporter).
 	Tracer trace.Tracer
+	// Batch, when set, answers targets that use the default query from one
+	// query grouped by service per evaluation tick; those targets are
+	// evaluated on ticks aligned to their interval. nil = a query each.
+	Batch BatchSource
+	// FullCache keeps whole Deployments in the informer cache instead of
+	// the lean copy (identity, autoscale.io/* annotations, replicas): only
+	// to measure what the lean cache saves.
+	FullCache bool
+}
+
+// BatchSource answers the default query of many targets at once
+// (metrics.Batch).
+type BatchSource interface {
+	// RPS is service's rate at tick, from the query grouped by service.
+	RPS(ctx context.Context, service string, tick time.Time, maxAge time.Duration) (float64, error)
+	// RPSHistory is service's rates at n steps ending at end, from one
+	// grouped range query shared by the targets warming up together.
+	RPSHistory(ctx context.Context, service string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error)
 }
 
 // Controller evaluates every opted-in Deployment on its interval.
@@ -109,12 +129,19 @@ type Controller struct {
 	defaults        map[string]string
 	fallback        time.Duration
 	mayWrite        func() bool
-	builtin         scaler.Predictor
-	external        scaler.Predictor
-	tracer          trace.Tracer
+	// limiter is the queue's per-key backoff, asked directly so that the
+	// controller knows when a retried evaluation is due.
+	limiter  workqueue.TypedRateLimiter[string]
+	batch    BatchSource
+	builtin  scaler.Predictor
+	external scaler.Predictor
+	tracer   trace.Tracer
 
 	mu      sync.Mutex
 	targets map[string]*target // by namespace/name
+	// due is when each queued periodic evaluation was scheduled for; the
+	// difference to when it starts is the evaluation lag.
+	due map[string]time.Time
 }
 
 // New builds a Controller and registers its event handlers on the informer.
@@ -154,13 +181,17 @@ func New(cfg Config) (*Controller, error) {
 		spikes:          workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "spikes", Clock: cfg.Clock}),
 		spikeWindow:     cfg.SpikeWindow,
 		spikeResolution: cfg.SpikeResolution,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "deployments", Clock: cfg.Clock}),
+		limiter:         workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
+		batch:           cfg.Batch,
+		due:             map[string]time.Time{},
 	}
+	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(c.limiter,
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "deployments", Clock: cfg.Clock})
 	inf := cfg.Informer.Informer()
-	if err := inf.SetTransform(leanDeployment); err != nil {
-		return nil, fmt.Errorf("setting the informer transform: %w", err)
+	if !cfg.FullCache {
+		if err := inf.SetTransform(leanDeployment); err != nil {
+			return nil, fmt.Errorf("setting the informer transform: %w", err)
+		}
 	}
 	if err := inf.AddIndexers(cache.Indexers{serviceIndex: indexByService}); err != nil {
 		return nil, fmt.Errorf("adding the service index: %w", err)
@@ -256,15 +287,23 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
+	now := c.clock.Now()
+	c.mu.Lock()
+	due, ok := c.due[key]
+	delete(c.due, key)
+	c.mu.Unlock()
+	if ok {
+		c.monitor.ObserveLag(now.Sub(due))
+	}
 	after, err := c.sync(ctx, key)
 	if err != nil {
 		utilruntime.HandleErrorWithContext(ctx, err, "Evaluation failed; retrying with backoff", "key", key)
-		c.queue.AddRateLimited(key)
+		c.schedule(key, c.limiter.When(key))
 		return true
 	}
-	c.queue.Forget(key)
+	c.limiter.Forget(key)
 	if after > 0 {
-		c.queue.AddAfter(key, after)
+		c.schedule(key, after)
 	}
 	return true
 }
@@ -360,7 +399,19 @@ func (c *Controller) onDelete(obj any) {
 	}
 }
 
-func (c *Controller) enqueue(d *appsv1.Deployment) { c.queue.Add(key(d)) }
+func (c *Controller) enqueue(d *appsv1.Deployment) { c.schedule(key(d), 0) }
+
+// schedule queues the periodic evaluation of k after d and records when it
+// is due. An earlier due time already queued wins, as in the queue itself.
+func (c *Controller) schedule(k string, d time.Duration) {
+	at := c.clock.Now().Add(d)
+	c.mu.Lock()
+	if prev, ok := c.due[k]; !ok || at.Before(prev) {
+		c.due[k] = at
+	}
+	c.mu.Unlock()
+	c.queue.AddAfter(k, d)
+}
 
 // forget drops everything kept about a target: its state, its metric series
 // and its backoff. A pending periodic item finds it unmanaged and stops.
@@ -368,9 +419,10 @@ func (c *Controller) forget(k string) {
 	c.mu.Lock()
 	_, had := c.targets[k]
 	delete(c.targets, k)
+	delete(c.due, k)
 	n := len(c.targets)
 	c.mu.Unlock()
-	c.queue.Forget(k)
+	c.limiter.Forget(k)
 	if had {
 		ns, name, _ := cache.SplitMetaNamespaceKey(k)
 		c.monitor.ForgetTarget(ns, name)
@@ -386,6 +438,7 @@ func (nopMonitor) ObserveEvaluation(string, string, *scaler.Decision, string, ti
 func (nopMonitor) ObserveScale(scaler.Action)                                                {}
 func (nopMonitor) ObserveSpikeToScale(time.Duration)                                         {}
 func (nopMonitor) ForgetTarget(string, string)                                               {}
+func (nopMonitor) ObserveLag(time.Duration)                                                  {}
 func (nopMonitor) SetManaged(int)                                                            {}
 func (nopMonitor) ObservePredictorError(string)                                              {}
 func (nopMonitor) ObservePrediction(string, string, float64, bool, float64, int)             {}

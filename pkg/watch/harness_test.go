@@ -75,13 +75,22 @@ func managed(name string, replicas int32, ann ...string) *appsv1.Deployment {
 }
 
 func newHarness(t testing.TB, objs ...runtime.Object) *harness {
-	return newHarnessWithPredictor(t, nil, objs...)
+	return newHarnessWith(t, harnessOptions{}, objs...)
 }
 
 // newHarnessWithPredictor also configures an external predictor.
 func newHarnessWithPredictor(t testing.TB, external scaler.Predictor, objs ...runtime.Object) *harness {
+	return newHarnessWith(t, harnessOptions{external: external}, objs...)
+}
+
+type harnessOptions struct {
+	external scaler.Predictor // the External predictor
+	batch    bool             // answer default-query targets from one grouped query
+}
+
+func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *harness {
 	h := &harness{
-		external: external,
+		external: opts.external,
 		t:        t,
 		client:   fake.NewClientset(objs...),
 		clock:    clocktesting.NewFakeClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)),
@@ -100,10 +109,16 @@ func newHarnessWithPredictor(t testing.TB, external scaler.Predictor, objs ...ru
 	}
 	rec := metrics.NewRecorder(h.registry)
 	factory := informers.NewSharedInformerFactory(h.client, 0)
+	source := metrics.NewSource(promv1.NewAPI(pc), time.Second, rec)
+	var batch BatchSource
+	if opts.batch {
+		batch = metrics.NewBatch(source, scaler.GroupedDefaultQuery, "service")
+	}
 	h.ctrl, err = New(Config{
 		Client:   h.client,
 		Informer: factory.Apps().V1().Deployments(),
-		Source:   metrics.NewSource(promv1.NewAPI(pc), time.Second, rec),
+		Source:   source,
+		Batch:    batch,
 		Recorder: h.events,
 		Monitor:  rec,
 		Clock:    h.clock,

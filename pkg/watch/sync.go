@@ -110,7 +110,15 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 	} else {
 		c.warm(ctx, t, spec, q, now)
 		qctx, qspan := c.tracer.Start(ctx, "prometheus.query", trace.WithAttributes(attribute.String("db.query.text", q)))
-		in.RPS, in.NoData = c.source.RPS(qctx, q, now, 2*spec.Interval)
+		if c.batched(spec) && !spike {
+			// The tick this evaluation belongs to: every target of the
+			// same interval reads the one grouped query run for it.
+			tick := now.Truncate(spec.Interval)
+			qspan.SetAttributes(attribute.Bool("autoscale.batched", true))
+			in.RPS, in.NoData = c.batch.RPS(qctx, spec.Service, tick, 2*spec.Interval)
+		} else {
+			in.RPS, in.NoData = c.source.RPS(qctx, q, now, 2*spec.Interval)
+		}
 		if in.NoData != nil {
 			qspan.SetStatus(codes.Error, in.NoData.Error())
 		}
@@ -195,7 +203,21 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 		span.SetStatus(codes.Error, scaleErr.Error())
 		return 0, fmt.Errorf("scaling %s from %d to %d: %w", k, dec.Current, dec.Desired, scaleErr)
 	}
-	return spec.Interval, nil
+	return c.next(spec, now), nil
+}
+
+// batched reports whether a target's rate comes from the grouped query.
+func (c *Controller) batched(spec *scaler.Spec) bool { return c.batch != nil && spec.DefaultQuery }
+
+// next returns when to evaluate a target again: after its interval, or,
+// when it is batched, at the next tick of its interval (multiples of it
+// since the Unix epoch), where the other batched targets of that interval
+// are evaluated too and share one query.
+func (c *Controller) next(spec *scaler.Spec, now time.Time) time.Duration {
+	if !c.batched(spec) {
+		return spec.Interval
+	}
+	return now.Truncate(spec.Interval).Add(spec.Interval).Sub(now)
 }
 
 // warm starts the smoothed rate of a target this process has not evaluated
@@ -212,7 +234,14 @@ func (c *Controller) warm(ctx context.Context, t *target, spec *scaler.Spec, que
 		n = HistorySamples
 	}
 	hctx, span := c.tracer.Start(ctx, "prometheus.query_range", trace.WithAttributes(attribute.String("db.query.text", query)))
-	hist, err := c.source.RPSHistory(hctx, query, now.Add(-spec.Interval), spec.Interval, n)
+	var hist []scaler.Sample
+	var err error
+	if c.batched(spec) {
+		// Shared by the targets that warm up in the same tick.
+		hist, err = c.batch.RPSHistory(hctx, spec.Service, now.Truncate(spec.Interval).Add(-spec.Interval), spec.Interval, n)
+	} else {
+		hist, err = c.source.RPSHistory(hctx, query, now.Add(-spec.Interval), spec.Interval, n)
+	}
 	span.End()
 	if err != nil {
 		klog.FromContext(ctx).V(2).Info("No history to warm the smoothed rate from", "err", err)

@@ -26,6 +26,10 @@ type Answer struct {
 	// History are the values a range query returns (one series, one value
 	// per step, oldest first); empty means an empty matrix.
 	History []string
+	// Grouped, when set, is a query grouped by service: one series per
+	// service with this value, for instant queries, and for range queries
+	// that value at every step.
+	Grouped map[string]string
 }
 
 // Value is an Answer with one series of value v.
@@ -126,6 +130,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if err != nil || step <= 0 {
 			step = 1
 		}
+		if a.Grouped != nil {
+			start := parseTime(r.Form.Get("start"))
+			series := ""
+			for svc, v := range a.Grouped {
+				pts := ""
+				for t := float64(start.Unix()); t <= float64(ts.Unix()); t += step {
+					if pts != "" {
+						pts += ","
+					}
+					pts += fmt.Sprintf(`[%.3f,%q]`, t, v)
+				}
+				if series != "" {
+					series += ","
+				}
+				series += fmt.Sprintf(`{"metric":{"service":%q},"values":[%s]}`, svc, pts)
+			}
+			body = fmt.Sprintf(`{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, series)
+		}
 		for i, v := range a.History {
 			if i > 0 {
 				points += ","
@@ -136,7 +158,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if len(a.History) > 0 {
 			result = fmt.Sprintf(`{"metric":{},"values":[%s]}`, points)
 		}
-		body = fmt.Sprintf(`{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, result)
+		if body == "" {
+			body = fmt.Sprintf(`{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, result)
+		}
+	} else if body == "" && status == http.StatusOK && a.Grouped != nil {
+		at := float64(ts.Add(-a.Age).UnixMilli()) / 1000
+		result := ""
+		for svc, v := range a.Grouped {
+			if result != "" {
+				result += ","
+			}
+			result += fmt.Sprintf(`{"metric":{"service":%q},"value":[%.3f,%q]}`, svc, at, v)
+		}
+		body = fmt.Sprintf(`{"status":"success","data":{"resultType":"vector","result":[%s]}}`, result)
 	} else if body == "" && status == http.StatusOK {
 		at := float64(ts.Add(-a.Age).UnixMilli()) / 1000
 		result := ""

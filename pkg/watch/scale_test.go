@@ -1,0 +1,139 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+)
+
+// TestBatchedTargetsShareOneQueryPerTick: 200 targets on the default query
+// are answered by one grouped query per tick (and one grouped range query
+// for their warm-up), each from its own service's series; a service
+// missing from the answer is no data for that target only; a target with
+// its own query keeps its own.
+func TestBatchedTargetsShareOneQueryPerTick(t *testing.T) {
+	var objs []runtime.Object
+	grouped := map[string]string{}
+	for i := range 200 {
+		name := fmt.Sprintf("svc-%03d", i)
+		objs = append(objs, managed(name, 1, "predictor", "none"))
+		if i%2 == 0 {
+			grouped[name] = "45" // seed table: 3 replicas
+		} else {
+			grouped[name] = "5"
+		}
+	}
+	delete(grouped, "svc-007") // its series is missing
+	objs = append(objs, managed("custom", 1, "query", `sum(rate(my_requests_total{app="custom"}[1m]))`))
+	h := newHarnessWith(t, harnessOptions{batch: true}, objs...)
+	h.prom.Set(promtest.Answer{Grouped: grouped})
+	h.prom.SetFor(`sum(rate(my_requests_total{app="custom"}[1m]))`, promtest.Value(45))
+
+	cycle := func() int64 {
+		before := h.prom.Queries()
+		// Mid-tick, as a real controller's evaluations are.
+		h.clock.SetTime(h.clock.Now().Truncate(interval).Add(interval + 3*time.Second))
+		for i := range 200 {
+			name := fmt.Sprintf("svc-%03d", i)
+			after, err := h.ctrl.sync(h.ctx, "shop/"+name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := interval - 3*time.Second; after != want {
+				t.Fatalf("%s is requeued after %v, want %v (the next tick of its interval)", name, after, want)
+			}
+		}
+		if _, err := h.ctrl.sync(h.ctx, "shop/custom"); err != nil {
+			t.Fatal(err)
+		}
+		return h.prom.Queries() - before
+	}
+	if q := cycle(); q != 4 {
+		t.Errorf("first cycle: %d Prometheus queries, want 4 (the grouped range query to warm up and the grouped query; the custom target's own two)", q)
+	}
+	if q := cycle(); q != 2 {
+		t.Errorf("second cycle: %d Prometheus queries, want 2 (the grouped query and the custom target's own)", q)
+	}
+	if got, want := h.replicas("svc-000"), int32(3); got != want {
+		t.Errorf("svc-000 (45 RPS) has %d replicas, want %d", got, want)
+	}
+	if got := h.replicas("svc-001"); got != 1 {
+		t.Errorf("svc-001 (5 RPS) has %d replicas, want 1", got)
+	}
+	if got := h.replicas("custom"); got != 3 {
+		t.Errorf("custom (own query, 45 RPS) has %d replicas, want 3", got)
+	}
+	if st := h.status("svc-007"); !strings.Contains(st.DataHealth, `no data: empty: query "sum by (service) (rate(http_requests_total[1m])){service=\"svc-007\"}" returned no series`) {
+		t.Errorf("svc-007, missing from the grouped answer: data health %q", st.DataHealth)
+	}
+	if st := h.status("svc-009"); st.DataHealth != "ok" {
+		t.Errorf("svc-009: data health %q; one missing service must not affect the others", st.DataHealth)
+	}
+}
+
+// blockingPredictor hangs for one Deployment until released (or the
+// evaluation's context ends), and answers the others at once.
+type blockingPredictor struct {
+	slow    string
+	release chan struct{}
+	asked   atomic.Int32
+}
+
+func (p *blockingPredictor) Predict(ctx context.Context, req scaler.PredictRequest) (scaler.Prediction, error) {
+	if req.Deployment == p.slow {
+		p.asked.Add(1)
+		select {
+		case <-p.release:
+		case <-ctx.Done():
+		}
+	}
+	return scaler.Prediction{Replicas: req.CurrentReplicas, HasReplicas: true}, nil
+}
+
+// TestAHangingTargetDoesNotDelayTheOthers: one target's predictor hangs;
+// the workers evaluate the other 50 targets while it does.
+func TestAHangingTargetDoesNotDelayTheOthers(t *testing.T) {
+	p := &blockingPredictor{slow: "slow", release: make(chan struct{})}
+	objs := []runtime.Object{managed("slow", 1, "predictor", "external", "strategy", "max")}
+	for i := range 50 {
+		objs = append(objs, managed(fmt.Sprintf("fast-%02d", i), 1, "predictor", "external", "strategy", "max"))
+	}
+	h := newHarnessWithPredictor(t, p, objs...)
+	h.prom.Set(promtest.Value(5))
+	runCtx, stop := context.WithCancel(h.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = h.ctrl.Run(runCtx, 4)
+	}()
+	err := wait.PollUntilContextTimeout(h.ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return h.counter("reactive_autoscaler_evaluations_total", "result", "held") >= 50, nil
+	})
+	if err != nil {
+		t.Fatalf("the other targets were not evaluated while one hung: %v evaluations", h.counter("reactive_autoscaler_evaluations_total", "result", "held"))
+	}
+	if p.asked.Load() != 1 {
+		t.Fatalf("the slow target was asked %d times, want 1 (still hanging)", p.asked.Load())
+	}
+	close(p.release)
+	err = wait.PollUntilContextTimeout(h.ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return h.counter("reactive_autoscaler_evaluations_total", "result", "held") >= 51, nil
+	})
+	if err != nil {
+		t.Fatal("the slow target's evaluation never finished")
+	}
+	if n := h.histogramCount("reactive_autoscaler_evaluation_lag_seconds"); n < 51 {
+		t.Errorf("evaluation lag observed %d times, want one per evaluation (51)", n)
+	}
+	stop()
+	<-done
+}
