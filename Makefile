@@ -92,6 +92,20 @@ bench: build tools deps ## Benchmarks (speed claims live here, as ratios against
 	go test -run '^$$' -bench . -benchtime 3x ./pkg/...
 	go test -tags e2e -run '^$$' -bench WebhookToScale -benchtime 1x -timeout 10m ./test/e2e/
 
+.PHONY: bench-quality
+bench-quality: ## Every simulate policy on every trace in testdata/traces, with ratios to the HPA and the KPA
+	go run ./hack/benchquality
+
+.PHONY: traces
+traces: ## Regenerate the synthetic traces in testdata/traces
+	go run ./hack/traces
+
+BENCH_N ?= 1000,10000
+
+.PHONY: bench-scale
+bench-scale: build tools deps ## 1,000 and 10,000 Deployments (half managed) on a real API server and Prometheus: batched vs naive
+	go run ./hack/benchscale -n $(BENCH_N) -bin $(BIN)
+
 .PHONY: demo
 demo: build tools deps ## The walkthrough: local cluster, Prometheus, Alertmanager, demo load, autoscaler
 	$(BIN)/demo --plot $(BIN)/demo-timeline.svg $(DEMO_FLAGS)

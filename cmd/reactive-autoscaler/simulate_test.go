@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/simulate"
+)
+
+// TestSimulateWithNoArguments: the zero-setup way to see the product work
+// prints every policy's scores on the built-in flash crowd.
+func TestSimulateWithNoArguments(t *testing.T) {
+	root := newRootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"simulate"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if !strings.HasPrefix(got, "flash-crowd: 40m0s of demand") {
+		t.Errorf("no scenario line:\n%s", got)
+	}
+	for _, p := range simulate.PolicyNames {
+		if !strings.Contains(got, p+"  ") {
+			t.Errorf("no row for %s:\n%s", p, got)
+		}
+	}
+	if !strings.Contains(got, "unserved/hpa") || !strings.Contains(got, "cost/kpa") {
+		t.Errorf("no ratio columns:\n%s", got)
+	}
+}
+
+func TestSimulateJSONAndSVGFromACSV(t *testing.T) {
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "t.csv")
+	if err := os.WriteFile(csv, []byte("seconds,rps\n0,10\n60,100\n120,100\n180,10\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	svg := filepath.Join(dir, "t.svg")
+	root := newRootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"simulate", "--trace", csv, "--json", "--svg", svg, "--policies", "reactive,hpa",
+		"--annotation", "autoscale.io/cooldown=30s", "--capacity", "20"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Seconds float64          `json:"seconds"`
+		Scores  []simulate.Score `json:"scores"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	if res.Seconds != 240 || len(res.Scores) != 2 || res.Scores[0].Policy != "reactive" || res.Scores[1].Policy != "hpa" || res.Scores[0].PeakReplicas < 2 {
+		t.Errorf("result %+v", res)
+	}
+	if b, err := os.ReadFile(svg); err != nil || !bytes.HasPrefix(b, []byte("<svg")) {
+		t.Errorf("svg: %v %.40q", err, b)
+	}
+	root = newRootCommand()
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs([]string{"simulate", "--annotation", "autoscale.io/cooldown=soon"})
+	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), `autoscale.io/cooldown="soon"`) {
+		t.Errorf("a bad annotation: %v", err)
+	}
+}

@@ -1,0 +1,454 @@
+// Command benchscale measures the controller at scale (make bench-scale):
+// a real kube-apiserver and etcd (no controller-manager: no pods), N
+// Deployments of which a share is annotated, a synthetic exporter serving
+// one http_requests_total series per service, real Prometheus scraping it,
+// and the real binary, run twice per N: the batched path (one grouped query
+// per tick, lean cache) and the naive path (a query per target, whole
+// objects cached). It prints, per run, the first cycle, then the steady
+// state over two intervals: evaluations, Prometheus queries per cycle, p99
+// evaluation lag, controller RSS and CPU seconds, and the naive path as a
+// ratio to the batched one.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/localenv"
+)
+
+func main() {
+	sizes := flag.String("n", "1000,10000", "numbers of Deployments, comma separated")
+	share := flag.Float64("share", 0.5, "share of them annotated autoscale.io/reactive=true")
+	interval := flag.Duration("interval", 30*time.Second, "evaluation interval (the default)")
+	cycles := flag.Int("cycles", 2, "steady-state cycles measured per run")
+	binDir := flag.String("bin", "bin", "directory of reactive-autoscaler, etcd, kube-apiserver")
+	flag.Parse()
+	if err := run(*sizes, *share, *interval, *cycles, *binDir); err != nil {
+		fmt.Fprintln(os.Stderr, "benchscale:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	n, managed         int
+	path               string
+	firstCycle         time.Duration
+	evaluations        float64
+	queriesPerCycle    float64
+	lagP50, lagP99     float64
+	cycle              time.Duration // steady state: tick to the last evaluation of it
+	rssMB, peakRSSMB   float64
+	cpuSecondsPerCycle float64
+}
+
+func run(sizes string, share float64, interval time.Duration, cycles int, binDir string) error {
+	bin, err := filepath.Abs(binDir)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	env, err := localenv.Start(ctx, localenv.Options{BinDir: bin, Log: os.Stderr,
+		Prometheus: &localenv.PrometheusOptions{ScrapeInterval: 5 * time.Second}})
+	if err != nil {
+		return err
+	}
+	defer env.Stop()
+	cfg := env.RESTConfig()
+	cfg.QPS, cfg.Burst = 2000, 4000
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+
+	var results []result
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("-n: %w", err)
+		}
+		managed := int(math.Round(float64(n) * share))
+		ns := fmt.Sprintf("scale-%d", n)
+		exp, err := startExporter(managed)
+		if err != nil {
+			return err
+		}
+		if err := env.AddScrapeTarget("synthetic-"+ns, exp); err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := createDeployments(ctx, client, ns, n, managed); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "benchscale: %d Deployments (%d annotated) in %s created in %s\n", n, managed, ns, time.Since(start).Round(time.Second))
+		// rate()[1m] needs a minute of samples of every series.
+		if err := waitSeries(ctx, env.PrometheusURL, managed, 3*time.Minute); err != nil {
+			return err
+		}
+		for _, path := range []string{"batched", "naive"} {
+			r, err := measure(ctx, env, bin, ns, n, managed, path, interval, cycles)
+			if err != nil {
+				return fmt.Errorf("%s, N=%d: %w", path, n, err)
+			}
+			results = append(results, r)
+			fmt.Fprintf(os.Stderr, "benchscale: %+v\n", r)
+		}
+	}
+	report(os.Stdout, results, interval)
+	return nil
+}
+
+// startExporter serves http_requests_total{service="svc-i"} for i < n, each
+// counting 5 requests per second (steady: the controller holds at 1).
+func startExporter(n int) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	t0 := time.Now()
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		v := 5 * time.Since(t0).Seconds()
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		var b strings.Builder
+		b.WriteString("# TYPE http_requests_total counter\n")
+		for i := range n {
+			fmt.Fprintf(&b, "http_requests_total{service=\"svc-%05d\"} %.1f\n", i, v)
+		}
+		_, _ = w.Write([]byte(b.String()))
+	}))
+	return ln.Addr().String(), nil
+}
+
+// createDeployments creates n Deployments shaped like real ones (a pod
+// template with resources, probes, env and the last-applied annotation
+// kubectl writes), the first managed of them opted in.
+func createDeployments(ctx context.Context, client kubernetes.Interface, ns string, n, managed int) error {
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	lastApplied := `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{},"name":"x"},"spec":` + strings.Repeat(`{"padding":"a realistic last-applied-configuration"}`, 40) + `}`
+	work := make(chan int)
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := range work {
+				name := fmt.Sprintf("app-%05d", i)
+				ann := map[string]string{"kubectl.kubernetes.io/last-applied-configuration": lastApplied, "team": "platform"}
+				if i < managed {
+					ann["autoscale.io/reactive"] = "true"
+					ann["autoscale.io/service"] = fmt.Sprintf("svc-%05d", i)
+				}
+				if _, err := client.AppsV1().Deployments(ns).Create(ctx, deployment(ns, name, ann), metav1.CreateOptions{}); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+					return
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+func deployment(ns, name string, ann map[string]string) *appsv1.Deployment {
+	one := int32(1)
+	labels := map[string]string{"app": name, "tier": "web", "version": "v1"}
+	env := []corev1.EnvVar{}
+	for i := range 10 {
+		env = append(env, corev1.EnvVar{Name: fmt.Sprintf("SETTING_%d", i), Value: "some configuration value"})
+	}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels, Annotations: ann},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "app", Image: "example/" + name + ":1.0", Env: env,
+					Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8080)}}},
+				}}},
+			},
+		},
+	}
+}
+
+// waitSeries waits until the grouped default query answers every service.
+func waitSeries(ctx context.Context, promURL string, want int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		v, err := localenv.Query(ctx, promURL, `count(sum by (service) (rate(http_requests_total[1m])) > 0)`)
+		if err == nil && int(v) >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("Prometheus has %v of %d series with a rate after %v (%v)", v, want, timeout, err)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func measure(ctx context.Context, env *localenv.Env, bin, ns string, n, managed int, path string, interval time.Duration, cycles int) (result, error) {
+	r := result{n: n, managed: managed, path: path}
+	port, err := localenv.FreePort()
+	if err != nil {
+		return r, err
+	}
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d", port)
+	batched := path == "batched"
+	args := []string{"run", "--kubeconfig", env.Kubeconfig, "--namespace", ns, "--prometheus-url", env.PrometheusURL,
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--leader-elect=false",
+		"--batch-queries=" + strconv.FormatBool(batched), "--lean-cache=" + strconv.FormatBool(batched),
+		"--kube-api-qps=200", "--kube-api-burst=400", "--default-interval=" + interval.String(), "-v=1"}
+	p, err := env.StartProcess("autoscaler-"+ns+"-"+path, filepath.Join(bin, "reactive-autoscaler"), nil, args...)
+	if err != nil {
+		return r, err
+	}
+	defer p.Stop(10 * time.Second)
+	start := time.Now()
+	// The first cycle: every target seen, warmed and its status written once.
+	if err := waitMetric(metricsURL, "reactive_autoscaler_evaluations_total", float64(managed), 10*time.Minute); err != nil {
+		return r, err
+	}
+	r.firstCycle = time.Since(start)
+
+	// Steady state from the next tick on.
+	next := time.Now().Truncate(interval).Add(interval)
+	time.Sleep(time.Until(next) - 200*time.Millisecond)
+	before, err := scrape(metricsURL)
+	if err != nil {
+		return r, err
+	}
+	cpu0, _ := cpuSeconds(p.Pid())
+	var cycleTimes []time.Duration
+	for c := range cycles {
+		tick := next.Add(time.Duration(c) * interval)
+		base, err := scrape(metricsURL)
+		if err != nil {
+			return r, err
+		}
+		target := base.sum("reactive_autoscaler_evaluations_total") + float64(managed)
+		for time.Now().Before(tick.Add(interval - time.Second)) {
+			m, err := scrape(metricsURL)
+			if err == nil && m.sum("reactive_autoscaler_evaluations_total") >= target {
+				cycleTimes = append(cycleTimes, time.Since(tick))
+				break
+			}
+			// Not faster: rendering /metrics with a series per target is
+			// work for the controller being measured.
+			time.Sleep(500 * time.Millisecond)
+		}
+		time.Sleep(time.Until(tick.Add(interval)) - 200*time.Millisecond)
+	}
+	after, err := scrape(metricsURL)
+	if err != nil {
+		return r, err
+	}
+	cpu1, _ := cpuSeconds(p.Pid())
+	r.evaluations = after.sum("reactive_autoscaler_evaluations_total") - before.sum("reactive_autoscaler_evaluations_total")
+	r.queriesPerCycle = (after.histCount("reactive_autoscaler_prometheus_query_duration_seconds") - before.histCount("reactive_autoscaler_prometheus_query_duration_seconds")) / float64(cycles)
+	r.lagP50 = quantile(0.5, before, after, "reactive_autoscaler_evaluation_lag_seconds")
+	r.lagP99 = quantile(0.99, before, after, "reactive_autoscaler_evaluation_lag_seconds")
+	r.cpuSecondsPerCycle = (cpu1 - cpu0) / float64(cycles)
+	for _, c := range cycleTimes {
+		r.cycle = max(r.cycle, c)
+	}
+	if len(cycleTimes) < cycles {
+		r.cycle = -1 // some cycle never finished within its interval
+	}
+	r.rssMB, r.peakRSSMB = rss(p.Pid())
+	return r, nil
+}
+
+type snapshot map[string]*dto
+
+type dto = struct {
+	values  []float64
+	buckets map[float64]float64
+	count   float64
+}
+
+func scrape(url string) (snapshot, error) {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := snapshot{}
+	for name, mf := range mfs {
+		d := &dto{buckets: map[float64]float64{}}
+		for _, m := range mf.GetMetric() {
+			d.values = append(d.values, m.GetCounter().GetValue()+m.GetGauge().GetValue())
+			if h := m.GetHistogram(); h != nil {
+				d.count += float64(h.GetSampleCount())
+				for _, b := range h.GetBucket() {
+					d.buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+				}
+			}
+		}
+		out[name] = d
+	}
+	return out, nil
+}
+
+func (s snapshot) sum(name string) float64 {
+	t := 0.0
+	if d, ok := s[name]; ok {
+		for _, v := range d.values {
+			t += v
+		}
+	}
+	return t
+}
+
+func (s snapshot) histCount(name string) float64 {
+	if d, ok := s[name]; ok {
+		return d.count
+	}
+	return 0
+}
+
+// quantile estimates q of a histogram's observations between two
+// snapshots: the upper bound of the first bucket holding q of them.
+func quantile(q float64, before, after snapshot, name string) float64 {
+	a, b := after[name], before[name]
+	if a == nil {
+		return math.NaN()
+	}
+	var bounds []float64
+	for ub := range a.buckets {
+		bounds = append(bounds, ub)
+	}
+	sort.Float64s(bounds)
+	total := a.count
+	if b != nil {
+		total -= b.count
+	}
+	if total <= 0 {
+		return math.NaN()
+	}
+	for _, ub := range bounds {
+		c := a.buckets[ub]
+		if b != nil {
+			c -= b.buckets[ub]
+		}
+		if c >= q*total {
+			return ub
+		}
+	}
+	return math.Inf(1)
+}
+
+func waitMetric(url, name string, atLeast float64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if s, err := scrape(url); err == nil && s.sum(name) >= atLeast {
+			return nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not reach %v within %v", name, atLeast, timeout)
+}
+
+// cpuSeconds is the user+system CPU time of a process (/proc/PID/stat).
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	clk := 100.0 // USER_HZ on Linux
+	if out, err := exec.Command("getconf", "CLK_TCK").Output(); err == nil {
+		if v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err == nil {
+			clk = v
+		}
+	}
+	return (utime + stime) / clk, nil
+}
+
+// rss returns the resident and peak resident memory of a process in MB.
+func rss(pid int) (now, peak float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return math.NaN(), math.NaN()
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			now = kb / 1024
+		case "VmHWM:":
+			peak = kb / 1024
+		}
+	}
+	return now, peak
+}
+
+func report(w *os.File, rs []result, interval time.Duration) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "N\tmanaged\tpath\tfirst cycle\tsteady cycle\tp50 lag\tp99 lag\tqueries/cycle\tCPU s/cycle\tRSS MB\tpeak RSS MB\t\n")
+	for _, r := range rs {
+		cycle := r.cycle.Round(10 * time.Millisecond).String()
+		if r.cycle < 0 {
+			cycle = "> interval"
+		}
+		if r.path == "naive" {
+			cycle = "(not aligned)"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%.3fs\t%.3fs\t%.0f\t%.2f\t%.0f\t%.0f\t\n", r.n, r.managed, r.path,
+			r.firstCycle.Round(100*time.Millisecond), cycle, r.lagP50, r.lagP99, r.queriesPerCycle, r.cpuSecondsPerCycle, r.rssMB, r.peakRSSMB)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "\nnaive / batched, same run (interval %v):\n", interval)
+	for i := 0; i+1 < len(rs); i += 2 {
+		b, n := rs[i], rs[i+1]
+		fmt.Fprintf(w, "  N=%d: queries/cycle %.0fx, CPU %.1fx, RSS %.1fx, p99 lag %.1fx\n", b.n,
+			n.queriesPerCycle/b.queriesPerCycle, n.cpuSecondsPerCycle/b.cpuSecondsPerCycle, n.rssMB/b.rssMB, n.lagP99/b.lagP99)
+	}
+}

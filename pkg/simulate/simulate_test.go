@@ -1,0 +1,228 @@
+package simulate
+
+import (
+	"bytes"
+	"encoding/xml"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+)
+
+// TestSeedWalkthroughThroughSimulate: the seed's walkthrough replayed by
+// the simulator (an ideal world: the decision sees each 30 s row as it is,
+// replicas are ready at once) gives exactly the replica sequence that
+// pkg/scaler's TestSeedWalkthrough derives by hand: the same code decides.
+func TestSeedWalkthroughThroughSimulate(t *testing.T) {
+	var load []float64
+	for r := 0.0; r <= 120; r += 10 {
+		load = append(load, r)
+	}
+	for range 6 {
+		load = append(load, 120)
+	}
+	for range 12 {
+		load = append(load, 0)
+	}
+	spec, err := scaler.Parse("seed", map[string]string{"autoscale.io/reactive": "true"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Reactive{Label: "seed", Spec: spec, RateWindow: 0}
+	ideal := World{Capacity: 25, Startup: 0, Scrape: time.Second, Tick: time.Second, Initial: 1}
+	Run(ideal, &Trace{Name: "walkthrough", Step: 30 * time.Second, RPS: load}, p)
+	var got []int32
+	for _, d := range p.Decisions {
+		got = append(got, d.Replicas)
+	}
+	want := []int32{
+		1, 1, 2, 2, 3, 3, 3, 4, 4, 4, 4, 5, 5, // ramp 0..120
+		5, 5, 5, 5, 5, 5, // peak
+		3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, // load stops
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("replicas (-want +got):\n%s", diff)
+	}
+}
+
+func TestHPAFollowsItsDocumentedAlgorithm(t *testing.T) {
+	const target = 10.0
+	t.Run("4 pods at 200% of target -> 8", func(t *testing.T) {
+		h := NewHPA("hpa", target, time.Minute, 1, 100)
+		if got := h.Recommend(0, 4, 4*2*target); got != 8 {
+			t.Errorf("got %d, want 8", got)
+		}
+	})
+	t.Run("within the 10% tolerance nothing changes", func(t *testing.T) {
+		h := NewHPA("hpa", target, time.Minute, 1, 100)
+		if got := h.Recommend(0, 10, 10*1.08*target); got != 10 {
+			t.Errorf("ratio 1.08: got %d, want 10", got)
+		}
+		if got := h.Recommend(15*time.Second, 10, 10*1.12*target); got != 12 {
+			t.Errorf("ratio 1.12: got %d, want ceil(11.2) = 12", got)
+		}
+	})
+	t.Run("scale-up is limited to max(100%, 4 pods) per period", func(t *testing.T) {
+		h := NewHPA("hpa", target, time.Minute, 1, 100)
+		if got := h.Recommend(0, 1, 10*target); got != 5 {
+			t.Errorf("1 pod at 1000%%: got %d, want 1+4 = 5", got)
+		}
+		if got := h.Recommend(15*time.Second, 10, 50*target); got != 20 {
+			t.Errorf("10 pods at 500%%: got %d, want 2x10 = 20", got)
+		}
+	})
+	t.Run("scale-down waits for the 300 s stabilization window", func(t *testing.T) {
+		h := NewHPA("hpa", target, time.Minute, 1, 100)
+		h.Recommend(0, 8, 8*target) // 8 recommended at t=0
+		for at := 15 * time.Second; at < 300*time.Second; at += 15 * time.Second {
+			if got := h.Recommend(at, 8, 2*target); got != 8 {
+				t.Fatalf("at %v (inside the window after a recommendation of 8): got %d", at, got)
+			}
+		}
+		if got := h.Recommend(300*time.Second, 8, 2*target); got != 2 {
+			t.Errorf("at 300s the 8 left the window: got %d, want 2", got)
+		}
+	})
+}
+
+func TestKPAPanicsAndCalmsDownAsDocumented(t *testing.T) {
+	const target = 10.0
+	k := NewKPA("kpa", target, 1, 100)
+	// Steady: 2 pods for 20 RPS; no panic.
+	if got := k.Recommend(0, 2, 2, 20, 20); got != 2 || len(k.Panicked) != 0 {
+		t.Fatalf("steady: %d, panic changes %v", got, k.Panicked)
+	}
+	// The 6 s window wants 4 pods = 200% of the 2 ready: panic, and the
+	// panic window decides though the stable one lags.
+	if got := k.Recommend(2*time.Second, 2, 2, 22, 40); got != 4 || len(k.Panicked) != 1 || !k.Panicked[0].Enter {
+		t.Fatalf("at 200%%: %d, panic changes %v; want 4 in panic", got, k.Panicked)
+	}
+	// In panic it never scales down, even when the load falls away.
+	if got := k.Recommend(4*time.Second, 4, 4, 15, 5); got != 4 {
+		t.Errorf("in panic with a falling load: %d, want 4 (no scale-down)", got)
+	}
+	// 60 s after the condition last held (t=2 s), panic ends and the stable
+	// window decides, halving at most per tick.
+	if got := k.Recommend(60*time.Second, 4, 4, 15, 5); got != 4 || len(k.Panicked) != 1 {
+		t.Errorf("at 60 s: %d, %v; still panicking (58 s since the condition)", got, k.Panicked)
+	}
+	if got := k.Recommend(62*time.Second, 4, 4, 15, 5); got != 2 || len(k.Panicked) != 2 || k.Panicked[1].Enter {
+		t.Errorf("at 62 s: %d, %v; want panic over and ceil(15/10) = 2", got, k.Panicked)
+	}
+	if got := k.Recommend(64*time.Second, 8, 8, 1, 1); got != 4 {
+		t.Errorf("8 ready, load 1: %d, want 4 (at most halved per tick)", got)
+	}
+}
+
+func TestOursNeverScalesDownInAnOutage(t *testing.T) {
+	scores, err := Compare(Options{World: DefaultWorld, Utilization: 0.8, Alerting: DefaultAlerting,
+		Only: []string{PolicyReactive, PolicyHPA, PolicyKPA}}, Shapes["outage-gap"]())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scores {
+		for _, p := range s.Series {
+			if p.T >= 900*time.Second && p.T < 1200*time.Second && p.Replicas < 8 {
+				t.Errorf("%s has %d replicas at %v, inside the metrics outage at 150 RPS (8 needed)", s.Policy, p.Replicas, p.T)
+				break
+			}
+		}
+	}
+}
+
+func TestSpikePathHelpsOnAFlashCrowd(t *testing.T) {
+	scores, err := Compare(Options{World: DefaultWorld, Utilization: 0.8, Alerting: DefaultAlerting,
+		Only: []string{PolicyReactive, PolicySpike, PolicyHybridPerfect}}, Shapes["flash-crowd"]())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reactive, spike, perfect := scores[0], scores[1], scores[2]
+	if spike.UnservedRequests >= reactive.UnservedRequests {
+		t.Errorf("the spike path left %v requests unserved, the interval alone %v", spike.UnservedRequests, reactive.UnservedRequests)
+	}
+	if perfect.UnservedRequests >= spike.UnservedRequests {
+		t.Errorf("perfect foresight left %v unserved, more than the spike path's %v: it is meant as the upper bound", perfect.UnservedRequests, spike.UnservedRequests)
+	}
+}
+
+func TestReadCSV(t *testing.T) {
+	tr, err := ReadCSV("t", strings.NewReader("seconds,rps\n0,1.5\n10,\n20,NaN\n30,4\n"))
+	if err != nil || tr.Step != 10*time.Second || len(tr.RPS) != 4 || tr.RPS[0] != 1.5 || !math.IsNaN(tr.RPS[1]) || !math.IsNaN(tr.RPS[2]) {
+		t.Fatalf("ReadCSV = %+v, %v", tr, err)
+	}
+	if tr.demand(15*time.Second) != 1.5 {
+		t.Errorf("demand in an outage = %v, want the last value 1.5", tr.demand(15*time.Second))
+	}
+	tr, err = ReadCSV("t", strings.NewReader("2026-11-26T10:00:00Z,5\n2026-11-26T10:00:30Z,6\n2026-11-26T10:01:00Z,7\n"))
+	if err != nil || tr.Step != 30*time.Second || tr.RPS[2] != 7 {
+		t.Fatalf("RFC 3339 rows: %+v, %v", tr, err)
+	}
+	for in, want := range map[string]string{
+		"0,1\n10,2\n25,3\n":  "evenly spaced",
+		"0,1\n10,-2\n":       "must be a number >= 0",
+		"0,1,2\n":            "want 2 columns",
+		"0,1\n":              "at least two rows",
+		"0,1\nyesterday,2\n": "seconds or RFC 3339",
+		"10,1\n0,2\n":        "times must increase",
+	} {
+		if _, err := ReadCSV("t", strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ReadCSV(%q) = %v, want an error containing %q", in, err, want)
+		}
+	}
+}
+
+func FuzzReadCSV(f *testing.F) {
+	f.Add("seconds,rps\n0,1\n10,2\n")
+	f.Add("2026-11-26T10:00:00Z,5\n2026-11-26T10:00:30Z,\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		tr, err := ReadCSV("fuzz", strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		if tr.Step <= 0 || len(tr.RPS) < 2 {
+			t.Fatalf("accepted %q as %+v", in, tr)
+		}
+		for _, v := range tr.RPS {
+			if v < 0 || math.IsInf(v, 0) {
+				t.Fatalf("accepted rate %v from %q", v, in)
+			}
+		}
+	})
+}
+
+func TestSVGIsWellFormed(t *testing.T) {
+	scores, err := Compare(Options{World: DefaultWorld, Utilization: 0.8, Alerting: DefaultAlerting}, Shapes["ramp"]())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := SVG(&b, "ramp <test>", DefaultWorld, scores); err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(&b)
+	lines, texts := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Fatalf("not well-formed XML: %v", err)
+			}
+			break
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			switch se.Name.Local {
+			case "polyline":
+				lines++
+			case "text":
+				texts++
+			}
+		}
+	}
+	if lines != 3*len(PolicyNames) {
+		t.Errorf("%d polylines, want demand, capacity and replicas for each of %d policies", lines, len(PolicyNames))
+	}
+}
