@@ -295,7 +295,7 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	if ok {
 		c.monitor.ObserveLag(now.Sub(due))
 	}
-	after, err := c.sync(ctx, key)
+	after, err := c.syncDue(ctx, key, due)
 	if err != nil {
 		utilruntime.HandleErrorWithContext(ctx, err, "Evaluation failed; retrying with backoff", "key", key)
 		c.schedule(key, c.limiter.When(key))

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -75,8 +76,15 @@ func TestBatchedTargetsShareOneQueryPerTick(t *testing.T) {
 	if st := h.status("svc-007"); !strings.Contains(st.DataHealth, `no data: empty: query "sum by (service) (rate(http_requests_total[1m])){service=\"svc-007\"}" returned no series`) {
 		t.Errorf("svc-007, missing from the grouped answer: data health %q", st.DataHealth)
 	}
-	if st := h.status("svc-009"); st.DataHealth != "ok" {
-		t.Errorf("svc-009: data health %q; one missing service must not affect the others", st.DataHealth)
+	// A target whose data is fine and was never scaled has nothing to
+	// report: no status written, no Event.
+	if d, err := h.client.AppsV1().Deployments("shop").Get(h.ctx, "svc-009", metav1.GetOptions{}); err != nil || d.Annotations[StatusAnnotation] != "" {
+		t.Errorf("svc-009: status %q (%v); one missing service must not affect the others, and a quiet start writes nothing", d.Annotations[StatusAnnotation], err)
+	}
+	for _, ev := range h.drainEvents() {
+		if strings.Contains(ev, "svc-009") || (strings.Contains(ev, "FailedGetMetrics") && !strings.Contains(ev, "svc-007")) {
+			t.Errorf("event %q: only svc-007 lacks data", ev)
+		}
 	}
 }
 

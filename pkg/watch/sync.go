@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"time"
 
@@ -46,9 +47,41 @@ var errFenced = errors.New("not the leader any more; nothing written")
 // fenced reports whether writes are refused because another replica leads.
 func (c *Controller) fenced() bool { return c.mayWrite != nil && !c.mayWrite() }
 
-// sync evaluates one target and returns when to evaluate it next (0: not
-// again, it is no longer managed). A returned error is retried with backoff.
+// sync evaluates one target that was not scheduled for a tick (a spike,
+// a test).
 func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) {
+	return c.syncDue(ctx, k, time.Time{})
+}
+
+// batchTick is the instant a batched evaluation reads the grouped query
+// at: the tick it was scheduled for, which every target of that tick
+// shares; or, for an evaluation not scheduled on a tick (a new target, a
+// start or takeover), the current second, so that a new leader decides on
+// fresh data and the targets it evaluates in the same second still share.
+func batchTick(now, due time.Time, interval time.Duration) time.Time {
+	if !due.IsZero() && due.Equal(due.Truncate(interval)) && now.Sub(due) < interval {
+		return due
+	}
+	return now.Truncate(time.Second)
+}
+
+// predictorStatusEvery is how often, at most, a target's status is written
+// for its predictor's standing alone: 10 min plus a per-target offset of up
+// to 10 min, so that targets that started together do not write together.
+func predictorStatusEvery(k string) time.Duration {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(k))
+	return PredictorStatusEvery + time.Duration(h.Sum32()%600)*time.Second
+}
+
+// PredictorStatusEvery is the least time between two status writes made for
+// the predictor's MAPE alone.
+const PredictorStatusEvery = 10 * time.Minute
+
+// syncDue evaluates one target and returns when to evaluate it next (0: not
+// again, it is no longer managed). due is when the evaluation was scheduled
+// (zero: not scheduled). A returned error is retried with backoff.
+func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time.Duration, error) {
 	start := c.clock.Now()
 	ns, name, err := cache.SplitMetaNamespaceKey(k)
 	if err != nil {
@@ -113,7 +146,7 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 		if c.batched(spec) && !spike {
 			// The tick this evaluation belongs to: every target of the
 			// same interval reads the one grouped query run for it.
-			tick := now.Truncate(spec.Interval)
+			tick := batchTick(now, due, spec.Interval)
 			qspan.SetAttributes(attribute.Bool("autoscale.batched", true))
 			in.RPS, in.NoData = c.batch.RPS(qctx, spec.Service, tick, 2*spec.Interval)
 		} else {
@@ -189,13 +222,17 @@ func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) 
 	t.state = next
 
 	st, changed := nextStatus(t.status, dec, in.NoData, scaled, spec.DryRun, now)
-	if ps, psChanged := predictorStatus(t.status.Predictor, spec, &t.shadow); psChanged || changed {
-		// Carried along when the status is written anyway.
+	// The predictor's standing rides along with every write, and on its own
+	// at most every PredictorStatusEvery (spread over targets): its MAPE
+	// moves at every evaluation, and thousands of targets must not write at
+	// once when their first predictions are scored.
+	if ps, psChanged := predictorStatus(t.status.Predictor, spec, &t.shadow); changed || (psChanged && now.Sub(t.statusWritten) >= predictorStatusEvery(k)) {
 		st.Predictor, changed = ps, true
 	}
 	if changed || t.statusDirty {
 		t.status = st
 		t.statusDirty = c.writeStatus(ctx, d, st) != nil
+		t.statusWritten = now
 	}
 	c.monitor.ObserveEvaluation(ns, name, &dec, result, c.clock.Since(start))
 	span.SetAttributes(attribute.String("autoscale.result", result))

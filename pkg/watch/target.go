@@ -47,6 +47,9 @@ type target struct {
 	// the last PredictorUnavailable Event was recorded.
 	predictorDown    bool
 	predictorEventAt time.Time
+	// statusWritten is when the status was last written (or the target
+	// first seen).
+	statusWritten time.Time
 }
 
 // Status is the JSON of the autoscale.io/status annotation. It changes only
@@ -88,7 +91,7 @@ func (c *Controller) targetLocked(k string, d *appsv1.Deployment) *target {
 	if t, ok := c.targets[k]; ok {
 		return t
 	}
-	t := &target{}
+	t := &target{statusWritten: c.clock.Now()}
 	if st, ok := parseStatus(d.Annotations[StatusAnnotation]); ok {
 		t.status = st
 		if st.LastScaleTime != nil {
@@ -178,6 +181,10 @@ func nextStatus(prev Status, dec scaler.Decision, noData error, scaled, dryRun b
 			Reason: dec.Reason, SmoothedRPS: dec.SmoothedRPS, DryRun: dryRun,
 		}
 	}
-	changed := scaled || st.DataHealth != prev.DataHealth
+	// Nothing to say about a target never scaled whose data is fine: its
+	// first evaluation writes nothing (thousands of new targets must not
+	// each cost a write).
+	quietStart := prev.DataHealth == "" && st.DataHealth == "ok"
+	changed := scaled || (st.DataHealth != prev.DataHealth && !quietStart)
 	return st, changed
 }
