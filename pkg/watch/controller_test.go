@@ -344,6 +344,24 @@ func (h *harness) seriesFor(name string) int {
 // gauge reads the value of metric name for deployment target.
 func (h *harness) gauge(name, target string) float64 {
 	h.t.Helper()
+	v, ok := h.metric(name, "deployment", target)
+	if !ok {
+		h.t.Fatalf("no series %s{deployment=%q}", name, target)
+	}
+	return v
+}
+
+// counter reads the counter name's series whose label is value (0 if none).
+func (h *harness) counter(name, label, value string) float64 {
+	h.t.Helper()
+	v, _ := h.metric(name, label, value)
+	return v
+}
+
+// metric finds the series of name whose label is value: its counter or
+// gauge value.
+func (h *harness) metric(name, label, value string) (float64, bool) {
+	h.t.Helper()
 	mfs, err := h.registry.Gather()
 	if err != nil {
 		h.t.Fatal(err)
@@ -354,14 +372,13 @@ func (h *harness) gauge(name, target string) float64 {
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "deployment" && l.GetValue() == target {
-					return m.GetGauge().GetValue()
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue() + m.GetGauge().GetValue(), true
 				}
 			}
 		}
 	}
-	h.t.Fatalf("no series %s{deployment=%q}", name, target)
-	return 0
+	return 0, false
 }
 
 func TestAReplicaThatLostTheLeaseWritesNothing(t *testing.T) {

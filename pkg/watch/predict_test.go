@@ -23,27 +23,6 @@ func withStub(t *testing.T, stub *predictstub.Stub, ann ...string) *harness {
 	return newHarnessWithPredictor(t, client, managed("frontend", 1, ann...))
 }
 
-func (h *harness) counter(name, label, value string) float64 {
-	h.t.Helper()
-	mfs, err := h.registry.Gather()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
 // TestOverrideFollowsThePredictorAndFallsBackOnEveryFailure: with the seed's
 // override strategy at 20 RPS (reactive: 2 replicas) and a model answering
 // 4 (within 2: predictive wins), the target follows the model; every way

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -59,26 +58,7 @@ func (s *scenario) startReplica(id string, withWebhook bool) *replica {
 		r.webhook = fmt.Sprintf("127.0.0.1:%d", ports[1])
 		args = append(args, "--webhook-bind-address", r.webhook, "--webhook-token-file", tokenFile)
 	}
-	name := "autoscaler-" + s.ns + "-" + id
-	p, err := env.StartProcess(name, filepath.Join(binDir, "reactive-autoscaler"), []string{"POD_NAME=" + id}, args...)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	r.proc = p
-	s.t.Cleanup(func() {
-		p.Stop(10 * time.Second)
-		if s.t.Failed() {
-			s.t.Logf("replica %s log (tail):\n%s", id, env.Logs(name, 30))
-		}
-	})
-	s.poll("replica "+id+" ready", 30*time.Second, func() (bool, error) {
-		resp, err := http.Get(r.metricsURL + "/readyz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
+	r.proc = s.runBinary("autoscaler-"+s.ns+"-"+id, []string{"POD_NAME=" + id}, r.metricsURL, args...)
 	return r
 }
 

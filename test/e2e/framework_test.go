@@ -138,25 +138,33 @@ func (s *scenario) startAutoscaler(extra ...string) {
 	args := append([]string{"run", "--kubeconfig", env.Kubeconfig, "--namespace", s.ns,
 		"--prometheus-url", env.PrometheusURL, "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port),
 		"--leader-elect=false", "-v=2"}, extra...)
-	p, err := env.StartProcess("autoscaler-"+s.ns, filepath.Join(binDir, "reactive-autoscaler"), nil, args...)
+	s.scaler = s.runBinary("autoscaler-"+s.ns, nil, s.metricsURL, args...)
+}
+
+// runBinary starts the reactive-autoscaler binary as name, stops it at the
+// end of the test (printing its log's tail if the test failed), and waits
+// until its /readyz at metricsURL answers 200.
+func (s *scenario) runBinary(name string, environ []string, metricsURL string, args ...string) *localenv.Proc {
+	s.t.Helper()
+	p, err := env.StartProcess(name, filepath.Join(binDir, "reactive-autoscaler"), environ, args...)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.scaler = p
 	s.t.Cleanup(func() {
 		p.Stop(10 * time.Second)
 		if s.t.Failed() {
-			s.t.Logf("autoscaler log (tail):\n%s", env.Logs("autoscaler-"+s.ns, 40))
+			s.t.Logf("%s log (tail):\n%s", name, env.Logs(name, 40))
 		}
 	})
-	s.poll("autoscaler ready", 30*time.Second, func() (bool, error) {
-		resp, err := http.Get(s.metricsURL + "/readyz")
+	s.poll(name+" ready", 30*time.Second, func() (bool, error) {
+		resp, err := http.Get(metricsURL + "/readyz")
 		if err != nil {
 			return false, nil
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, nil
 	})
+	return p
 }
 
 // demoService starts a demo-app exporting http_requests_total{service=name}
