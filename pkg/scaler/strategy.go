@@ -11,6 +11,11 @@ import (
 // predictor falls back to the reactive answer, which keeps reacting to
 // spikes, rather than to the current count. The reason names both inputs.
 func combine(now time.Time, spec *Spec, current, reactive int32, reactiveReason string, p *Prediction) (int32, string) {
+	if spec.Strategy == StrategyReactive {
+		// Shadow mode: the prediction is only scored (metrics, status); the
+		// decision and its reason are the reactive ones.
+		return reactive, reactiveReason
+	}
 	if p.Err != nil {
 		return reactive, fmt.Sprintf("%s; predictor unavailable (%v), using reactive %d", reactiveReason, p.Err, reactive)
 	}
@@ -38,8 +43,8 @@ func combine(now time.Time, spec *Spec, current, reactive int32, reactiveReason 
 		} else {
 			r, why = reactive, fmt.Sprintf("schedule: %s outside predictive hours, using reactive (%s)", local.Format("15:04 MST"), both)
 		}
-	default: // reactive: the prediction is only scored (shadow mode)
-		r, why = reactive, fmt.Sprintf("reactive (shadow %s)", p.describe(spec, pred))
+	default:
+		r, why = reactive, "reactive"
 	}
 	return r, fmt.Sprintf("%s; %s -> %d", reactiveReason, why, r)
 }

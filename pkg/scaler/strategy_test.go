@@ -25,7 +25,8 @@ func TestStrategies(t *testing.T) {
 		want       int32
 		wantReason string
 	}{
-		{"reactive ignores the predictor (shadow)", "reactive", t0, &Prediction{Replicas: 9, HasReplicas: true}, 3, "reactive (shadow predictive 9)"},
+		{"reactive ignores the predictor (shadow)", "reactive", t0, &Prediction{Replicas: 9, HasReplicas: true}, 3, "smoothed RPS 45 above 30 (scale-up threshold at 2 replicas)"},
+		{"reactive ignores a failed predictor too", "reactive", t0, &Prediction{Err: errors.New("timeout")}, 3, "smoothed RPS 45 above 30 (scale-up threshold at 2 replicas)"},
 		{"override: discrepancy > 2 picks reactive", "override", t0, &Prediction{Replicas: 6, HasReplicas: true}, 3, "override: reactive 3, predictive 6 differ by more than 2, using reactive"},
 		{"override: discrepancy <= 2 picks predictive", "override", t0, &Prediction{Replicas: 5, HasReplicas: true}, 5, "override: reactive 3, predictive 5 within 2, using predictive"},
 		{"override: predictive below reactive within 2", "override", t0, &Prediction{Replicas: 2, HasReplicas: true}, 2, "using predictive"},
@@ -48,6 +49,9 @@ func TestStrategies(t *testing.T) {
 			}
 			if !strings.Contains(d.Reason, tc.wantReason) {
 				t.Errorf("reason %q does not contain %q", d.Reason, tc.wantReason)
+			}
+			if tc.strategy == "reactive" && d.Reason != tc.wantReason {
+				t.Errorf("shadow mode changed the reason: %q, want the reactive %q", d.Reason, tc.wantReason)
 			}
 		})
 	}
