@@ -82,7 +82,7 @@ func Decide(now time.Time, spec *Spec, st State, in Input) (Decision, State) {
 	case in.NoData != nil:
 		next.GoodStreak = 0
 		d.Reason = "no data: " + in.NoData.Error()
-	case math.IsNaN(in.RPS) || math.IsInf(in.RPS, 0) || in.RPS < 0:
+	case !Usable(in.RPS):
 		next.GoodStreak = 0
 		d.Reason = fmt.Sprintf("no data: unusable sample %v", in.RPS)
 	default:
@@ -129,6 +129,10 @@ func Decide(now time.Time, spec *Spec, st State, in Input) (Decision, State) {
 	d.Desired, d.Action = desired, act
 	return d, next
 }
+
+// Usable reports whether a request rate can be decided on: finite and not
+// negative. Anything else is no data.
+func Usable(rps float64) bool { return !math.IsNaN(rps) && !math.IsInf(rps, 0) && rps >= 0 }
 
 // Scaled returns the state after the controller wrote a scale action at now.
 func (st State) Scaled(now time.Time) State {
@@ -197,7 +201,7 @@ func direction(from, to int32) Action {
 // evaluation after a start still never scales down.
 func WarmState(spec *Spec, st State, history []float64) State {
 	for _, v := range history {
-		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		if !Usable(v) {
 			continue
 		}
 		if st.HasEMA {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -158,7 +157,7 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		qspan.End()
 	}
 	span.SetAttributes(attribute.Bool("autoscale.spike", spike), attribute.Int("autoscale.current_replicas", int(current)))
-	if good := in.NoData == nil && !math.IsNaN(in.RPS) && !math.IsInf(in.RPS, 0) && in.RPS >= 0; good {
+	if in.NoData == nil && scaler.Usable(in.RPS) {
 		t.remember(now, in.RPS)
 		if t.shadow.Measured(now, in.RPS, spec.Interval) {
 			mape, n := t.shadow.MAPE()
@@ -274,8 +273,10 @@ func (c *Controller) warm(ctx context.Context, t *target, spec *scaler.Spec, que
 	var hist []scaler.Sample
 	var err error
 	if c.batched(spec) {
-		// Shared by the targets that warm up in the same tick.
-		hist, err = c.batch.RPSHistory(hctx, spec.Service, now.Truncate(spec.Interval).Add(-spec.Interval), spec.Interval, n)
+		// Shared by the targets that warm up in the same second (a start or
+		// a takeover), ending an interval before it, as the query per
+		// target does.
+		hist, err = c.batch.RPSHistory(hctx, spec.Service, now.Truncate(time.Second).Add(-spec.Interval), spec.Interval, n)
 	} else {
 		hist, err = c.source.RPSHistory(hctx, query, now.Add(-spec.Interval), spec.Interval, n)
 	}
@@ -292,7 +293,7 @@ func (c *Controller) warm(ctx context.Context, t *target, spec *scaler.Spec, que
 		if i >= len(hist)-WarmSamples {
 			values = append(values, s.RPS)
 		}
-		if !math.IsNaN(s.RPS) && !math.IsInf(s.RPS, 0) && s.RPS >= 0 {
+		if scaler.Usable(s.RPS) {
 			t.history = append(t.history, s)
 		}
 	}
