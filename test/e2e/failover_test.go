@@ -18,6 +18,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/localenv"
 )
@@ -215,13 +216,18 @@ func TestOverwrittenLeaseStopsTheOldLeader(t *testing.T) {
 	s.load(svc, "steady", 80) // 1 -> 4 in steps, one every 2 s
 	s.waitReplicas("ramp", "a's first scale-up", time.Minute, func(r int32) bool { return r > 1 })
 
-	l, err := client.CoordinationV1().Leases(s.ns).Get(s.ctx, leaseName, metav1.GetOptions{})
+	// The leader renews every 2 s: retry if a renewal lands in between.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		l, err := client.CoordinationV1().Leases(s.ns).Get(s.ctx, leaseName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		intruder, now := "intruder", metav1.NewMicroTime(time.Now())
+		l.Spec.HolderIdentity, l.Spec.RenewTime, l.Spec.AcquireTime = &intruder, &now, &now
+		_, err = client.CoordinationV1().Leases(s.ns).Update(s.ctx, l, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	intruder, now := "intruder", metav1.NewMicroTime(time.Now())
-	l.Spec.HolderIdentity, l.Spec.RenewTime, l.Spec.AcquireTime = &intruder, &now, &now
-	if _, err := client.CoordinationV1().Leases(s.ns).Update(s.ctx, l, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	overwritten := time.Now()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 )
 
 // TestScaleUpUnderLoadAndDownAfter is the seed's walkthrough on real parts:
@@ -123,9 +124,14 @@ func TestRemovingTheAnnotationStopsManagement(t *testing.T) {
 	s.load(canary, "steady", 5)
 	s.waitReplicas("released", "scaled up to 3", 90*time.Second, func(r int32) bool { return r == 3 })
 
-	d := s.get("released")
-	delete(d.Annotations, "autoscale.io/reactive")
-	if _, err := client.AppsV1().Deployments(s.ns).Update(s.ctx, d, metav1.UpdateOptions{}); err != nil {
+	// The Deployment controller and ours write the object too: retry on 409.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d := s.get("released")
+		delete(d.Annotations, "autoscale.io/reactive")
+		_, err := client.AppsV1().Deployments(s.ns).Update(s.ctx, d, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	s.load(svc, "stop", 0) // would scale down to 1 if still managed
