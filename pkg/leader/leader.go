@@ -78,6 +78,7 @@ type Elector struct {
 	ended   atomic.Bool // led, and leading ended: Run campaigns no more
 	current atomic.Pointer[leaderelection.LeaderElector]
 	wake    chan struct{}
+	startMu sync.Mutex // orders the leading callbacks
 
 	mu         sync.Mutex
 	observed   *coordinationv1.Lease // the Lease as last watched
@@ -189,13 +190,29 @@ func (e *Elector) newLeaderElector() (*leaderelection.LeaderElector, error) {
 		RetryPeriod:     e.cfg.RetryPeriod,
 		ReleaseOnCancel: true,
 		Callbacks: leaderelection.LeaderCallbacks{
+			// client-go starts OnStartedLeading in a goroutine, so it may run
+			// after a campaign that won at the instant it was restarted has
+			// already stopped; its context is cancelled by then. Under one
+			// lock, such a late start does nothing, and a stop that finds no
+			// start is not a loss.
 			OnStartedLeading: func(ctx context.Context) {
+				e.startMu.Lock()
+				if ctx.Err() != nil {
+					e.startMu.Unlock()
+					return
+				}
 				e.leading.Store(true)
+				e.startMu.Unlock()
 				e.cfg.OnStartedLeading(ctx)
 			},
 			OnStoppedLeading: func() {
-				if e.leading.Swap(false) {
+				e.startMu.Lock()
+				led := e.leading.Swap(false)
+				if led {
 					e.ended.Store(true)
+				}
+				e.startMu.Unlock()
+				if led {
 					e.cfg.OnStoppedLeading()
 				}
 			},
