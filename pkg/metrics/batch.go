@@ -24,15 +24,37 @@ type Batch struct {
 	query string // grouped by label
 	label model.LabelName
 
+	instant shared[map[string]model.SampleValue]
+	ranges  shared[map[string][]scaler.Sample]
+}
+
+// shared is the last result of a query, by the key it was run for: the
+// first caller with a new key runs it (once, however many ask at the same
+// time), the others reuse the answer until the key changes.
+type shared[T any] struct {
 	group singleflight.Group
 	mu    sync.Mutex
-	// The last instant and range results, by the key they were run for.
-	instantKey string
-	instant    map[string]model.SampleValue
-	instantErr error
-	rangeKey   string
-	ranges     map[string][]scaler.Sample
-	rangeErr   error
+	key   string
+	val   T
+	err   error
+}
+
+func (s *shared[T]) get(key string, run func() (T, error)) (T, error) {
+	s.mu.Lock()
+	if s.key == key {
+		defer s.mu.Unlock()
+		return s.val, s.err
+	}
+	s.mu.Unlock()
+	v, err, _ := s.group.Do(key, func() (any, error) {
+		val, err := run()
+		s.mu.Lock()
+		s.key, s.val, s.err = key, val, err
+		s.mu.Unlock()
+		return val, err
+	})
+	val, _ := v.(T)
+	return val, err
 }
 
 // NewBatch returns a Batch running query, whose series are told apart by
@@ -45,22 +67,9 @@ func NewBatch(src *Source, query, label string) *Batch {
 // grouped query evaluated at tick (one query per tick, shared). A value
 // with no series is no data (empty), as the per-target query would be.
 func (b *Batch) RPS(ctx context.Context, value string, tick time.Time, maxAge time.Duration) (float64, error) {
-	key := strconv.FormatInt(tick.UnixNano(), 10)
-	b.mu.Lock()
-	cached := b.instantKey == key
-	res, err := b.instant, b.instantErr
-	b.mu.Unlock()
-	if !cached {
-		var v any
-		v, err, _ = b.group.Do("instant/"+key, func() (any, error) {
-			r, err := b.runInstant(ctx, tick)
-			b.mu.Lock()
-			b.instantKey, b.instant, b.instantErr = key, r, err
-			b.mu.Unlock()
-			return r, err
-		})
-		res, _ = v.(map[string]model.SampleValue)
-	}
+	res, err := b.instant.get(strconv.FormatInt(tick.UnixNano(), 10), func() (map[string]model.SampleValue, error) {
+		return b.runInstant(ctx, tick)
+	})
 	single := fmt.Sprintf("%s{%s=%q}", b.query, b.label, value)
 	if err != nil {
 		return b.src.classified(single, nil, err, tick, maxAge)
@@ -97,22 +106,9 @@ func (b *Batch) runInstant(ctx context.Context, tick time.Time) (map[string]mode
 // one grouped range query per (end, step, n), shared by the targets that
 // warm up together (a start or a takeover).
 func (b *Batch) RPSHistory(ctx context.Context, value string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
-	key := fmt.Sprintf("%d/%d/%d", end.UnixNano(), step, n)
-	b.mu.Lock()
-	cached := b.rangeKey == key
-	res, err := b.ranges, b.rangeErr
-	b.mu.Unlock()
-	if !cached {
-		var v any
-		v, err, _ = b.group.Do("range/"+key, func() (any, error) {
-			r, err := b.runRange(ctx, end, step, n)
-			b.mu.Lock()
-			b.rangeKey, b.ranges, b.rangeErr = key, r, err
-			b.mu.Unlock()
-			return r, err
-		})
-		res, _ = v.(map[string][]scaler.Sample)
-	}
+	res, err := b.ranges.get(fmt.Sprintf("%d/%d/%d", end.UnixNano(), step, n), func() (map[string][]scaler.Sample, error) {
+		return b.runRange(ctx, end, step, n)
+	})
 	if err != nil {
 		return nil, err
 	}
