@@ -6,21 +6,23 @@ import (
 )
 
 // HPA is the Kubernetes HorizontalPodAutoscaler (autoscaling/v2) on an
-// external metric with an AverageValue target, with the default behavior:
-// a sync every 15 s; no change while the usage ratio is within 10 % of 1;
-// scale-up by at most max(100 %, 4 pods) per 15 s; scale-down to the
-// highest recommendation of the last 300 s (stabilization window), by up
-// to 100 % per 15 s. Its metric is a Prometheus rate over Window.
+// external metric with an AverageValue target and no behavior set (what
+// KEDA creates unless told otherwise), as kube-controller-manager's
+// horizontal.go runs it: a sync every 15 s (at Phase after a scrape); no
+// change while the usage ratio is within 10 % of 1; the recommendation is
+// the highest of the last 300 s (downscale stabilization); a scale-up goes
+// to at most max(2 x current, 4) per sync (calculateScaleUpLimit). Its
+// metric is a Prometheus rate over Window.
 type HPA struct {
 	Label         string
 	Target        float64 // metric per replica (AverageValue)
 	Window        time.Duration
 	Sync          time.Duration
+	Phase         time.Duration // first sync; then every Sync
 	Tolerance     float64
 	Stabilization time.Duration
 	Min, Max      int32
 
-	next time.Duration
 	recs []rec
 }
 
@@ -29,9 +31,10 @@ type rec struct {
 	replicas int32
 }
 
-// NewHPA returns the default HPA on a Prometheus rate over window.
-func NewHPA(label string, target float64, window time.Duration, minR, maxR int32) *HPA {
-	return &HPA{Label: label, Target: target, Window: window, Sync: 15 * time.Second, Tolerance: 0.1,
+// NewHPA returns the default HPA on a Prometheus rate over window, syncing
+// at phase after a scrape.
+func NewHPA(label string, target float64, window, phase time.Duration, minR, maxR int32) *HPA {
+	return &HPA{Label: label, Target: target, Window: window, Sync: 15 * time.Second, Phase: phase, Tolerance: 0.1,
 		Stabilization: 300 * time.Second, Min: minR, Max: maxR}
 }
 
@@ -41,10 +44,9 @@ func (h *HPA) Name() string { return h.Label }
 // Step implements Policy.
 func (h *HPA) Step(now time.Duration, v *View) int32 {
 	current := v.Current()
-	if now < h.next {
+	if !periodic(now, h.Phase, h.Sync) {
 		return current
 	}
-	h.next = now + h.Sync
 	metric := v.Rate(h.Window)
 	if math.IsNaN(metric) {
 		return current // no metric: the HPA does not scale
@@ -70,22 +72,30 @@ func (h *HPA) Recommend(now time.Duration, current int32, metric float64) int32 
 		stable = max(stable, r.replicas)
 	}
 	if stable > current {
-		// Scale-up policies: 100 % or 4 pods per 15 s, whichever is more.
-		stable = min(stable, max(2*current, current+4))
-	} else {
-		// Scale-down: 100 % per 15 s, i.e. no limit above the minimum.
-		stable = max(stable, h.Min)
+		// calculateScaleUpLimit: max(scaleUpLimitFactor x current,
+		// scaleUpLimitMinimum), 2 and 4.
+		stable = min(stable, max(2*current, 4))
 	}
 	return min(max(stable, h.Min), h.Max)
 }
 
-// KPA is Knative's autoscaler in its documented defaults: a tick every 2 s;
+// periodic reports whether a loop that first runs at phase and then every
+// period runs at now.
+func periodic(now, phase, period time.Duration) bool {
+	return now >= phase && (now-phase)%period == 0
+}
+
+// KPA is Knative's autoscaler in its documented defaults: a tick every 2 s
+// (at 0, 2, 4 s...: it reads its pods itself, so the scrape phase does not
+// apply);
 // the desired count from the mean load over a 60 s stable window, or over
 // a 6 s panic window while panicking; panic starts when the panic window
 // wants 200 % of the ready pods and ends 60 s after that last held; in
 // panic it never scales down; scale-down at most halves per tick. It reads
 // the pods' load directly (no Prometheus scrape). Target is the per-replica
-// load it aims for (the capacity at its 70 % target utilization).
+// load it aims for: capacity x target utilization (Knative's default
+// container-concurrency-target-percentage is 70 %; the comparison gives
+// every policy the same share, see Options.Utilization).
 type KPA struct {
 	Label          string
 	Target         float64
@@ -95,7 +105,6 @@ type KPA struct {
 	MaxScaleDown   float64
 	Min, Max       int32
 
-	next       time.Duration
 	panicking  bool
 	panicSince time.Duration // last time the panic condition held
 	maxPanic   int32
@@ -121,10 +130,9 @@ func (k *KPA) Name() string { return k.Label }
 // Step implements Policy.
 func (k *KPA) Step(now time.Duration, v *View) int32 {
 	current := v.Current()
-	if now < k.next {
+	if !periodic(now, 0, k.Tick) {
 		return current
 	}
-	k.next = now + k.Tick
 	stable, panicLoad := v.Direct(k.Stable), v.Direct(k.Panic)
 	if math.IsNaN(stable) || math.IsNaN(panicLoad) {
 		return current

@@ -2,21 +2,24 @@ package simulate
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"time"
 
+	"github.com/autoscale-io/reactive-autoscaler/pkg/cycle"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
 // Epoch is the wall-clock time of the trace's first row (the schedule
-// strategy reads the hour).
+// strategy reads the hour; predictions are timed from it).
 var Epoch = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC) // a Monday, 00:00 UTC
 
-// Alerting models the spike path: the RequestRateSpike rule (rate over
-// Short more than Factor times the rate over Long ending Short earlier, and
-// above Floor) evaluated every EvalInterval, held For, then Alertmanager's
-// GroupWait before the webhook call; a call opens a spike window of Window
-// with a spike evaluation every Resolution.
+// Alerting models the spike path: the alert rule (rate over Short more than
+// Factor times the rate over Long ending Short earlier, and above Floor)
+// evaluated every EvalInterval at the world's phase, held For, then
+// Alertmanager's GroupWait before the webhook call; the controller then
+// evaluates at once and every Resolution for Window (cycle.Cycle's spike
+// window).
 type Alerting struct {
 	EvalInterval, For, GroupWait time.Duration
 	Short, Long                  time.Duration
@@ -24,36 +27,39 @@ type Alerting struct {
 	Window, Resolution           time.Duration
 }
 
-// DefaultAlerting is deploy/prometheus's rule (evaluated every 5 s, a common
-// production setting; the repository's rule uses 1 s), the example route's
-// group_wait and the binary's spike window.
+// DefaultAlerting is deploy/prometheus's rule (rate[10s] against the minute
+// before; evaluated every 5 s, a common production setting, where the
+// repository's rule uses 1 s), the example route's group_wait and the
+// binary's spike window. At a 15 s scrape rate(x[10s]) holds one sample at
+// most and never has a value, so this rule never fires there.
 var DefaultAlerting = Alerting{EvalInterval: 5 * time.Second, GroupWait: time.Second, Short: 10 * time.Second, Long: time.Minute,
 	Factor: 2, Floor: 10, Window: 30 * time.Second, Resolution: time.Second}
 
-// Reactive is reactive-autoscaler: every Spec.Interval the rate over
-// RateWindow (the default query's 1m) goes through scaler.Decide, the code
-// the controller runs; with Spike, the spike path too; with Predictor, the
-// strategy of Spec combines its answer.
+// Reactive is reactive-autoscaler: its evaluation cycle (pkg/cycle, the
+// code the controller runs) at Spec.Interval, first at Phase; the rate is
+// the default query's, a rate over RateWindow (1m); with Spike, the alert
+// rule, Alertmanager and the spike window too; with Predictor (or Perfect),
+// the spec's strategy combines the predictor's answer.
 type Reactive struct {
 	Label      string
 	Spec       *scaler.Spec
 	RateWindow time.Duration
+	Phase      time.Duration
 	Spike      *Alerting        // nil: no spike path
-	Predictor  scaler.Predictor // nil: none
+	Predictor  scaler.Predictor // nil: none configured
 	// Perfect makes the predictor answer the true demand Spec.Horizon ahead.
 	Perfect bool
 
-	state      scaler.State
-	next       time.Duration
+	cycle      *cycle.Cycle
 	firingFrom time.Duration // -1: the rule's condition does not hold
 	notified   bool          // this firing episode has been sent
 	notifyAt   time.Duration // -1: no webhook call pending
-	spikeUntil time.Duration
-	nextSpike  time.Duration
-	nextRule   time.Duration
-	history    []scaler.Sample
-	// Decisions records every evaluation's input and result (tests).
+	spikeDue   time.Duration // -1: no spike evaluation queued
+	triggered  bool          // a webhook call is waiting for its evaluation
+	// Decisions records every evaluation's input and result; Notified
+	// every webhook call (tests).
 	Decisions []Decision
+	Notified  []time.Duration
 }
 
 // Decision is one evaluation as Reactive saw it.
@@ -61,6 +67,8 @@ type Decision struct {
 	At       time.Duration
 	RPS      float64
 	Spike    bool
+	DataOK   bool
+	Action   scaler.Action
 	Replicas int32 // after the decision
 	Reason   string
 }
@@ -68,38 +76,47 @@ type Decision struct {
 // Name implements Policy.
 func (r *Reactive) Name() string { return r.Label }
 
-// Step implements Policy.
+// Step implements Policy. At one instant, as in the controller's queues: a
+// webhook call queues a spike evaluation at once; the spike evaluation
+// runs, then the periodic one.
 func (r *Reactive) Step(now time.Duration, v *View) int32 {
-	if now == 0 {
-		r.firingFrom, r.notifyAt = -1, -1
+	if r.cycle == nil {
+		r.cycle = cycle.New(time.Time{})
+		r.firingFrom, r.notifyAt, r.spikeDue = -1, -1, -1
 	}
 	want := v.Current()
 	if r.Spike != nil {
 		r.rule(now, v)
 		if r.notifyAt >= 0 && now >= r.notifyAt {
 			r.notifyAt = -1
-			r.spikeUntil, r.nextSpike = now+r.Spike.Window, now
+			r.Notified = append(r.Notified, now)
+			r.triggered, r.spikeDue = true, now
 		}
-		if now < r.spikeUntil && now >= r.nextSpike {
-			want = r.evaluate(now, v, want, true)
-			r.nextSpike = now + r.Spike.Resolution
+		if r.spikeDue >= 0 && now >= r.spikeDue {
+			if r.triggered {
+				r.cycle.Trigger(Epoch.Add(now), r.Spike.Window)
+				r.triggered = false
+			}
+			want = r.evaluate(now, v, want)
+			r.spikeDue = -1
+			if at, ok := r.cycle.FollowUp(Epoch.Add(now), r.Spike.Resolution); ok {
+				r.spikeDue = at.Sub(Epoch)
+			}
 		}
 	}
-	if now >= r.next {
-		want = r.evaluate(now, v, want, now < r.spikeUntil)
-		r.next = now + r.Spec.Interval
+	if periodic(now, r.Phase, r.Spec.Interval) {
+		want = r.evaluate(now, v, want)
 	}
 	return want
 }
 
-// rule evaluates the spike rule at its interval and schedules the webhook
+// rule evaluates the alert rule at its interval and schedules the webhook
 // call when it starts firing (Alertmanager notifies a new group once).
 func (r *Reactive) rule(now time.Duration, v *View) {
 	a := r.Spike
-	if now < r.nextRule {
+	if !periodic(now, r.Phase, a.EvalInterval) {
 		return
 	}
-	r.nextRule = now + a.EvalInterval
 	short, long := v.Rate(a.Short), v.RateOffset(a.Long, a.Short)
 	if !(short > a.Factor*long && short > a.Floor) { // NaN: false
 		r.firingFrom, r.notified = -1, false
@@ -114,46 +131,59 @@ func (r *Reactive) rule(now time.Duration, v *View) {
 	}
 }
 
-func (r *Reactive) evaluate(now time.Duration, v *View, current int32, spike bool) int32 {
+// evaluate runs one cycle at now against the model and carries the
+// decision out at once (the model's API server never refuses a write).
+func (r *Reactive) evaluate(now time.Duration, v *View, current int32) int32 {
 	at := Epoch.Add(now)
-	rps := v.Rate(r.RateWindow)
-	in := scaler.Input{Current: current, RPS: rps, Spike: spike}
-	if math.IsNaN(rps) {
-		in.NoData = errOutage
-	} else if !spike {
-		r.history = append(r.history, scaler.Sample{T: float64(at.Unix()), RPS: rps})
-		if len(r.history) > 60 {
-			r.history = r.history[1:]
-		}
-		in.Prediction = r.predict(v, current, rps)
+	env := cycle.Env{Source: modelSource{v: v, window: r.RateWindow}, Predictor: r.Predictor, Name: r.Label}
+	if r.Perfect {
+		env.Predictor = perfect{v: v, horizon: r.Spec.Horizon}
 	}
-	dec, next := scaler.Decide(at, r.Spec, r.state, in)
-	r.state = next
-	if dec.Action != scaler.Hold {
-		r.state = next.Scaled(at)
+	o := r.cycle.Evaluate(context.Background(), at, r.Spec, current, env)
+	dec := o.Decision
+	scaled := dec.Action != scaler.Hold
+	r.cycle.Commit(o, scaled, at)
+	if scaled {
 		current = dec.Desired
 	}
-	r.Decisions = append(r.Decisions, Decision{At: now, RPS: rps, Spike: spike, Replicas: current, Reason: dec.Reason})
+	r.Decisions = append(r.Decisions, Decision{At: now, RPS: dec.RPS, Spike: o.Spike, DataOK: dec.DataOK, Action: dec.Action, Replicas: current, Reason: dec.Reason})
 	return current
 }
 
-func (r *Reactive) predict(v *View, current int32, rps float64) *scaler.Prediction {
-	if r.Perfect {
-		return &scaler.Prediction{RPS: v.Future(r.Spec.Horizon), HasRPS: true, Source: "perfect"}
-	}
-	if r.Predictor == nil {
-		return nil
-	}
-	p, err := r.Predictor.Predict(context.Background(), scaler.PredictRequest{
-		HorizonSeconds: int(r.Spec.Horizon / time.Second), CurrentReplicas: current, CurrentRPS: rps, History: r.history})
-	if err != nil {
-		return nil // too little history yet: reactive
-	}
-	return &p
+// modelSource answers the cycle's queries from the model's Prometheus.
+type modelSource struct {
+	v      *View
+	window time.Duration
 }
 
-type outage struct{}
+// ErrOutage is the model's "no data": no scrape in the rate's window.
+var ErrOutage = fmt.Errorf("no samples in the rate's window (metrics outage)")
 
-func (outage) Error() string { return "metrics outage in the trace" }
+func (m modelSource) Rate(_ context.Context, now time.Time, _ bool) (float64, error) {
+	rps := m.v.trace.rate(now.Sub(Epoch), m.window, m.v.world.Scrape)
+	if math.IsNaN(rps) {
+		return 0, ErrOutage
+	}
+	return rps, nil
+}
 
-var errOutage error = outage{}
+func (m modelSource) History(_ context.Context, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
+	var out []scaler.Sample
+	for i := n; i >= 0; i-- {
+		at := end.Add(-time.Duration(i) * step)
+		if rps := m.v.trace.rate(at.Sub(Epoch), m.window, m.v.world.Scrape); !math.IsNaN(rps) {
+			out = append(out, scaler.Sample{T: float64(at.UnixMilli()) / 1000, RPS: rps})
+		}
+	}
+	return out, nil
+}
+
+// perfect is a predictor with perfect foresight: the true demand ahead.
+type perfect struct {
+	v       *View
+	horizon time.Duration
+}
+
+func (p perfect) Predict(context.Context, scaler.PredictRequest) (scaler.Prediction, error) {
+	return scaler.Prediction{RPS: p.v.Future(p.horizon), HasRPS: true, Source: "perfect"}, nil
+}

@@ -77,16 +77,16 @@ func Policies(o Options) ([]Policy, error) {
 	target := o.World.Capacity * o.Utilization
 	alerting := o.Alerting
 	all := []Policy{
-		&Reactive{Label: PolicySeed, Spec: seed, RateWindow: time.Minute},
-		&Reactive{Label: PolicyReactive, Spec: spec, RateWindow: time.Minute},
-		&Reactive{Label: PolicySpike, Spec: spec, RateWindow: time.Minute, Spike: &alerting},
-		&Reactive{Label: PolicyHybridBuiltin, Spec: hybridSpec, RateWindow: time.Minute, Spike: &alerting, Predictor: o.Builtin},
-		&Reactive{Label: PolicyHybridPerfect, Spec: hybridSpec, RateWindow: time.Minute, Spike: &alerting, Perfect: true},
+		&Reactive{Label: PolicySeed, Spec: seed, RateWindow: time.Minute, Phase: o.World.Phase},
+		&Reactive{Label: PolicyReactive, Spec: spec, RateWindow: time.Minute, Phase: o.World.Phase},
+		&Reactive{Label: PolicySpike, Spec: spec, RateWindow: time.Minute, Phase: o.World.Phase, Spike: &alerting},
+		&Reactive{Label: PolicyHybridBuiltin, Spec: hybridSpec, RateWindow: time.Minute, Phase: o.World.Phase, Spike: &alerting, Predictor: o.Builtin},
+		&Reactive{Label: PolicyHybridPerfect, Spec: hybridSpec, RateWindow: time.Minute, Phase: o.World.Phase, Spike: &alerting, Perfect: true},
 		// The HPA on a custom metric through prometheus-adapter, whose
 		// usual rule is a rate over 2m; KEDA queries Prometheus itself at
 		// every HPA sync, here with ours' query (a rate over 1m).
-		NewHPA(PolicyHPA, target, 2*time.Minute, spec.MinReplicas, spec.MaxReplicas),
-		NewHPA(PolicyKEDA, target, time.Minute, spec.MinReplicas, spec.MaxReplicas),
+		NewHPA(PolicyHPA, target, 2*time.Minute, o.World.Phase, spec.MinReplicas, spec.MaxReplicas),
+		NewHPA(PolicyKEDA, target, time.Minute, o.World.Phase, spec.MinReplicas, spec.MaxReplicas),
 		NewKPA(PolicyKPA, target, spec.MinReplicas, spec.MaxReplicas),
 	}
 	if len(o.Only) == 0 {

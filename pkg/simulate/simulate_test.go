@@ -52,13 +52,13 @@ func TestSeedWalkthroughThroughSimulate(t *testing.T) {
 func TestHPAFollowsItsDocumentedAlgorithm(t *testing.T) {
 	const target = 10.0
 	t.Run("4 pods at 200% of target -> 8", func(t *testing.T) {
-		h := NewHPA("hpa", target, time.Minute, 1, 100)
+		h := NewHPA("hpa", target, time.Minute, 0, 1, 100)
 		if got := h.Recommend(0, 4, 4*2*target); got != 8 {
 			t.Errorf("got %d, want 8", got)
 		}
 	})
 	t.Run("within the 10% tolerance nothing changes", func(t *testing.T) {
-		h := NewHPA("hpa", target, time.Minute, 1, 100)
+		h := NewHPA("hpa", target, time.Minute, 0, 1, 100)
 		if got := h.Recommend(0, 10, 10*1.08*target); got != 10 {
 			t.Errorf("ratio 1.08: got %d, want 10", got)
 		}
@@ -66,17 +66,25 @@ func TestHPAFollowsItsDocumentedAlgorithm(t *testing.T) {
 			t.Errorf("ratio 1.12: got %d, want ceil(11.2) = 12", got)
 		}
 	})
-	t.Run("scale-up is limited to max(100%, 4 pods) per period", func(t *testing.T) {
-		h := NewHPA("hpa", target, time.Minute, 1, 100)
-		if got := h.Recommend(0, 1, 10*target); got != 5 {
-			t.Errorf("1 pod at 1000%%: got %d, want 1+4 = 5", got)
-		}
-		if got := h.Recommend(15*time.Second, 10, 50*target); got != 20 {
-			t.Errorf("10 pods at 500%%: got %d, want 2x10 = 20", got)
+	t.Run("without behavior a scale-up goes to at most max(2 x current, 4)", func(t *testing.T) {
+		for _, c := range []struct {
+			current int32
+			load    float64 // in targets
+			want    int32
+		}{
+			{1, 2, 2},    // 1 pod at 200 %: wants 2, limit 4
+			{2, 6, 4},    // 2 pods at 300 %: wants 6, limit max(4, 4)
+			{1, 10, 4},   // 1 pod at 1000 %: limit 4, not 1+4
+			{10, 50, 20}, // 10 pods at 500 %: limit 2 x 10
+		} {
+			h := NewHPA("hpa", target, time.Minute, 0, 1, 100)
+			if got := h.Recommend(0, c.current, c.load*target); got != c.want {
+				t.Errorf("%d pods at %.0f%%: got %d, want %d", c.current, 100*c.load/float64(c.current), got, c.want)
+			}
 		}
 	})
 	t.Run("scale-down waits for the 300 s stabilization window", func(t *testing.T) {
-		h := NewHPA("hpa", target, time.Minute, 1, 100)
+		h := NewHPA("hpa", target, time.Minute, 0, 1, 100)
 		h.Recommend(0, 8, 8*target) // 8 recommended at t=0
 		for at := 15 * time.Second; at < 300*time.Second; at += 15 * time.Second {
 			if got := h.Recommend(at, 8, 2*target); got != 8 {
@@ -134,18 +142,111 @@ func TestOursNeverScalesDownInAnOutage(t *testing.T) {
 	}
 }
 
+// TestSpikePathHelpsOnAFlashCrowd: at a 5 s scrape the repository's rule
+// (a 10 s rate) has two samples and fires; the spike path then serves more
+// of a flash crowd than the interval alone, and perfect foresight more still.
 func TestSpikePathHelpsOnAFlashCrowd(t *testing.T) {
-	scores, err := Compare(Options{World: DefaultWorld, Utilization: 0.8, Alerting: DefaultAlerting,
-		Only: []string{PolicyReactive, PolicySpike, PolicyHybridPerfect}}, Shapes["flash-crowd"]())
+	world := DefaultWorld.WithScrape(5 * time.Second)
+	o := Options{World: world, Utilization: 0.8, Alerting: DefaultAlerting,
+		Only: []string{PolicyReactive, PolicySpike, PolicyHybridPerfect}}
+	policies, err := Policies(o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr := Shapes["flash-crowd"]()
+	var scores []Score
+	for _, p := range policies {
+		scores = append(scores, Run(world, tr, p))
+	}
 	reactive, spike, perfect := scores[0], scores[1], scores[2]
+	if n := len(policies[1].(*Reactive).Notified); n != 1 {
+		t.Errorf("the rule notified %d times, want once for the one step", n)
+	}
 	if spike.UnservedRequests >= reactive.UnservedRequests {
 		t.Errorf("the spike path left %v requests unserved, the interval alone %v", spike.UnservedRequests, reactive.UnservedRequests)
 	}
 	if perfect.UnservedRequests >= spike.UnservedRequests {
 		t.Errorf("perfect foresight left %v unserved, more than the spike path's %v: it is meant as the upper bound", perfect.UnservedRequests, spike.UnservedRequests)
+	}
+}
+
+// TestRateNeedsTwoScrapes: rate(x[w]) is the counter's slope between the
+// first and last scrape in (t-w, t]; fewer than two scrapes is no data. At
+// a 15 s scrape a 10 s rate never has a value, so the repository's spike
+// rule never fires there.
+func TestRateNeedsTwoScrapes(t *testing.T) {
+	tr := &Trace{Name: "step", Step: 10 * time.Second, RPS: []float64{10, 10, 10, 40, 40, 40, 40, 40, 40, 40, 40, 40}}
+	for at := time.Duration(0); at < tr.Duration(); at += time.Second {
+		if v := tr.rate(at, 10*time.Second, 15*time.Second); !math.IsNaN(v) {
+			t.Fatalf("rate[10s] at %v with a 15 s scrape = %v, want no data", at, v)
+		}
+	}
+	// At 37 s the 1m window holds the scrapes at 0, 15 and 30 s: the
+	// counter went from 0 to 300 in those 30 s.
+	if v := tr.rate(37*time.Second, time.Minute, 15*time.Second); v != 10 {
+		t.Errorf("rate[1m] at 37 s = %v, want 10 (scrapes at 0 and 30 s; the step at 30 s is not seen yet)", v)
+	}
+	// At 52 s: scrapes at 0..45 s; the counter at 45 s is 300 + 40*15.
+	if v, want := tr.rate(52*time.Second, time.Minute, 15*time.Second), (300+40*15)/45.0; v != want {
+		t.Errorf("rate[1m] at 52 s = %v, want %v", v, want)
+	}
+	// A 5 s scrape gives a 10 s window two samples.
+	if v := tr.rate(52*time.Second, 10*time.Second, 5*time.Second); v != 40 {
+		t.Errorf("rate[10s] at 52 s with a 5 s scrape = %v, want 40", v)
+	}
+	// An outage: no scrape succeeds in the window.
+	out := &Trace{Name: "gap", Step: 10 * time.Second, RPS: []float64{10, 10, nan, nan, nan, nan, nan, nan, nan, 10}}
+	if v := out.rate(85*time.Second, time.Minute, 15*time.Second); !math.IsNaN(v) {
+		t.Errorf("rate[1m] in an outage = %v, want no data", v)
+	}
+	world := DefaultWorld
+	scores, err := Compare(Options{World: world, Utilization: 0.8, Alerting: DefaultAlerting, Only: []string{PolicySpike}}, Shapes["flash-crowd"]())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scores[0].ScaleActions == 0 {
+		t.Fatal("no scale action on the flash crowd")
+	}
+	p, _ := Policies(Options{World: world, Utilization: 0.8, Alerting: DefaultAlerting, Only: []string{PolicySpike}})
+	Run(world, Shapes["flash-crowd"](), p[0])
+	if n := p[0].(*Reactive).Notified; len(n) != 0 {
+		t.Errorf("the 10 s rule notified at %v at a 15 s scrape", n)
+	}
+}
+
+var nan = math.NaN()
+
+// TestLoopsRunAtTheirPhase: ours and the HPA read Prometheus at the world's
+// phase after a scrape (7 s at 15 s), the KPA every 2 s from 0.
+func TestLoopsRunAtTheirPhase(t *testing.T) {
+	world := DefaultWorld
+	policies, err := Policies(Options{World: world, Utilization: 0.8, Alerting: DefaultAlerting, Only: []string{PolicyReactive}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := policies[0].(*Reactive)
+	Run(world, Shapes["ramp"](), r)
+	for i, d := range r.Decisions[:5] {
+		if want := world.Phase + time.Duration(i)*30*time.Second; d.At != want {
+			t.Errorf("evaluation %d at %v, want %v (phase %v, interval 30 s)", i, d.At, want, world.Phase)
+		}
+	}
+	h := NewHPA("hpa", 10, time.Minute, world.Phase, 1, 100)
+	var syncs []time.Duration
+	tr := Shapes["ramp"]()
+	for now := time.Duration(0); now < time.Minute; now += time.Second {
+		before := len(h.recs)
+		h.Step(now, &View{trace: tr, world: world, now: now, current: 1, ready: 1})
+		if len(h.recs) != before {
+			syncs = append(syncs, now)
+		}
+	}
+	// The first sync at 7 s reads no data yet (one scrape); then 22, 37, 52.
+	if diff := cmp.Diff([]time.Duration{22 * time.Second, 37 * time.Second, 52 * time.Second}, syncs); diff != "" {
+		t.Errorf("HPA syncs with data (-want +got):\n%s", diff)
+	}
+	if world.Phase != 7*time.Second || DefaultWorld.WithScrape(5*time.Second).Phase != 2*time.Second {
+		t.Errorf("phases %v and %v, want 7 s and 2 s (half the scrape, rounded down)", world.Phase, DefaultWorld.WithScrape(5*time.Second).Phase)
 	}
 }
 

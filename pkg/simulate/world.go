@@ -1,20 +1,27 @@
 // Package simulate replays a request-rate trace through autoscaling
-// policies in a model of the world, on a simulated clock: ours (the real
-// pkg/scaler decision, with and without the spike path, hybrid with a
-// predictor) and baselines implemented from the documented algorithms of
-// the Kubernetes HPA, KEDA's Prometheus scaler and Knative's KPA. It scores
-// each policy on the same demand.
+// policies in a model of the world, on a simulated clock: ours (the
+// controller's own evaluation cycle, pkg/cycle, over pkg/scaler's decision)
+// and baselines implemented from the upstream algorithms of the Kubernetes
+// HPA, KEDA's Prometheus scaler and Knative's KPA. It scores each policy on
+// the same demand, and compares them at equal cost (equalcost.go).
 //
-// The model, and its assumptions:
+// The model, and its assumptions (docs/SIMULATE.md says why each holds):
 //   - Demand is the trace, piecewise constant between its rows; a row
 //     without a value (NaN) is a metrics outage: demand continues (the
-//     neighbours' value) but no policy can observe it.
+//     previous value) but no scrape succeeds while it lasts.
 //   - A new replica becomes ready Startup after it is asked for; a removed
 //     replica stops serving at once. Each ready replica serves Capacity
 //     requests per second; demand above ready capacity is not served.
-//   - Prometheus scrapes every Scrape; a rate over a window, as of time t,
-//     is the mean demand over the window ending at the last scrape before t.
-//     Knative's autoscaler reads its pods directly, every second.
+//   - Prometheus scrapes a request counter at every multiple of Scrape
+//     (phase 0); a sample is queryable at once. rate(x[w]) at time q is the
+//     counter's slope between the first and the last sample in (q-w, q],
+//     which is what Prometheus' extrapolated rate returns when the samples
+//     are evenly spaced; fewer than two samples in the window is no data
+//     (so rate(x[10s]) at a 15 s scrape never has a value).
+//   - Every loop that reads Prometheus (ours, the HPA, KEDA, the alert
+//     rule) runs at World.Phase after a scrape: its data is Phase old.
+//     Knative's autoscaler reads its pods itself every second, so its data
+//     is current.
 //   - Replica-seconds count every replica asked for, ready or starting:
 //     starting pods cost as much as serving ones.
 package simulate
@@ -29,12 +36,27 @@ type World struct {
 	Capacity float64       // requests per second one ready replica serves
 	Startup  time.Duration // from a scale-up to the new replica being ready
 	Scrape   time.Duration // Prometheus scrape interval
-	Tick     time.Duration // simulation resolution
-	Initial  int32         // replicas at the start
+	// Phase is how long after a scrape every Prometheus-fed loop runs (ours,
+	// the HPA's sync, KEDA's, the alert rule's): the age of the newest sample
+	// each of them reads. Loops with the same period as the scrape, or a
+	// multiple of it, keep this phase for ever; half the scrape interval is
+	// the mean over all phases.
+	Phase   time.Duration
+	Tick    time.Duration // simulation resolution
+	Initial int32         // replicas at the start
 }
 
-// DefaultWorld is the model's defaults.
-var DefaultWorld = World{Capacity: 25, Startup: 30 * time.Second, Scrape: 15 * time.Second, Tick: time.Second, Initial: 1}
+// DefaultWorld is the model's defaults: 25 RPS per replica, 30 s to start
+// one, a 15 s scrape (Prometheus' and most charts' default) read 7 s after
+// it, a 1 s clock.
+var DefaultWorld = World{Capacity: 25, Startup: 30 * time.Second, Scrape: 15 * time.Second, Phase: 7 * time.Second, Tick: time.Second, Initial: 1}
+
+// WithScrape returns w with scrape interval s and its loops at the phase of
+// half of it (rounded down to the tick).
+func (w World) WithScrape(s time.Duration) World {
+	w.Scrape, w.Phase = s, (s / 2).Truncate(w.Tick)
+	return w
+}
 
 // Policy decides replicas. Step is called every World.Tick; it returns the
 // replicas it wants now (the current count for no change).
@@ -58,18 +80,15 @@ func (v *View) Current() int32 { return v.current }
 // Ready is the count of ready replicas.
 func (v *View) Ready() int32 { return v.ready }
 
-// Rate is a Prometheus rate over window as of now: the mean demand over the
-// window ending at the last scrape. NaN when the metric was out for the
-// whole window. A zero window is the demand at the last scrape.
-func (v *View) Rate(window time.Duration) float64 {
-	at := v.now.Truncate(v.world.Scrape)
-	return v.trace.mean(at-window, at)
-}
+// Rate is rate(x[window]) as of now, from the scrapes so far: the counter's
+// slope between the first and the last sample in (now-window, now]; NaN
+// with fewer than two samples there. A zero window is the demand at the
+// last scrape (an ideal instant metric, for tests).
+func (v *View) Rate(window time.Duration) float64 { return v.trace.rate(v.now, window, v.world.Scrape) }
 
-// RateOffset is Rate over window ending offset before the last scrape.
+// RateOffset is Rate over window ending offset before now (PromQL offset).
 func (v *View) RateOffset(window, offset time.Duration) float64 {
-	at := v.now.Truncate(v.world.Scrape) - offset
-	return v.trace.mean(at-window, at)
+	return v.trace.rate(v.now-offset, window, v.world.Scrape)
 }
 
 // Direct is the mean demand over the window ending now, as a component that
@@ -156,6 +175,7 @@ type Trace struct {
 	Step time.Duration
 	RPS  []float64
 	fill []float64 // RPS with outages filled by the neighbours
+	cum  []float64 // cum[i]: requests before row i (filled demand)
 }
 
 // Duration is the trace's length.
@@ -166,6 +186,7 @@ func (t *Trace) filled() []float64 {
 		return t.fill
 	}
 	t.fill = make([]float64, len(t.RPS))
+	defer t.cumulate()
 	last := math.NaN()
 	for i, v := range t.RPS {
 		if !math.IsNaN(v) {
@@ -188,6 +209,51 @@ func (t *Trace) filled() []float64 {
 func (t *Trace) index(at time.Duration) int {
 	i := int(at / t.Step)
 	return min(max(i, 0), len(t.RPS)-1)
+}
+
+func (t *Trace) cumulate() {
+	t.cum = make([]float64, len(t.fill)+1)
+	for i, v := range t.fill {
+		t.cum[i+1] = t.cum[i] + v*t.Step.Seconds()
+	}
+}
+
+// counter is the request counter at at: every request served or not since
+// the start (a service counts the requests it receives).
+func (t *Trace) counter(at time.Duration) float64 {
+	t.filled()
+	i := t.index(at)
+	return t.cum[i] + t.fill[i]*(at-time.Duration(i)*t.Step).Seconds()
+}
+
+// scraped reports whether a scrape at at succeeded (no metrics outage).
+func (t *Trace) scraped(at time.Duration) bool { return !math.IsNaN(t.RPS[t.index(at)]) }
+
+// rate is rate(x[window]) evaluated at q by a Prometheus scraping every
+// scrape (see View.Rate).
+func (t *Trace) rate(q, window, scrape time.Duration) float64 {
+	if q < 0 {
+		return math.NaN()
+	}
+	last := q.Truncate(scrape)
+	if window == 0 {
+		return t.RPS[t.index(last)]
+	}
+	first, newest, n := time.Duration(-1), time.Duration(-1), 0
+	for s := last; s > q-window && s >= 0; s -= scrape {
+		if !t.scraped(s) {
+			continue
+		}
+		if newest < 0 {
+			newest = s
+		}
+		first = s
+		n++
+	}
+	if n < 2 {
+		return math.NaN()
+	}
+	return (t.counter(newest) - t.counter(first)) / (newest - first).Seconds()
 }
 
 // demand is the true demand at at.

@@ -40,10 +40,6 @@ type RPSSource interface {
 // TracerName names the controller's spans' instrumentation scope.
 const TracerName = "github.com/autoscale-io/reactive-autoscaler/pkg/watch"
 
-// WarmSamples is how many past intervals a new process or leader folds into
-// a target's smoothed rate before its first decision.
-const WarmSamples = 5
-
 // Monitor records the controller's own metrics.
 type Monitor interface {
 	ObserveEvaluation(namespace, name string, d *scaler.Decision, result string, took time.Duration)
@@ -269,10 +265,16 @@ func (c *Controller) processNextSpike(ctx context.Context) bool {
 	}
 	c.mu.Lock()
 	t, ok := c.targets[key]
-	followUp := ok && c.clock.Now().Before(t.spikeUntil)
 	c.mu.Unlock()
+	if !ok {
+		return true
+	}
+	t.busy.Lock()
+	now := c.clock.Now()
+	at, followUp := t.cycle.FollowUp(now, c.spikeResolution)
+	t.busy.Unlock()
 	if followUp {
-		c.spikes.AddAfter(key, c.spikeResolution)
+		c.spikes.AddAfter(key, at.Sub(now))
 	}
 	return true
 }

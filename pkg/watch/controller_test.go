@@ -187,7 +187,7 @@ func TestReplicasChangedByAPersonAreRespected(t *testing.T) {
 		}
 	})
 	h.ctrl.mu.Lock()
-	stateBefore := h.ctrl.targets["shop/frontend"].state.LastScale
+	stateBefore := h.ctrl.targets["shop/frontend"].cycle.State().LastScale
 	h.ctrl.mu.Unlock()
 	h.clock.Step(interval)
 	h.ctrl.sync(h.ctx, "shop/frontend") //nolint:errcheck // the outcome is checked below
@@ -195,7 +195,7 @@ func TestReplicasChangedByAPersonAreRespected(t *testing.T) {
 		t.Errorf("replicas = %d; the write overrode a concurrent change to 4", got)
 	}
 	h.ctrl.mu.Lock()
-	if after := h.ctrl.targets["shop/frontend"].state.LastScale; !after.Equal(stateBefore) {
+	if after := h.ctrl.targets["shop/frontend"].cycle.State().LastScale; !after.Equal(stateBefore) {
 		t.Errorf("an unwritten decision started a cooldown")
 	}
 	h.ctrl.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -13,85 +12,59 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/autoscale-io/reactive-autoscaler/pkg/cycle"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
 // EventPredictorUnavailable reports a predictor failure (SPEC section 5).
 const EventPredictorUnavailable = "PredictorUnavailable"
 
-// HistorySamples is how many recent samples of a target the predictors
-// see (30 min at the default 30 s interval).
-const HistorySamples = 60
-
-// PredictorEventEvery rate-limits PredictorUnavailable Events: one when a
-// target's predictor starts failing, then at most one per this period while
-// it keeps failing.
-const PredictorEventEvery = 5 * time.Minute
-
-// remember appends a good sample to the target's history.
-func (t *target) remember(now time.Time, rps float64) {
-	if len(t.history) == HistorySamples {
-		copy(t.history, t.history[1:])
-		t.history = t.history[:HistorySamples-1]
+// reportObservation reports what a cycle observed besides its decision:
+// a warm-up without history, a scored prediction, a predictor's answer or
+// failure (an Event, at most every cycle.PredictorEventEvery while it keeps
+// failing, and a metric).
+func (c *Controller) reportObservation(ctx context.Context, t *target, d *appsv1.Deployment, spec *scaler.Spec, o cycle.Outcome) {
+	logger := klog.FromContext(ctx)
+	if o.WarmErr != nil {
+		logger.V(2).Info("No history to warm the smoothed rate from", "err", o.WarmErr)
 	}
-	t.history = append(t.history, scaler.Sample{T: float64(now.UnixMilli()) / 1000, RPS: rps})
+	mape, n := t.cycle.Shadow().MAPE()
+	if o.Scored {
+		c.monitor.ObservePrediction(d.Namespace, d.Name, 0, false, mape, n)
+	}
+	if o.PredictorErr != nil {
+		c.monitor.ObservePredictorError(scaler.PredictorReason(o.PredictorErr))
+		if o.PredictorReport {
+			c.recorder.Eventf(d, corev1.EventTypeWarning, EventPredictorUnavailable,
+				"Predictor %s unavailable: %v; deciding reactively", spec.Predictor, o.PredictorErr)
+		}
+		if o.PredictorWentDown {
+			logger.Info("Predictor unavailable; deciding reactively", "predictor", spec.Predictor, "err", o.PredictorErr)
+		}
+	}
+	if o.PredictorBack {
+		logger.Info("Predictor answering again", "predictor", spec.Predictor)
+	}
+	if p := o.Prediction; p != nil {
+		c.monitor.ObservePrediction(d.Namespace, d.Name, p.RPS, p.HasRPS, mape, n)
+	}
 }
 
-// predict asks the target's predictor for its forecast. It returns nil when
-// there is no predictive input (predictor none, or too little history yet),
-// and a Prediction with Err when the predictor failed: the decision is then
-// reactive, and an Event and a metric say why.
-func (c *Controller) predict(ctx context.Context, t *target, d *appsv1.Deployment, spec *scaler.Spec, current int32, rps float64, now time.Time) *scaler.Prediction {
-	var p scaler.Predictor
-	switch spec.Predictor {
-	case scaler.PredictorNone:
-		return nil
-	case scaler.PredictorExternal:
-		p = c.external
-	default:
-		p = c.builtin
+// tracedPredictor asks a predictor inside a "predict" span.
+type tracedPredictor struct {
+	p      scaler.Predictor
+	tracer trace.Tracer
+	kind   scaler.PredictorKind
+}
+
+func (tp tracedPredictor) Predict(ctx context.Context, req scaler.PredictRequest) (scaler.Prediction, error) {
+	ctx, span := tp.tracer.Start(ctx, "predict", trace.WithAttributes(attribute.String("autoscale.predictor", string(tp.kind))))
+	defer span.End()
+	ans, err := tp.p.Predict(ctx, req)
+	if err != nil && !errors.Is(err, scaler.ErrNoForecastYet) {
+		span.SetStatus(codes.Error, err.Error())
 	}
-	var ans scaler.Prediction
-	err := error(&scaler.PredictorError{Reason: scaler.PredictorNotConfigured,
-		Err: errors.New("predictor " + string(spec.Predictor) + " is not configured on this controller")})
-	if p != nil {
-		pctx, span := c.tracer.Start(ctx, "predict", trace.WithAttributes(attribute.String("autoscale.predictor", string(spec.Predictor))))
-		defer span.End()
-		ctx = pctx
-		ans, err = p.Predict(ctx, scaler.PredictRequest{
-			Namespace: d.Namespace, Deployment: d.Name, Service: spec.Service,
-			HorizonSeconds: int(spec.Horizon / time.Second), CurrentReplicas: current, CurrentRPS: rps,
-			History: t.history,
-		})
-	}
-	logger := klog.FromContext(ctx)
-	switch {
-	case errors.Is(err, scaler.ErrNoForecastYet):
-		return nil
-	case err != nil:
-		trace.SpanFromContext(ctx).SetStatus(codes.Error, err.Error())
-		c.monitor.ObservePredictorError(scaler.PredictorReason(err))
-		if !t.predictorDown || now.Sub(t.predictorEventAt) >= PredictorEventEvery {
-			c.recorder.Eventf(d, corev1.EventTypeWarning, EventPredictorUnavailable,
-				"Predictor %s unavailable: %v; deciding reactively", spec.Predictor, err)
-			t.predictorEventAt = now
-		}
-		if !t.predictorDown {
-			logger.Info("Predictor unavailable; deciding reactively", "predictor", spec.Predictor, "err", err)
-		}
-		t.predictorDown = true
-		return &scaler.Prediction{Err: err}
-	}
-	if t.predictorDown {
-		logger.Info("Predictor answering again", "predictor", spec.Predictor)
-		t.predictorDown = false
-	}
-	if ans.HasRPS {
-		t.shadow.Predicted(now.Add(spec.Horizon), ans.RPS)
-	}
-	mape, n := t.shadow.MAPE()
-	c.monitor.ObservePrediction(d.Namespace, d.Name, ans.RPS, ans.HasRPS, mape, n)
-	return &ans
+	return ans, err
 }
 
 // StatusPredictor reports a target's predictor in the status annotation.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autoscale-io/reactive-autoscaler/pkg/cycle"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/predict/predictstub"
@@ -75,10 +76,10 @@ func TestOverrideFollowsThePredictorAndFallsBackOnEveryFailure(t *testing.T) {
 				t.Errorf("predictor_errors_total{reason=%q} = %v, want 2", tc.reason, n)
 			}
 
-			h.clock.Step(PredictorEventEvery)
+			h.clock.Step(cycle.PredictorEventEvery)
 			h.evaluate("frontend", interval)
 			if ev := h.drainEvents(); !hasEvent(ev, "Warning PredictorUnavailable") {
-				t.Errorf("no new PredictorUnavailable after %v of failures: %q", PredictorEventEvery, ev)
+				t.Errorf("no new PredictorUnavailable after %v of failures: %q", cycle.PredictorEventEvery, ev)
 			}
 
 			stub.SetMode(predictstub.Fixed)

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
+	"github.com/autoscale-io/reactive-autoscaler/pkg/cycle"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
@@ -80,6 +81,10 @@ const PredictorStatusEvery = 10 * time.Minute
 // syncDue evaluates one target and returns when to evaluate it next (0: not
 // again, it is no longer managed). due is when the evaluation was scheduled
 // (zero: not scheduled). A returned error is retried with backoff.
+//
+// The steps: find the target; observe and decide (its cycle.Cycle, on
+// Prometheus and the predictor); apply (fence, dry run or write); report
+// (Events, status, metrics).
 func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time.Duration, error) {
 	start := c.clock.Now()
 	ns, name, err := cache.SplitMetaNamespaceKey(k)
@@ -111,12 +116,11 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 	now := c.clock.Now()
 	c.mu.Lock()
 	triggered, spikeAt := t.spike, t.spikeAt
-	if triggered {
-		t.spikeUntil = now.Add(c.spikeWindow)
-	}
-	spike := triggered || now.Before(t.spikeUntil)
 	t.spike = false
 	c.mu.Unlock()
+	if triggered {
+		t.cycle.Trigger(now, c.spikeWindow)
+	}
 
 	spec, specErr, changed := c.specFor(t, d)
 	if specErr != nil {
@@ -136,40 +140,11 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 	if d.Spec.Replicas != nil {
 		current = *d.Spec.Replicas
 	}
-	in := scaler.Input{Current: current, Spike: spike}
-	if q, err := spec.RenderQuery(ns, name); err != nil {
-		in.NoData = fmt.Errorf("rendering the query: %w", err)
-	} else {
-		c.warm(ctx, t, spec, q, now)
-		qctx, qspan := c.tracer.Start(ctx, "prometheus.query", trace.WithAttributes(attribute.String("db.query.text", q)))
-		if c.batched(spec) && !spike {
-			// The tick this evaluation belongs to: every target of the
-			// same interval reads the one grouped query run for it.
-			tick := batchTick(now, due, spec.Interval)
-			qspan.SetAttributes(attribute.Bool("autoscale.batched", true))
-			in.RPS, in.NoData = c.batch.RPS(qctx, spec.Service, tick, 2*spec.Interval)
-		} else {
-			in.RPS, in.NoData = c.source.RPS(qctx, q, now, 2*spec.Interval)
-		}
-		if in.NoData != nil {
-			qspan.SetStatus(codes.Error, in.NoData.Error())
-		}
-		qspan.End()
-	}
-	span.SetAttributes(attribute.Bool("autoscale.spike", spike), attribute.Int("autoscale.current_replicas", int(current)))
-	if in.NoData == nil && scaler.Usable(in.RPS) {
-		t.remember(now, in.RPS)
-		if t.shadow.Measured(now, in.RPS, spec.Interval) {
-			mape, n := t.shadow.MAPE()
-			c.monitor.ObservePrediction(ns, name, 0, false, mape, n)
-		}
-		// Spike evaluations are reactive only, and ask no one.
-		if !spike {
-			in.Prediction = c.predict(ctx, t, d, spec, current, in.RPS, now)
-		}
-	}
-	dec, next := scaler.Decide(now, spec, t.state, in)
-	span.SetAttributes(attribute.Float64("autoscale.rps", dec.RPS), attribute.Float64("autoscale.smoothed_rps", dec.SmoothedRPS),
+	o := t.cycle.Evaluate(ctx, now, spec, current, c.env(d, spec, due))
+	c.reportObservation(ctx, t, d, spec, o)
+	dec := o.Decision
+	span.SetAttributes(attribute.Bool("autoscale.spike", o.Spike), attribute.Int("autoscale.current_replicas", int(current)),
+		attribute.Float64("autoscale.rps", dec.RPS), attribute.Float64("autoscale.smoothed_rps", dec.SmoothedRPS),
 		attribute.Bool("autoscale.data_ok", dec.DataOK), attribute.String("autoscale.decision", dec.Action.String()),
 		attribute.Int("autoscale.desired_replicas", int(dec.Desired)), attribute.String("autoscale.reason", dec.Reason))
 	if c.fenced() {
@@ -179,53 +154,77 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		return 0, nil
 	}
 
-	result := metrics.ResultHeld
-	if !dec.DataOK {
-		result = metrics.ResultNoData
-		c.recorder.Eventf(d, corev1.EventTypeWarning, EventFailedGetMetrics, "%s; holding at %d replicas", dec.Reason, current)
+	a := c.apply(ctx, d, spec, o)
+	if a.fenced {
+		return 0, nil
 	}
-	scaled := false
-	var scaleErr error
+	if a.scaled && a.result == metrics.ResultScaled && triggered {
+		c.monitor.ObserveSpikeToScale(c.clock.Since(spikeAt))
+	}
+	t.cycle.Commit(o, a.scaled, now)
+	c.reportStatus(ctx, k, t, d, spec, o, a.scaled, now)
+	c.monitor.ObserveEvaluation(ns, name, &dec, a.result, c.clock.Since(start))
+	span.SetAttributes(attribute.String("autoscale.result", a.result))
+	if a.err != nil {
+		span.SetStatus(codes.Error, a.err.Error())
+		return 0, fmt.Errorf("scaling %s from %d to %d: %w", k, dec.Current, dec.Desired, a.err)
+	}
+	return c.next(spec, now), nil
+}
+
+// applied is what became of a decision.
+type applied struct {
+	result string // a metrics.Result* value
+	scaled bool   // written, or reported in a dry run
+	fenced bool   // another replica leads: nothing written, nothing to keep
+	err    error  // the write failed
+}
+
+// apply carries out a decision: holds, reports a dry run, or writes the
+// replicas, with the Event that says so.
+func (c *Controller) apply(ctx context.Context, d *appsv1.Deployment, spec *scaler.Spec, o cycle.Outcome) applied {
+	logger := klog.FromContext(ctx)
+	dec := o.Decision
+	a := applied{result: metrics.ResultHeld}
+	if !dec.DataOK {
+		a.result = metrics.ResultNoData
+		c.recorder.Eventf(d, corev1.EventTypeWarning, EventFailedGetMetrics, "%s; holding at %d replicas", dec.Reason, dec.Current)
+	}
 	switch {
 	case dec.Action == scaler.Hold:
-		logger.V(4).Info("Evaluated", "replicas", current, "rps", dec.RPS, "smoothedRPS", dec.SmoothedRPS, "spike", spike, "reason", dec.Reason)
+		logger.V(4).Info("Evaluated", "replicas", dec.Current, "rps", dec.RPS, "smoothedRPS", dec.SmoothedRPS, "spike", o.Spike, "reason", dec.Reason)
+		return a
 	case spec.DryRun:
-		scaled, result = true, metrics.ResultDryRun
 		c.recorder.Eventf(d, corev1.EventTypeNormal, EventDryRunRescale, "Would set new size: %d; reason: %s", dec.Desired, dec.Reason)
 		logger.Info("Dry run: "+actionWord(dec.Action)+" not written", "oldReplicas", dec.Current, "newReplicas", dec.Desired, "reason", dec.Reason)
-	default:
-		scaleErr = c.scale(ctx, d, dec.Current, dec.Desired)
-		switch {
-		case errors.Is(scaleErr, errFenced):
-			logger.Info("Not the leader any more; the decision is not written", "decision", dec.Reason)
-			return 0, nil
-		case errors.Is(scaleErr, errReplicasChanged):
-			logger.Info("Replicas changed by someone else before the write; keeping their count", "decidedFrom", dec.Current)
-			scaleErr = nil
-		case scaleErr != nil:
-			result = metrics.ResultError
-			c.recorder.Eventf(d, corev1.EventTypeWarning, EventFailedRescale, "New size: %d; reason: %s; error: %v", dec.Desired, dec.Reason, scaleErr)
-		default:
-			scaled, result = true, metrics.ResultScaled
-			c.monitor.ObserveScale(dec.Action)
-			if triggered {
-				c.monitor.ObserveSpikeToScale(c.clock.Since(spikeAt))
-			}
-			c.recorder.Eventf(d, corev1.EventTypeNormal, EventSuccessfulRescale, "New size: %d; reason: %s", dec.Desired, dec.Reason)
-			logger.Info(actionWord(dec.Action), "oldReplicas", dec.Current, "newReplicas", dec.Desired, "spike", spike, "reason", dec.Reason)
-		}
+		return applied{result: metrics.ResultDryRun, scaled: true}
 	}
-	if scaled {
-		next = next.Scaled(now)
+	err := c.scale(ctx, d, dec.Current, dec.Desired)
+	switch {
+	case errors.Is(err, errFenced):
+		logger.Info("Not the leader any more; the decision is not written", "decision", dec.Reason)
+		return applied{fenced: true}
+	case errors.Is(err, errReplicasChanged):
+		logger.Info("Replicas changed by someone else before the write; keeping their count", "decidedFrom", dec.Current)
+		return a
+	case err != nil:
+		c.recorder.Eventf(d, corev1.EventTypeWarning, EventFailedRescale, "New size: %d; reason: %s; error: %v", dec.Desired, dec.Reason, err)
+		return applied{result: metrics.ResultError, err: err}
 	}
-	t.state = next
+	c.monitor.ObserveScale(dec.Action)
+	c.recorder.Eventf(d, corev1.EventTypeNormal, EventSuccessfulRescale, "New size: %d; reason: %s", dec.Desired, dec.Reason)
+	logger.Info(actionWord(dec.Action), "oldReplicas", dec.Current, "newReplicas", dec.Desired, "spike", o.Spike, "reason", dec.Reason)
+	return applied{result: metrics.ResultScaled, scaled: true}
+}
 
-	st, changed := nextStatus(t.status, dec, in.NoData, scaled, spec.DryRun, now)
-	// The predictor's standing rides along with every write, and on its own
-	// at most every PredictorStatusEvery (spread over targets): its MAPE
-	// moves at every evaluation, and thousands of targets must not write at
-	// once when their first predictions are scored.
-	if ps, psChanged := predictorStatus(t.status.Predictor, spec, &t.shadow); changed || (psChanged && now.Sub(t.statusWritten) >= predictorStatusEvery(k)) {
+// reportStatus writes the status annotation when it changed (or the last
+// write failed). The predictor's standing rides along with every write, and
+// on its own at most every PredictorStatusEvery (spread over targets): its
+// MAPE moves at every evaluation, and thousands of targets must not write at
+// once when their first predictions are scored.
+func (c *Controller) reportStatus(ctx context.Context, k string, t *target, d *appsv1.Deployment, spec *scaler.Spec, o cycle.Outcome, scaled bool, now time.Time) {
+	st, changed := nextStatus(t.status, o.Decision, o.Input.NoData, scaled, spec.DryRun, now)
+	if ps, psChanged := predictorStatus(t.status.Predictor, spec, t.cycle.Shadow()); changed || (psChanged && now.Sub(t.statusWritten) >= predictorStatusEvery(k)) {
 		st.Predictor, changed = ps, true
 	}
 	if changed || t.statusDirty {
@@ -233,13 +232,6 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		t.statusDirty = c.writeStatus(ctx, d, st) != nil
 		t.statusWritten = now
 	}
-	c.monitor.ObserveEvaluation(ns, name, &dec, result, c.clock.Since(start))
-	span.SetAttributes(attribute.String("autoscale.result", result))
-	if scaleErr != nil {
-		span.SetStatus(codes.Error, scaleErr.Error())
-		return 0, fmt.Errorf("scaling %s from %d to %d: %w", k, dec.Current, dec.Desired, scaleErr)
-	}
-	return c.next(spec, now), nil
 }
 
 // batched reports whether a target's rate comes from the grouped query.
@@ -256,48 +248,68 @@ func (c *Controller) next(spec *scaler.Spec, now time.Time) time.Duration {
 	return now.Truncate(spec.Interval).Add(spec.Interval).Sub(now)
 }
 
-// warm starts the smoothed rate of a target this process has not evaluated
-// yet from the rates of its last WarmSamples intervals (up to one interval
-// ago, so that the current sample is not counted twice): a new leader
-// decides from the load the old one saw, not from one sample.
-func (c *Controller) warm(ctx context.Context, t *target, spec *scaler.Spec, query string, now time.Time) {
-	if t.warmed || t.state.HasEMA {
-		return
+// env is what a target's cycle reads: Prometheus (one query per target, or
+// the tick's grouped query) and its predictor, each traced.
+func (c *Controller) env(d *appsv1.Deployment, spec *scaler.Spec, due time.Time) cycle.Env {
+	src := &promSource{c: c, spec: spec, due: due}
+	src.query, src.queryErr = spec.RenderQuery(d.Namespace, d.Name)
+	var p scaler.Predictor
+	switch spec.Predictor {
+	case scaler.PredictorExternal:
+		p = c.external
+	case scaler.PredictorBuiltin:
+		p = c.builtin
 	}
-	t.warmed = true
-	n := WarmSamples
-	if spec.Predictor != scaler.PredictorNone {
-		n = HistorySamples
+	env := cycle.Env{Source: src, Namespace: d.Namespace, Name: d.Name}
+	if p != nil {
+		env.Predictor = tracedPredictor{p: p, tracer: c.tracer, kind: spec.Predictor}
 	}
-	hctx, span := c.tracer.Start(ctx, "prometheus.query_range", trace.WithAttributes(attribute.String("db.query.text", query)))
-	var hist []scaler.Sample
+	return env
+}
+
+// promSource is a target's rate on Prometheus.
+type promSource struct {
+	c        *Controller
+	spec     *scaler.Spec
+	query    string
+	queryErr error
+	due      time.Time
+}
+
+func (s *promSource) Rate(ctx context.Context, now time.Time, spike bool) (float64, error) {
+	if s.queryErr != nil {
+		return 0, fmt.Errorf("rendering the query: %w", s.queryErr)
+	}
+	ctx, span := s.c.tracer.Start(ctx, "prometheus.query", trace.WithAttributes(attribute.String("db.query.text", s.query)))
+	defer span.End()
+	var rps float64
 	var err error
-	if c.batched(spec) {
-		// Shared by the targets that warm up in the same second (a start or
-		// a takeover), ending an interval before it, as the query per
-		// target does.
-		hist, err = c.batch.RPSHistory(hctx, spec.Service, now.Truncate(time.Second).Add(-spec.Interval), spec.Interval, n)
+	if s.c.batched(s.spec) && !spike {
+		// The tick this evaluation belongs to: every target of the same
+		// interval reads the one grouped query run for it.
+		span.SetAttributes(attribute.Bool("autoscale.batched", true))
+		rps, err = s.c.batch.RPS(ctx, s.spec.Service, batchTick(now, s.due, s.spec.Interval), 2*s.spec.Interval)
 	} else {
-		hist, err = c.source.RPSHistory(hctx, query, now.Add(-spec.Interval), spec.Interval, n)
+		rps, err = s.c.source.RPS(ctx, s.query, now, 2*s.spec.Interval)
 	}
-	span.End()
 	if err != nil {
-		klog.FromContext(ctx).V(2).Info("No history to warm the smoothed rate from", "err", err)
-		return
+		span.SetStatus(codes.Error, err.Error())
 	}
-	if len(hist) > n {
-		hist = hist[len(hist)-n:]
+	return rps, err
+}
+
+func (s *promSource) History(ctx context.Context, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
+	if s.queryErr != nil {
+		return nil, fmt.Errorf("rendering the query: %w", s.queryErr)
 	}
-	values := make([]float64, 0, WarmSamples)
-	for i, s := range hist {
-		if i >= len(hist)-WarmSamples {
-			values = append(values, s.RPS)
-		}
-		if scaler.Usable(s.RPS) {
-			t.history = append(t.history, s)
-		}
+	ctx, span := s.c.tracer.Start(ctx, "prometheus.query_range", trace.WithAttributes(attribute.String("db.query.text", s.query)))
+	defer span.End()
+	if s.c.batched(s.spec) {
+		// Shared by the targets that warm up in the same second (a start
+		// or a takeover).
+		return s.c.batch.RPSHistory(ctx, s.spec.Service, end.Truncate(time.Second), step, n)
 	}
-	t.state = scaler.WarmState(spec, t.state, values)
+	return s.c.source.RPSHistory(ctx, s.query, end, step, n)
 }
 
 // scale writes replicas through the scale subresource. A conflict is retried

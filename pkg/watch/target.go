@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/autoscale-io/reactive-autoscaler/pkg/cycle"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
@@ -23,7 +24,9 @@ const StatusAnnotation = scaler.AnnotationPrefix + scaler.KeyStatus
 type target struct {
 	busy sync.Mutex
 
-	state scaler.State
+	// cycle is the evaluation state: smoothed rate, cooldown, spike window,
+	// the predictors' history and score.
+	cycle *cycle.Cycle
 	// settings are the autoscale.io/* annotations spec was parsed from.
 	settings map[string]string
 	spec     *scaler.Spec
@@ -31,22 +34,8 @@ type target struct {
 	status   Status    // as last written (or read back at start)
 	spike    bool      // a spike evaluation is pending
 	spikeAt  time.Time // when the first pending spike trigger was received
-	// spikeUntil ends the spike window the last trigger opened: until then
-	// every evaluation is a spike evaluation.
-	spikeUntil time.Time
-	// warmed: this process has tried to warm the EMA from history.
-	warmed bool
 	// statusDirty: the last status write failed; write it again.
 	statusDirty bool
-
-	// history holds the last HistorySamples good samples, the predictors'
-	// input; shadow scores the predictions against them.
-	history []scaler.Sample
-	shadow  scaler.Shadow
-	// predictorDown: the last prediction failed; predictorEventAt is when
-	// the last PredictorUnavailable Event was recorded.
-	predictorDown    bool
-	predictorEventAt time.Time
 	// statusWritten is when the status was last written (or the target
 	// first seen).
 	statusWritten time.Time
@@ -92,12 +81,14 @@ func (c *Controller) targetLocked(k string, d *appsv1.Deployment) *target {
 		return t
 	}
 	t := &target{statusWritten: c.clock.Now()}
+	var lastScale time.Time
 	if st, ok := parseStatus(d.Annotations[StatusAnnotation]); ok {
 		t.status = st
 		if st.LastScaleTime != nil {
-			t.state.LastScale = st.LastScaleTime.Time
+			lastScale = st.LastScaleTime.Time
 		}
 	}
+	t.cycle = cycle.New(lastScale)
 	c.targets[k] = t
 	c.monitor.SetManaged(len(c.targets))
 	return t
