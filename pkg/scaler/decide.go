@@ -36,7 +36,23 @@ type State struct {
 	GoodStreak int
 	// LastScale is when this controller last scaled the target (zero: never).
 	LastScale time.Time
+	// Trend is the smoothed rate's slope in RPS per second, as of TrendAt
+	// (the last good sample); kept when Spec.Lead is set.
+	Trend   float64
+	TrendAt time.Time
+	// Recent holds the reactive recommendations of the last
+	// Spec.ScaleDownStabilization, oldest first.
+	Recent []Recommendation
 }
+
+// Recommendation is a reactive recommendation made at At.
+type Recommendation struct {
+	At       time.Time
+	Replicas int32
+}
+
+// TrendWeight is the weight of the newest slope in State.Trend.
+const TrendWeight = 0.5
 
 // Input is what one evaluation observed.
 type Input struct {
@@ -95,7 +111,11 @@ func Decide(now time.Time, spec *Spec, st State, in Input) (Decision, State) {
 		}
 		next.HasEMA = true
 		d.SmoothedRPS = next.EMA
-		proposal, d.Reason = reactive(spec, in, next.EMA)
+		next.trend(spec, st, now)
+		proposal, d.Reason = reactive(spec, in, next)
+		if spec.ScaleDownStabilization > 0 {
+			proposal, d.Reason = next.stabilize(spec, now, in.Current, clamp(proposal, spec), d.Reason)
+		}
 		d.Reactive = clamp(proposal, spec)
 		if !in.Spike && in.Prediction != nil {
 			proposal, d.Reason = combine(now, spec, in.Current, d.Reactive, d.Reason, in.Prediction)
@@ -140,9 +160,52 @@ func (st State) Scaled(now time.Time) State {
 	return st
 }
 
-func reactive(spec *Spec, in Input, ema float64) (int32, string) {
+// trend updates the smoothed rate's slope from the previous state st.
+func (next *State) trend(spec *Spec, st State, now time.Time) {
+	if spec.Lead <= 0 {
+		return
+	}
+	if st.HasEMA && !st.TrendAt.IsZero() {
+		if dt := now.Sub(st.TrendAt).Seconds(); dt > 0 {
+			next.Trend = TrendWeight*(next.EMA-st.EMA)/dt + (1-TrendWeight)*st.Trend
+		}
+	}
+	next.TrendAt = now
+}
+
+// stabilize records the reactive recommendation r and, when spec has a
+// scale-down stabilization window, holds a scale-down at the highest
+// recommendation of that window.
+func (next *State) stabilize(spec *Spec, now time.Time, current, r int32, reason string) (int32, string) {
+	keep := make([]Recommendation, 0, len(next.Recent)+1)
+	for _, rec := range next.Recent {
+		if rec.At.After(now.Add(-spec.ScaleDownStabilization)) {
+			keep = append(keep, rec)
+		}
+	}
+	next.Recent = append(keep, Recommendation{At: now, Replicas: r})
+	if r >= current {
+		return r, reason
+	}
+	highest := r
+	for _, rec := range next.Recent {
+		highest = max(highest, rec.Replicas)
+	}
+	if highest == r {
+		return r, reason
+	}
+	return min(highest, current), fmt.Sprintf("%s; scale-down stabilized at %d, the highest recommendation of the last %s", reason, min(highest, current), spec.ScaleDownStabilization)
+}
+
+func reactive(spec *Spec, in Input, st State) (int32, string) {
+	ema := st.EMA
 	value, what := ema, fmt.Sprintf("smoothed RPS %.4g", ema)
-	if in.Spike && in.RPS > ema {
+	if ahead := ema + st.Trend*spec.Lead.Seconds(); spec.Lead > 0 && ahead > ema {
+		// Rising: decide for the rate expected when a replica asked for
+		// now is ready; a falling trend never brings a scale-down forward.
+		value, what = ahead, fmt.Sprintf("RPS expected in %s %.4g (smoothed %.4g, trend %+.3g/s)", spec.Lead, ahead, ema, st.Trend)
+	}
+	if in.Spike && in.RPS > value {
 		value, what = in.RPS, fmt.Sprintf("spike: raw RPS %.4g (smoothed %.4g)", in.RPS, ema)
 	} else if in.Spike {
 		what = "spike: " + what

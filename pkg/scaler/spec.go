@@ -37,12 +37,21 @@ const (
 	KeyTimezone            = "timezone"
 	KeyPredictor           = "predictor"
 	KeyPredictiveHorizon   = "predictive-horizon"
+	KeyProfile             = "profile"
+	KeyScaleDownStab       = "scale-down-stabilization"
+	KeyLeadTime            = "lead-time"
 	// KeyStatus is written by the controller, never read as configuration.
 	KeyStatus = "status"
 )
 
 // DefaultQuery is the PromQL used when a Deployment sets no query.
 const DefaultQuery = `sum(rate(http_requests_total{service="{{.Service}}"}[1m]))`
+
+// FastQuery is the recommended profile's query: the rate between the last
+// two scrapes (irate), which sees a step one scrape after it happens where
+// a 1m rate needs most of a minute to show it. Scale-downs on it are
+// stabilized (scale-down-stabilization), so its noise costs little.
+const FastQuery = `sum(irate(http_requests_total{service="{{.Service}}"}[1m]))`
 
 // GroupedDefaultQuery answers DefaultQuery for every service at once: its
 // series for service S has the value DefaultQuery has for S.
@@ -68,6 +77,8 @@ var Settings = []Setting{
 	{KeyScaleUpCooldown, "", "cooldown before a scale-up; empty = cooldown"},
 	{KeyScaleDownCooldown, "", "cooldown before a scale-down; empty = cooldown"},
 	{KeyEMAAlpha, "0.7", "weight of the newest sample in the smoothed RPS, 0 < alpha <= 1"},
+	{KeyScaleDownStab, "0s", "a scale-down goes no lower than the highest recommendation of this window (0s = off), at most 1h"},
+	{KeyLeadTime, "0s", "scale up for the rate the smoothed trend expects this far ahead, about a new replica's start-up time (0s = off), at most 10m"},
 	{KeyInterval, "30s", "evaluation period, >= 1s"},
 	{KeyService, "", "value of {{.Service}} in the query; empty = the Deployment's name"},
 	{KeyQuery, DefaultQuery, "PromQL returning one scalar or one series; template fields {{.Namespace}} {{.Deployment}} {{.Service}}"},
@@ -80,6 +91,30 @@ var Settings = []Setting{
 	{KeyTimezone, "UTC", "schedule strategy: IANA time zone of predictive-hours"},
 	{KeyPredictor, string(PredictorBuiltin), "builtin (forecast from Prometheus history), external (the controller's --predictor-url) or none; with strategy reactive it is only scored (shadow mode)"},
 	{KeyPredictiveHorizon, "5m", "how far ahead the predictor forecasts, 1s to 24h"},
+	{KeyProfile, ProfileSeed, "seed (the built-in defaults) or recommended (defaults measured to serve more at equal cost, see docs); explicit settings override a profile's"},
+}
+
+// The profiles: named sets of defaults.
+const (
+	ProfileSeed        = "seed"
+	ProfileRecommended = "recommended"
+)
+
+// Profiles maps a profile to the defaults it sets (keys without prefix).
+// A profile chosen on a Deployment overrides the controller-wide defaults;
+// one chosen controller-wide is overridden by them. Annotations override
+// both.
+var Profiles = map[string]map[string]string{
+	ProfileSeed: {},
+	ProfileRecommended: {
+		KeyInterval:          "15s",
+		KeyEMAAlpha:          "1",
+		KeyScaleUpCooldown:   "0s",
+		KeyScaleDownCooldown: "0s",
+		KeyLeadTime:          "60s",
+		KeyScaleDownStab:     "2m",
+		KeyQuery:             FastQuery,
+	},
 }
 
 // Strategy names how the reactive and predictive inputs are combined.
@@ -114,12 +149,20 @@ type Spec struct {
 	ScaleDownCooldown time.Duration
 	EMAAlpha          float64       // weight of the newest sample, (0, 1]
 	Interval          time.Duration // evaluation period
+	// ScaleDownStabilization: a scale-down goes no lower than the highest
+	// reactive recommendation of this window (0: off).
+	ScaleDownStabilization time.Duration
+	// Lead: scale-ups are decided for the smoothed rate plus its trend this
+	// far ahead (0: off).
+	Lead time.Duration
 
 	Service string             // {{.Service}} in Query
 	Query   *template.Template // PromQL template
 	// DefaultQuery: Query is DefaultQuery, which the controller may answer
 	// for many targets from one query grouped by service.
 	DefaultQuery bool
+	// FastQuery: Query is FastQuery.
+	FastQuery bool
 
 	Strategy          Strategy
 	OverrideThreshold int32       // override: max tolerated |reactive-predictive|
@@ -188,6 +231,11 @@ func Managed(annotations map[string]string) bool {
 // error wraps ErrInvalidSpec and one *FieldError per problem.
 func Parse(name string, annotations, defaults map[string]string) (*Spec, error) {
 	p := parser{annotations: annotations, defaults: defaults}
+	if v, src := p.lookup(KeyProfile); Profiles[v] == nil {
+		p.fail(KeyProfile, "must be seed or recommended")
+	} else {
+		p.profile, p.profileFromAnnotation = Profiles[v], src == "annotation"
+	}
 	s := &Spec{
 		MinReplicas:       p.int32(KeyMinReplicas, 1),
 		MaxReplicas:       p.int32(KeyMaxReplicas, 1),
@@ -202,6 +250,12 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 	}
 	if s.Service == "" {
 		s.Service = name
+	}
+	if s.ScaleDownStabilization = p.duration(KeyScaleDownStab, 0); s.ScaleDownStabilization > time.Hour {
+		p.fail(KeyScaleDownStab, "must be at most 1h")
+	}
+	if s.Lead = p.duration(KeyLeadTime, 0); s.Lead > 10*time.Minute {
+		p.fail(KeyLeadTime, "must be at most 10m")
 	}
 	cooldown := p.duration(KeyCooldown, 0)
 	s.ScaleUpCooldown, s.ScaleDownCooldown = cooldown, cooldown
@@ -234,6 +288,7 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 	s.Table = p.table(s.MaxReplicas)
 	s.Query = p.query(name, s.Service)
 	s.DefaultQuery = p.get(KeyQuery) == DefaultQuery
+	s.FastQuery = p.get(KeyQuery) == FastQuery
 	s.PredictiveHours = p.window(KeyPredictiveHours)
 	if loc, err := time.LoadLocation(p.get(KeyTimezone)); err != nil {
 		p.fail(KeyTimezone, "must be an IANA time zone name such as UTC or Europe/Berlin")
@@ -266,16 +321,28 @@ func (s *Spec) Cooldown(a Action) time.Duration {
 
 type parser struct {
 	annotations, defaults map[string]string
+	// profile is the chosen profile's defaults; profileFromAnnotation:
+	// chosen on the Deployment (it then overrides controller defaults).
+	profile               map[string]string
+	profileFromAnnotation bool
 	errs                  []error
 }
 
-// lookup returns the effective value of key and where it came from.
+// lookup returns the effective value of key and where it came from:
+// the annotation, else the profile chosen by annotation, else the
+// controller default, else the profile chosen there, else built in.
 func (p *parser) lookup(key string) (value, source string) {
 	if v, ok := p.annotations[AnnotationPrefix+key]; ok {
 		return strings.TrimSpace(v), "annotation"
 	}
+	if v, ok := p.profile[key]; ok && p.profileFromAnnotation {
+		return v, "profile"
+	}
 	if v, ok := p.defaults[key]; ok {
 		return strings.TrimSpace(v), "default"
+	}
+	if v, ok := p.profile[key]; ok {
+		return v, "profile"
 	}
 	for _, s := range Settings {
 		if s.Key == key {

@@ -44,6 +44,7 @@ type Reactive struct {
 	Label      string
 	Spec       *scaler.Spec
 	RateWindow time.Duration
+	Instant    bool // the query is an irate over RateWindow
 	Phase      time.Duration
 	Spike      *Alerting        // nil: no spike path
 	Predictor  scaler.Predictor // nil: none configured
@@ -135,7 +136,7 @@ func (r *Reactive) rule(now time.Duration, v *View) {
 // decision out at once (the model's API server never refuses a write).
 func (r *Reactive) evaluate(now time.Duration, v *View, current int32) int32 {
 	at := Epoch.Add(now)
-	env := cycle.Env{Source: modelSource{v: v, window: r.RateWindow}, Predictor: r.Predictor, Name: r.Label}
+	env := cycle.Env{Source: modelSource{v: v, window: r.RateWindow, instant: r.Instant}, Predictor: r.Predictor, Name: r.Label}
 	if r.Perfect {
 		env.Predictor = perfect{v: v, horizon: r.Spec.Horizon}
 	}
@@ -152,15 +153,23 @@ func (r *Reactive) evaluate(now time.Duration, v *View, current int32) int32 {
 
 // modelSource answers the cycle's queries from the model's Prometheus.
 type modelSource struct {
-	v      *View
-	window time.Duration
+	v       *View
+	window  time.Duration
+	instant bool // irate, not rate
+}
+
+func (m modelSource) at(q time.Duration) float64 {
+	if m.instant {
+		return m.v.trace.irate(q, m.window, m.v.world.Scrape)
+	}
+	return m.v.trace.rate(q, m.window, m.v.world.Scrape)
 }
 
 // ErrOutage is the model's "no data": no scrape in the rate's window.
 var ErrOutage = fmt.Errorf("no samples in the rate's window (metrics outage)")
 
 func (m modelSource) Rate(_ context.Context, now time.Time, _ bool) (float64, error) {
-	rps := m.v.trace.rate(now.Sub(Epoch), m.window, m.v.world.Scrape)
+	rps := m.at(now.Sub(Epoch))
 	if math.IsNaN(rps) {
 		return 0, ErrOutage
 	}
@@ -171,7 +180,7 @@ func (m modelSource) History(_ context.Context, end time.Time, step time.Duratio
 	var out []scaler.Sample
 	for i := n; i >= 0; i-- {
 		at := end.Add(-time.Duration(i) * step)
-		if rps := m.v.trace.rate(at.Sub(Epoch), m.window, m.v.world.Scrape); !math.IsNaN(rps) {
+		if rps := m.at(at.Sub(Epoch)); !math.IsNaN(rps) {
 			out = append(out, scaler.Sample{T: float64(at.UnixMilli()) / 1000, RPS: rps})
 		}
 	}

@@ -3,6 +3,7 @@ package simulate
 import (
 	"fmt"
 	"maps"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -14,7 +15,9 @@ import (
 type Options struct {
 	World World
 	// Annotations configure ours as on a Deployment (autoscale.io/ keys).
-	// Unset: target-rps-per-replica = Capacity x Utilization, max 20.
+	// Unset: target-rps-per-replica = Capacity x Utilization, max 100
+	// replicas (every policy's bound), no predictor (shadow scoring does
+	// not change a decision).
 	Annotations map[string]string
 	// Utilization is the share of a replica's capacity every policy aims
 	// to use: the per-replica target of the HPA, KEDA, KPA and ours.
@@ -24,11 +27,15 @@ type Options struct {
 	Builtin scaler.Predictor
 	// Only, when set, names the policies to run.
 	Only []string
+	// Recommended are the annotations of the recommended policy, over
+	// Annotations (nil: scaler.RecommendedProfile's).
+	Recommended map[string]string
 }
 
 // The policies' names.
 const (
 	PolicySeed          = "seed-defaults"
+	PolicyRecommended   = "recommended"
 	PolicyReactive      = "reactive"
 	PolicySpike         = "reactive+spike"
 	PolicyHybridBuiltin = "hybrid-builtin"
@@ -39,14 +46,18 @@ const (
 )
 
 // PolicyNames lists every policy in the order they are reported.
-var PolicyNames = []string{PolicySeed, PolicyReactive, PolicySpike, PolicyHybridBuiltin, PolicyHybridPerfect, PolicyHPA, PolicyKEDA, PolicyKPA}
+var PolicyNames = []string{PolicyRecommended, PolicySeed, PolicyReactive, PolicySpike, PolicyHybridBuiltin, PolicyHybridPerfect, PolicyHPA, PolicyKEDA, PolicyKPA}
+
+// MaxReplicas bounds every policy in the model.
+const MaxReplicas = 100
 
 // Spec returns ours' spec for o: its annotations over the defaults.
 func (o Options) Spec(extra map[string]string) (*scaler.Spec, error) {
 	ann := map[string]string{
 		"autoscale.io/reactive":               "true",
 		"autoscale.io/target-rps-per-replica": strconv.FormatFloat(o.World.Capacity*o.Utilization, 'f', -1, 64),
-		"autoscale.io/max-replicas":           "20",
+		"autoscale.io/max-replicas":           strconv.Itoa(MaxReplicas),
+		"autoscale.io/predictor":              "none",
 	}
 	if o.Annotations["autoscale.io/thresholds"] != "" {
 		delete(ann, "autoscale.io/target-rps-per-replica")
@@ -62,7 +73,7 @@ func Policies(o Options) ([]Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	hybrid := map[string]string{}
+	hybrid := map[string]string{"autoscale.io/predictor": "builtin"}
 	if o.Annotations["autoscale.io/strategy"] == "" || o.Annotations["autoscale.io/strategy"] == "reactive" {
 		hybrid["autoscale.io/strategy"] = "max"
 	}
@@ -70,16 +81,25 @@ func Policies(o Options) ([]Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	seed, err := scaler.Parse("seed", map[string]string{"autoscale.io/reactive": "true"}, nil)
+	seed, err := scaler.Parse("seed", map[string]string{"autoscale.io/reactive": "true", "autoscale.io/predictor": "none"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	rec := o.Recommended
+	if rec == nil {
+		rec = map[string]string{"autoscale.io/profile": "recommended"}
+	}
+	recSpec, err := o.Spec(rec)
 	if err != nil {
 		return nil, err
 	}
 	target := o.World.Capacity * o.Utilization
 	alerting := o.Alerting
 	all := []Policy{
+		&Reactive{Label: PolicyRecommended, Spec: recSpec, RateWindow: time.Minute, Instant: recSpec.FastQuery, Phase: o.World.Phase, Spike: &alerting},
 		&Reactive{Label: PolicySeed, Spec: seed, RateWindow: time.Minute, Phase: o.World.Phase},
-		&Reactive{Label: PolicyReactive, Spec: spec, RateWindow: time.Minute, Phase: o.World.Phase},
-		&Reactive{Label: PolicySpike, Spec: spec, RateWindow: time.Minute, Phase: o.World.Phase, Spike: &alerting},
+		&Reactive{Label: PolicyReactive, Spec: spec, RateWindow: time.Minute, Instant: spec.FastQuery, Phase: o.World.Phase},
+		&Reactive{Label: PolicySpike, Spec: spec, RateWindow: time.Minute, Instant: spec.FastQuery, Phase: o.World.Phase, Spike: &alerting},
 		&Reactive{Label: PolicyHybridBuiltin, Spec: hybridSpec, RateWindow: time.Minute, Phase: o.World.Phase, Spike: &alerting, Predictor: o.Builtin},
 		&Reactive{Label: PolicyHybridPerfect, Spec: hybridSpec, RateWindow: time.Minute, Phase: o.World.Phase, Spike: &alerting, Perfect: true},
 		// The HPA on a custom metric through prometheus-adapter, whose
@@ -107,8 +127,18 @@ func Policies(o Options) ([]Policy, error) {
 	return out, nil
 }
 
+// initial returns o with the world's initial replicas set, when 0, to the
+// steady state of trace's first demand at o's cost knob.
+func (o Options) initial(trace *Trace) Options {
+	if o.World.Initial == 0 {
+		o.World.Initial = max(1, int32(math.Ceil(trace.demand(0)/(o.World.Capacity*o.Utilization))))
+	}
+	return o
+}
+
 // Compare runs every policy of o on trace, in parallel.
 func Compare(o Options, trace *Trace) ([]Score, error) {
+	o = o.initial(trace)
 	policies, err := Policies(o)
 	if err != nil {
 		return nil, err

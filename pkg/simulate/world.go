@@ -22,6 +22,9 @@
 //     rule) runs at World.Phase after a scrape: its data is Phase old.
 //     Knative's autoscaler reads its pods itself every second, so its data
 //     is current.
+//   - Every policy starts at Initial replicas (by default the first
+//     demand over capacity x the cost knob, rounded up): the service was
+//     running before the trace begins.
 //   - Replica-seconds count every replica asked for, ready or starting:
 //     starting pods cost as much as serving ones.
 package simulate
@@ -41,15 +44,18 @@ type World struct {
 	// each of them reads. Loops with the same period as the scrape, or a
 	// multiple of it, keep this phase for ever; half the scrape interval is
 	// the mean over all phases.
-	Phase   time.Duration
-	Tick    time.Duration // simulation resolution
-	Initial int32         // replicas at the start
+	Phase time.Duration
+	Tick  time.Duration // simulation resolution
+	// Initial is the replicas at the start; 0: the steady state of the
+	// first demand at the comparison's cost knob (a service already
+	// running when the trace starts, not one starting from one replica).
+	Initial int32
 }
 
 // DefaultWorld is the model's defaults: 25 RPS per replica, 30 s to start
 // one, a 15 s scrape (Prometheus' and most charts' default) read 7 s after
 // it, a 1 s clock.
-var DefaultWorld = World{Capacity: 25, Startup: 30 * time.Second, Scrape: 15 * time.Second, Phase: 7 * time.Second, Tick: time.Second, Initial: 1}
+var DefaultWorld = World{Capacity: 25, Startup: 30 * time.Second, Scrape: 15 * time.Second, Phase: 7 * time.Second, Tick: time.Second}
 
 // WithScrape returns w with scrape interval s and its loops at the phase of
 // half of it (rounded down to the tick).
@@ -108,8 +114,12 @@ type Score struct {
 	ReplicaSeconds    float64 `json:"replicaSeconds"`
 	ScaleActions      int     `json:"scaleActions"`
 	PeakReplicas      int32   `json:"peakReplicas"`
-	Series            []Point `json:"-"`
-	DemandTotal       float64 `json:"-"`
+	// DemandRequests is every request of the trace; UnservedShare is
+	// UnservedRequests over it.
+	DemandRequests float64 `json:"demandRequests"`
+	UnservedShare  float64 `json:"unservedShare"`
+	Series         []Point `json:"-"`
+	DemandTotal    float64 `json:"-"`
 }
 
 // Point is the state at one tick, for plots.
@@ -120,7 +130,10 @@ type Point struct {
 }
 
 // Run replays trace through p.
-func Run(w World, trace *Trace, p Policy) Score {
+func Run(w World, trace *Trace, p Policy) Score { return run(w, trace, p, true) }
+
+// run replays trace through p, keeping the series for plots when asked.
+func run(w World, trace *Trace, p Policy, series bool) Score {
 	s := Score{Policy: p.Name()}
 	var readyAt []time.Duration // one per replica asked for, sorted
 	for i := int32(0); i < w.Initial; i++ {
@@ -163,7 +176,13 @@ func Run(w World, trace *Trace, p Policy) Score {
 		s.DemandTotal += demand * dt
 		s.ReplicaSeconds += float64(len(readyAt)) * dt
 		s.PeakReplicas = max(s.PeakReplicas, int32(len(readyAt)))
-		s.Series = append(s.Series, Point{T: now, Demand: demand, Replicas: int32(len(readyAt)), Ready: ready})
+		if series {
+			s.Series = append(s.Series, Point{T: now, Demand: demand, Replicas: int32(len(readyAt)), Ready: ready})
+		}
+	}
+	s.DemandRequests = s.DemandTotal
+	if s.DemandTotal > 0 {
+		s.UnservedShare = s.UnservedRequests / s.DemandTotal
 	}
 	return s
 }
@@ -254,6 +273,37 @@ func (t *Trace) rate(q, window, scrape time.Duration) float64 {
 		return math.NaN()
 	}
 	return (t.counter(newest) - t.counter(first)) / (newest - first).Seconds()
+}
+
+// PromRate is what the model's Prometheus, scraping every scrape, answers
+// for rate(x[window]) (or irate, when instant) evaluated at q: NaN for no
+// sample. Tests serve it to the controller to replay a trace through it.
+func (t *Trace) PromRate(q, window, scrape time.Duration, instant bool) float64 {
+	t.filled()
+	if instant {
+		return t.irate(q, window, scrape)
+	}
+	return t.rate(q, window, scrape)
+}
+
+// irate is irate(x[window]) at q: the slope between the last two samples
+// in (q-window, q]; NaN with fewer than two.
+func (t *Trace) irate(q, window, scrape time.Duration) float64 {
+	if q < 0 {
+		return math.NaN()
+	}
+	newest := time.Duration(-1)
+	for s := q.Truncate(scrape); s > q-window && s >= 0; s -= scrape {
+		if !t.scraped(s) {
+			continue
+		}
+		if newest < 0 {
+			newest = s
+			continue
+		}
+		return (t.counter(newest) - t.counter(s)) / (newest - s).Seconds()
+	}
+	return math.NaN()
 }
 
 // demand is the true demand at at.

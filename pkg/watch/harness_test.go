@@ -86,14 +86,18 @@ func newHarnessWithPredictor(t testing.TB, external scaler.Predictor, objs ...ru
 type harnessOptions struct {
 	external scaler.Predictor // the External predictor
 	batch    bool             // answer default-query targets from one grouped query
+	start    time.Time        // the fake clock's start (zero: a fixed day)
 }
 
 func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *harness {
+	if opts.start.IsZero() {
+		opts.start = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	}
 	h := &harness{
 		external: opts.external,
 		t:        t,
 		client:   fake.NewClientset(objs...),
-		clock:    clocktesting.NewFakeClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)),
+		clock:    clocktesting.NewFakeClock(opts.start),
 		prom:     promtest.New(),
 		events:   record.NewFakeRecorder(1000),
 		registry: prometheus.NewPedanticRegistry(),

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,10 @@ type Answer struct {
 	// History are the values a range query returns (one series, one value
 	// per step, oldest first); empty means an empty matrix.
 	History []string
+	// Model, when set, answers every query from a model of the world: the
+	// value of query at the (millisecond-rounded) evaluation time; false
+	// is no sample (an empty result, or a step left out of a range).
+	Model func(query string, at time.Time) (float64, bool)
 	// Grouped, when set, is a query grouped by service: one series per
 	// service with this value, for instant queries, and for range queries
 	// that value at every step.
@@ -123,6 +128,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	body := a.Body
+	if a.Model != nil && body == "" && status == http.StatusOK {
+		body = modelBody(a.Model, q, r)
+	}
 	if body == "" && status == http.StatusOK && r.URL.Path == "/api/v1/query_range" {
 		s.ranges.Add(1)
 		points := ""
@@ -187,4 +195,39 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	fmt.Fprint(w, body)
+}
+
+// modelBody answers an instant or range query from model.
+func modelBody(model func(string, time.Time) (float64, bool), q string, r *http.Request) string {
+	point := func(at time.Time) (string, bool) {
+		at = at.Round(time.Millisecond)
+		v, ok := model(q, at)
+		if !ok {
+			return "", false
+		}
+		return fmt.Sprintf(`[%.3f,%q]`, float64(at.UnixMilli())/1000, strconv.FormatFloat(v, 'f', -1, 64)), true
+	}
+	if r.URL.Path == "/api/v1/query" {
+		p, ok := point(parseTime(r.Form.Get("time")))
+		if !ok {
+			return `{"status":"success","data":{"resultType":"vector","result":[]}}`
+		}
+		return fmt.Sprintf(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":%s}]}}`, p)
+	}
+	start, end := parseTime(r.Form.Get("start")).Round(time.Millisecond), parseTime(r.Form.Get("end")).Round(time.Millisecond)
+	stepS, err := strconv.ParseFloat(r.Form.Get("step"), 64)
+	if err != nil || stepS <= 0 {
+		stepS = 1
+	}
+	step := time.Duration(stepS * float64(time.Second)).Round(time.Millisecond)
+	var pts []string
+	for at := start; !at.After(end); at = at.Add(step) {
+		if p, ok := point(at); ok {
+			pts = append(pts, p)
+		}
+	}
+	if len(pts) == 0 {
+		return `{"status":"success","data":{"resultType":"matrix","result":[]}}`
+	}
+	return fmt.Sprintf(`{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[%s]}]}}`, strings.Join(pts, ","))
 }
