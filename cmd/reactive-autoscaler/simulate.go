@@ -44,8 +44,9 @@ query) through reactive-autoscaler's own decision code (pkg/scaler) on a simulat
 documented algorithms of the Kubernetes HPA, KEDA's Prometheus scaler and Knative's KPA, in a model
 where replicas take --startup to become ready and each serves --capacity requests per second.
 With no trace it runs a built-in flash crowd. Scores: seconds with demand above ready capacity,
-requests not served, replica-seconds, scale actions, peak replicas; and each policy's ratio to the
-HPA and to the KPA.`,
+requests not served (and their share of demand), replica-seconds, scale actions, peak replicas; and
+each policy's ratio to the HPA, KEDA and the KPA at the --utilization given to every policy. For a
+comparison at equal cost over a sweep of --utilization, see make bench-quality.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSimulate(cmd.Context(), cmd.OutOrStdout(), o) },
 	}
@@ -60,7 +61,8 @@ HPA and to the KPA.`,
 	f.StringArrayVar(&o.annotations, "annotation", nil, "an autoscale.io/KEY=VALUE annotation for ours, as on a Deployment (repeatable)")
 	f.Float64Var(&o.world.Capacity, "capacity", o.world.Capacity, "requests per second one ready replica serves")
 	f.DurationVar(&o.world.Startup, "startup", o.world.Startup, "time until a new replica is ready")
-	f.DurationVar(&o.world.Scrape, "scrape-interval", o.world.Scrape, "Prometheus scrape interval")
+	f.DurationVar(&o.world.Scrape, "scrape-interval", o.world.Scrape, "Prometheus scrape interval; every Prometheus-fed loop runs half of it after a scrape unless --phase says otherwise")
+	f.DurationVar(&o.world.Phase, "phase", -1, "how long after a scrape ours, the HPA, KEDA and the alert rule read Prometheus (default half the scrape interval)")
 	f.Float64Var(&o.utilization, "utilization", o.utilization, "share of capacity every policy targets per replica")
 	f.StringSliceVar(&o.policies, "policies", nil, fmt.Sprintf("policies to run (default all: %s)", strings.Join(simulate.PolicyNames, ",")))
 	f.BoolVar(&o.jsonOut, "json", false, "print the scores as JSON")
@@ -75,6 +77,14 @@ func runSimulate(ctx context.Context, out io.Writer, o simulateOptions) error {
 	}
 	if o.scale != 1 {
 		trace = trace.Scaled(o.scale)
+	}
+	if o.world.Scrape <= 0 {
+		return fmt.Errorf("--scrape-interval must be positive")
+	}
+	if phase := o.world.Phase; phase < 0 {
+		o.world = o.world.WithScrape(o.world.Scrape)
+	} else if phase >= o.world.Scrape {
+		return fmt.Errorf("--phase %v must be below the scrape interval %v", phase, o.world.Scrape)
 	}
 	ann := map[string]string{}
 	for _, a := range o.annotations {
@@ -117,7 +127,7 @@ func runSimulate(ctx context.Context, out io.Writer, o simulateOptions) error {
 	}
 	fmt.Fprintf(out, "%s: %v of demand (%.0f requests), capacity %.0f RPS per replica, ready %v after scale-up; simulated in %v\n\n",
 		trace.Name, trace.Duration(), scores[0].DemandTotal, o.world.Capacity, o.world.Startup, time.Since(start).Round(time.Millisecond))
-	return simulate.Table(out, scores, simulate.PolicyHPA, simulate.PolicyKPA)
+	return simulate.Table(out, scores, simulate.PolicyHPA, simulate.PolicyKEDA, simulate.PolicyKPA)
 }
 
 func loadTrace(ctx context.Context, o simulateOptions) (*simulate.Trace, error) {

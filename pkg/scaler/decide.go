@@ -51,6 +51,11 @@ type Recommendation struct {
 	Replicas int32
 }
 
+// LeadCap bounds the rate a lead time expects to this multiple of the
+// smoothed rate: a step (a slope of one sample) would otherwise project far
+// past itself.
+const LeadCap = 1.5
+
 // TrendWeight is the weight of the newest slope in State.Trend.
 const TrendWeight = 0.5
 
@@ -200,7 +205,7 @@ func (next *State) stabilize(spec *Spec, now time.Time, current, r int32, reason
 func reactive(spec *Spec, in Input, st State) (int32, string) {
 	ema := st.EMA
 	value, what := ema, fmt.Sprintf("smoothed RPS %.4g", ema)
-	if ahead := ema + st.Trend*spec.Lead.Seconds(); spec.Lead > 0 && ahead > ema {
+	if ahead := min(ema+st.Trend*spec.Lead.Seconds(), LeadCap*ema); spec.Lead > 0 && ahead > ema {
 		// Rising: decide for the rate expected when a replica asked for
 		// now is ready; a falling trend never brings a scale-down forward.
 		value, what = ahead, fmt.Sprintf("RPS expected in %s %.4g (smoothed %.4g, trend %+.3g/s)", spec.Lead, ahead, ema, st.Trend)

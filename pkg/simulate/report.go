@@ -81,10 +81,11 @@ func (t *Trace) Scaled(k float64) *Trace {
 }
 
 // Table writes the scores with each policy's ratio to the baselines named
-// (HPA and KPA: below 1 is better for every score but peak replicas).
+// (below 1 is better for every score but peak replicas). These ratios are
+// at one utilization; equalcost.go compares at equal cost.
 func Table(w io.Writer, scores []Score, baselines ...string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	header := "policy\tunder-provisioned s\tunserved requests\treplica-seconds\tscale actions\tpeak replicas\t"
+	header := "policy\tunder-provisioned s\tunserved requests\tunserved share\treplica-seconds\tscale actions\tpeak replicas\t"
 	for _, b := range baselines {
 		header += fmt.Sprintf("under/%s\tunserved/%s\tcost/%s\t", b, b, b)
 	}
@@ -94,7 +95,7 @@ func Table(w io.Writer, scores []Score, baselines ...string) error {
 		base[s.Policy] = s
 	}
 	for _, s := range scores {
-		line := fmt.Sprintf("%s\t%.0f\t%.0f\t%.0f\t%d\t%d\t", s.Policy, s.UnderProvisionedS, s.UnservedRequests, s.ReplicaSeconds, s.ScaleActions, s.PeakReplicas)
+		line := fmt.Sprintf("%s\t%.0f\t%.0f\t%.3f%%\t%.0f\t%d\t%d\t", s.Policy, s.UnderProvisionedS, s.UnservedRequests, 100*s.UnservedShare, s.ReplicaSeconds, s.ScaleActions, s.PeakReplicas)
 		for _, b := range baselines {
 			bs, ok := base[b]
 			if !ok {

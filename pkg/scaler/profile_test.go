@@ -1,0 +1,115 @@
+package scaler
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// step runs Decide at t0+at and keeps the state as the controller does.
+func step(spec *Spec, st State, at time.Duration, current int32, rps float64) (Decision, State) {
+	now := t0.Add(at)
+	d, next := Decide(now, spec, st, Input{Current: current, RPS: rps})
+	if d.Action != Hold {
+		next = next.Scaled(now)
+	}
+	return d, next
+}
+
+func TestScaleDownStabilizationHoldsTheHighestRecentRecommendation(t *testing.T) {
+	spec := mustSpec(t, map[string]string{"autoscale.io/target-rps-per-replica": "10", "autoscale.io/max-replicas": "20",
+		"autoscale.io/ema-alpha": "1", "autoscale.io/cooldown": "0s", "autoscale.io/scale-down-stabilization": "2m"})
+	var st State
+	d, st := step(spec, st, 0, 1, 80)
+	if d.Desired != 8 {
+		t.Fatalf("80 RPS at 10 per replica: %d, want 8", d.Desired)
+	}
+	_, st = step(spec, st, 15*time.Second, 8, 80) // a second good sample
+	for at := 30 * time.Second; at < 2*time.Minute+15*time.Second; at += 15 * time.Second {
+		d, st = step(spec, st, at, 8, 10)
+		if d.Desired != 8 || !strings.Contains(d.Reason, "stabilized at 8") {
+			t.Fatalf("at %v, inside the 2m window after a recommendation of 8: %d (%s)", at, d.Desired, d.Reason)
+		}
+	}
+	d, _ = step(spec, st, 2*time.Minute+15*time.Second, 8, 10)
+	if d.Desired != 2 {
+		t.Errorf("once the 8 left the window: %d (%s), want 2 (the largest row whose DOWN 10 RPS meets)", d.Desired, d.Reason)
+	}
+}
+
+func TestLeadTimeScalesUpForTheTrend(t *testing.T) {
+	ann := map[string]string{"autoscale.io/target-rps-per-replica": "10", "autoscale.io/max-replicas": "40",
+		"autoscale.io/ema-alpha": "1", "autoscale.io/cooldown": "0s"}
+	plain := mustSpec(t, ann)
+	ann["autoscale.io/lead-time"] = "60s"
+	lead := mustSpec(t, ann)
+	// A ramp of 1 RPS per second, sampled every 15 s.
+	var sp, sl State
+	var dp, dl Decision
+	for i := range 4 {
+		at := time.Duration(i) * 15 * time.Second
+		dp, sp = step(plain, sp, at, dp.Desired+10*boolInt(i == 0), 100+at.Seconds())
+		dl, sl = step(lead, sl, at, dl.Desired+10*boolInt(i == 0), 100+at.Seconds())
+	}
+	// At 45 s the rate is 145; the trend, smoothed with weight 1/2 from 0
+	// over three slopes of 1/s, is 0.875/s and expects 197.5 a minute on.
+	if dp.Desired != 15 {
+		t.Errorf("without lead: %d, want ceil(145/10) = 15", dp.Desired)
+	}
+	if dl.Desired != 20 || !strings.Contains(dl.Reason, "expected in 1m0s 197.5") {
+		t.Errorf("with a 60 s lead: %d (%s), want ceil(197.5/10) = 20", dl.Desired, dl.Reason)
+	}
+	// A falling trend never brings a scale-down forward.
+	dl, sl = step(lead, sl, 60*time.Second, dl.Desired, 140)
+	dl, sl = step(lead, sl, 75*time.Second, dl.Desired, 135)
+	if strings.Contains(dl.Reason, "expected") {
+		t.Errorf("a falling trend was used: %s", dl.Reason)
+	}
+	// A step projects no further than LeadCap times the smoothed rate.
+	dl, sl = step(lead, sl, 90*time.Second, dl.Desired, 135)
+	dl, _ = step(lead, sl, 105*time.Second, dl.Desired, 400)
+	if dl.Desired != 40 || !strings.Contains(dl.Reason, "expected in 1m0s 600 ") {
+		t.Errorf("a step to 400: %d (%s), want 400 x %v = 600 expected, bounded to 40", dl.Desired, dl.Reason, LeadCap)
+	}
+}
+
+func boolInt(b bool) int32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestProfilePrecedence(t *testing.T) {
+	rec := map[string]string{"autoscale.io/profile": "recommended"}
+	s := mustSpec(t, rec)
+	if s.Interval != 15*time.Second || s.EMAAlpha != 1 || s.ScaleUpCooldown != 0 || s.ScaleDownStabilization != 2*time.Minute ||
+		s.Lead != time.Minute || !s.FastQuery || s.DefaultQuery {
+		t.Errorf("recommended profile: %+v", s)
+	}
+	// Chosen on the Deployment, the profile beats controller defaults; an
+	// annotation beats the profile.
+	s, err := Parse("f", map[string]string{"autoscale.io/profile": "recommended", "autoscale.io/lead-time": "30s"}, map[string]string{"interval": "1m"})
+	if err != nil || s.Interval != 15*time.Second || s.Lead != 30*time.Second {
+		t.Errorf("profile on the Deployment: interval %v lead %v (%v), want 15s and 30s", s.Interval, s.Lead, err)
+	}
+	// Chosen controller-wide, the controller's own defaults beat it.
+	s, err = Parse("f", nil, map[string]string{"profile": "recommended", "interval": "1m"})
+	if err != nil || s.Interval != time.Minute || s.Lead != time.Minute {
+		t.Errorf("profile controller-wide: interval %v lead %v (%v), want 1m and 1m", s.Interval, s.Lead, err)
+	}
+	// The seed profile is the built-in defaults.
+	if s := mustSpec(t, nil); s.Interval != 30*time.Second || s.EMAAlpha != 0.7 || s.Lead != 0 || s.ScaleDownStabilization != 0 || !s.DefaultQuery {
+		t.Errorf("seed defaults changed: %+v", s)
+	}
+	for _, bad := range []map[string]string{
+		{"autoscale.io/profile": "fast"},
+		{"autoscale.io/lead-time": "11m"},
+		{"autoscale.io/scale-down-stabilization": "2h"},
+		{"autoscale.io/lead-time": "-1s"},
+	} {
+		if _, err := Parse("f", bad, nil); err == nil {
+			t.Errorf("Parse(%v) accepted", bad)
+		}
+	}
+}
