@@ -93,7 +93,7 @@ bench: build tools deps ## Benchmarks (speed claims live here, as ratios against
 	go test -tags e2e -run '^$$' -bench WebhookToScale -benchtime 1x -timeout 10m ./test/e2e/
 
 .PHONY: bench-quality
-bench-quality: ## Every simulate policy on every trace in testdata/traces, with ratios to the HPA and the KPA
+bench-quality: ## Unserved requests at equal cost against the HPA, KEDA and the KPA on every trace in testdata/traces; the forecaster out of sample
 	go run ./hack/benchquality
 
 .PHONY: traces
