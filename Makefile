@@ -94,7 +94,7 @@ bench: build tools deps ## Benchmarks (speed claims live here, as ratios against
 
 .PHONY: bench-quality
 bench-quality: ## Unserved requests at equal cost against the HPA, KEDA and the KPA on every trace in testdata/traces; the forecaster out of sample
-	go run ./hack/benchquality
+	go run ./hack/benchquality $(BENCH_QUALITY_FLAGS)
 
 .PHONY: traces
 traces: ## Regenerate the synthetic traces in testdata/traces
