@@ -109,9 +109,10 @@ func run(ctx context.Context, o *Options) error {
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "reactive-autoscaler"})
 
 	source := metrics.NewSource(promv1.NewAPI(promClient), o.PrometheusTimeout.Duration, rec)
-	var batch watch.BatchSource
+	var batch, fastBatch watch.BatchSource
 	if o.BatchQueries {
 		batch = metrics.NewBatch(source, scaler.GroupedDefaultQuery, "service")
+		fastBatch = metrics.NewBatch(source, scaler.GroupedFastQuery, "service")
 	}
 	var external scaler.Predictor
 	if o.PredictorURL != "" {
@@ -134,6 +135,7 @@ func run(ctx context.Context, o *Options) error {
 		Informer:        factory.Apps().V1().Deployments(),
 		Source:          source,
 		Batch:           batch,
+		FastBatch:       fastBatch,
 		FullCache:       !o.LeanCache,
 		Recorder:        recorder,
 		Monitor:         rec,

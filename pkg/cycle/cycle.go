@@ -130,6 +130,13 @@ func (c *Cycle) State() scaler.State { return c.state }
 func (c *Cycle) Evaluate(ctx context.Context, now time.Time, spec *scaler.Spec, current int32, env Env) Outcome {
 	o := Outcome{Spike: c.InSpike(now)}
 	in := scaler.Input{Current: current, Spike: o.Spike}
+	if !c.warmed {
+		// As the HPA's maybeInitScaleDownStabilizationWindow: a process
+		// that did not see the last window starts it with the current
+		// count, so a restart or a new leader never scales down sooner
+		// than the window would have let the old one.
+		c.state = c.state.Seeded(spec, now, current)
+	}
 	o.WarmErr = c.warm(ctx, spec, env.Source, now)
 	in.RPS, in.NoData = env.Source.Rate(ctx, now, o.Spike)
 	if in.NoData == nil && scaler.Usable(in.RPS) {
@@ -162,10 +169,13 @@ func (c *Cycle) Commit(o Outcome, scaled bool, now time.Time) {
 // so that the current sample is not counted twice), and fills the
 // predictors' history: a new leader decides from the load the old one saw.
 func (c *Cycle) warm(ctx context.Context, spec *scaler.Spec, src Source, now time.Time) error {
-	if c.warmed || c.state.HasEMA {
+	if c.warmed {
 		return nil
 	}
 	c.warmed = true
+	if c.state.HasEMA {
+		return nil
+	}
 	n := WarmSamples
 	if spec.Predictor != scaler.PredictorNone {
 		n = HistorySamples

@@ -159,6 +159,16 @@ func Decide(now time.Time, spec *Spec, st State, in Input) (Decision, State) {
 // negative. Anything else is no data.
 func Usable(rps float64) bool { return !math.IsNaN(rps) && !math.IsInf(rps, 0) && rps >= 0 }
 
+// Seeded returns the state of a target first seen at now with current
+// replicas: with a scale-down stabilization window, the window starts with
+// current as its recommendation.
+func (st State) Seeded(spec *Spec, now time.Time, current int32) State {
+	if spec.ScaleDownStabilization > 0 {
+		st.Recent = []Recommendation{{At: now, Replicas: current}}
+	}
+	return st
+}
+
 // Scaled returns the state after the controller wrote a scale action at now.
 func (st State) Scaled(now time.Time) State {
 	st.LastScale = now

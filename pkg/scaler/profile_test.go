@@ -113,3 +113,24 @@ func TestProfilePrecedence(t *testing.T) {
 		}
 	}
 }
+
+// TestAFirstSeenTargetStartsItsWindowAtItsCount: a new process or leader
+// seeds the stabilization window with the current count, so the first
+// scale-down waits the window out, as the old leader's window would have.
+func TestAFirstSeenTargetStartsItsWindowAtItsCount(t *testing.T) {
+	spec := mustSpec(t, map[string]string{"autoscale.io/target-rps-per-replica": "10", "autoscale.io/max-replicas": "20",
+		"autoscale.io/ema-alpha": "1", "autoscale.io/cooldown": "0s", "autoscale.io/scale-down-stabilization": "2m"})
+	st := State{}.Seeded(spec, t0, 8)
+	var d Decision
+	for at := time.Duration(0); at < 2*time.Minute; at += 15 * time.Second {
+		if d, st = step(spec, st, at, 8, 5); d.Desired != 8 {
+			t.Fatalf("at %v after a takeover at 8 replicas: %d (%s), want 8 until the window passes", at, d.Desired, d.Reason)
+		}
+	}
+	if d, _ = step(spec, st, 2*time.Minute, 8, 5); d.Desired != 1 {
+		t.Errorf("after the window: %d (%s), want 1", d.Desired, d.Reason)
+	}
+	if got := (State{}).Seeded(mustSpec(t, nil), t0, 8); got.Recent != nil {
+		t.Errorf("without a window nothing is seeded: %+v", got)
+	}
+}

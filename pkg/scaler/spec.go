@@ -53,6 +53,9 @@ const DefaultQuery = `sum(rate(http_requests_total{service="{{.Service}}"}[1m]))
 // stabilized (scale-down-stabilization), so its noise costs little.
 const FastQuery = `sum(irate(http_requests_total{service="{{.Service}}"}[1m]))`
 
+// GroupedFastQuery answers FastQuery for every service at once.
+const GroupedFastQuery = `sum by (service) (irate(http_requests_total[1m]))`
+
 // GroupedDefaultQuery answers DefaultQuery for every service at once: its
 // series for service S has the value DefaultQuery has for S.
 const GroupedDefaultQuery = `sum by (service) (rate(http_requests_total[1m]))`

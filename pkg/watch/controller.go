@@ -90,6 +90,9 @@ type Config struct {
 	// query grouped by service per evaluation tick; those targets are
 	// evaluated on ticks aligned to their interval. nil = a query each.
 	Batch BatchSource
+	// FastBatch, when set, does the same for targets whose query is
+	// scaler.FastQuery (the recommended profile's).
+	FastBatch BatchSource
 	// FullCache keeps whole Deployments in the informer cache instead of
 	// the lean copy (identity, autoscale.io/* annotations, replicas): only
 	// to measure what the lean cache saves.
@@ -127,11 +130,12 @@ type Controller struct {
 	mayWrite        func() bool
 	// limiter is the queue's per-key backoff, asked directly so that the
 	// controller knows when a retried evaluation is due.
-	limiter  workqueue.TypedRateLimiter[string]
-	batch    BatchSource
-	builtin  scaler.Predictor
-	external scaler.Predictor
-	tracer   trace.Tracer
+	limiter   workqueue.TypedRateLimiter[string]
+	batch     BatchSource
+	fastBatch BatchSource
+	builtin   scaler.Predictor
+	external  scaler.Predictor
+	tracer    trace.Tracer
 
 	mu      sync.Mutex
 	targets map[string]*target // by namespace/name
@@ -179,6 +183,7 @@ func New(cfg Config) (*Controller, error) {
 		spikeResolution: cfg.SpikeResolution,
 		limiter:         workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 		batch:           cfg.Batch,
+		fastBatch:       cfg.FastBatch,
 		due:             map[string]time.Time{},
 	}
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(c.limiter,

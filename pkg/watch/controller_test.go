@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
 )
@@ -251,8 +253,12 @@ func TestOwnStatusWriteDoesNotTriggerAnEvaluation(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitCache("frontend", func(d *appsv1.Deployment) bool { return d != nil && d.Annotations["autoscale.io/max-replicas"] == "4" })
-	if n := h.ctrl.queue.Len(); n != 1 {
-		t.Errorf("a settings change queued %d evaluations, want 1", n)
+	// The cache is updated before the handlers run: wait for the handler.
+	err := wait.PollUntilContextTimeout(h.ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return h.ctrl.queue.Len() == 1, nil
+	})
+	if err != nil {
+		t.Errorf("a settings change queued %d evaluations, want 1", h.ctrl.queue.Len())
 	}
 }
 

@@ -114,18 +114,20 @@ func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *
 	rec := metrics.NewRecorder(h.registry)
 	factory := informers.NewSharedInformerFactory(h.client, 0)
 	source := metrics.NewSource(promv1.NewAPI(pc), time.Second, rec)
-	var batch BatchSource
+	var batch, fastBatch BatchSource
 	if opts.batch {
 		batch = metrics.NewBatch(source, scaler.GroupedDefaultQuery, "service")
+		fastBatch = metrics.NewBatch(source, scaler.GroupedFastQuery, "service")
 	}
 	h.ctrl, err = New(Config{
-		Client:   h.client,
-		Informer: factory.Apps().V1().Deployments(),
-		Source:   source,
-		Batch:    batch,
-		Recorder: h.events,
-		Monitor:  rec,
-		Clock:    h.clock,
+		Client:    h.client,
+		Informer:  factory.Apps().V1().Deployments(),
+		Source:    source,
+		Batch:     batch,
+		FastBatch: fastBatch,
+		Recorder:  h.events,
+		Monitor:   rec,
+		Clock:     h.clock,
 		// As the binary's defaults.
 		SpikeWindow:     30 * time.Second,
 		SpikeResolution: time.Second,

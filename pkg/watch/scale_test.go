@@ -147,3 +147,43 @@ func TestAHangingTargetDoesNotDelayTheOthers(t *testing.T) {
 	stop()
 	<-done
 }
+
+// TestRecommendedTargetsShareTheirGroupedFastQuery: targets on the
+// recommended profile (an irate query) are batched too, by their own
+// grouped query, beside the default-query targets.
+func TestRecommendedTargetsShareTheirGroupedFastQuery(t *testing.T) {
+	var objs []runtime.Object
+	for i := range 20 {
+		objs = append(objs, managed(fmt.Sprintf("fast-%02d", i), 1, "profile", "recommended", "target-rps-per-replica", "10", "predictor", "none"))
+		objs = append(objs, managed(fmt.Sprintf("slow-%02d", i), 1, "target-rps-per-replica", "10", "predictor", "none"))
+	}
+	h := newHarnessWith(t, harnessOptions{batch: true}, objs...)
+	fast, slow := map[string]string{}, map[string]string{}
+	for i := range 20 {
+		fast[fmt.Sprintf("fast-%02d", i)] = "35"
+		slow[fmt.Sprintf("slow-%02d", i)] = "15"
+	}
+	h.prom.SetFor(scaler.GroupedFastQuery, promtest.Answer{Grouped: fast})
+	h.prom.SetFor(scaler.GroupedDefaultQuery, promtest.Answer{Grouped: slow})
+	h.prom.Set(promtest.Answer{Status: 500}) // any query per target fails
+	for range 2 {
+		before := h.prom.Queries()
+		h.clock.SetTime(h.clock.Now().Truncate(time.Minute).Add(time.Minute + 3*time.Second))
+		for i := range 20 {
+			for _, name := range []string{fmt.Sprintf("fast-%02d", i), fmt.Sprintf("slow-%02d", i)} {
+				if _, err := h.ctrl.sync(h.ctx, "shop/"+name); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if q := h.prom.Queries() - before; q > 4 {
+			t.Errorf("%d Prometheus queries for 40 targets, want at most 4 (two grouped queries and two grouped warm-ups)", q)
+		}
+	}
+	if got := h.replicas("fast-00"); got != 4 {
+		t.Errorf("fast-00 (35 RPS by the grouped irate) has %d replicas, want 4", got)
+	}
+	if got := h.replicas("slow-00"); got != 2 {
+		t.Errorf("slow-00 (15 RPS by the grouped rate) has %d replicas, want 2", got)
+	}
+}

@@ -235,7 +235,19 @@ func (c *Controller) reportStatus(ctx context.Context, k string, t *target, d *a
 }
 
 // batched reports whether a target's rate comes from the grouped query.
-func (c *Controller) batched(spec *scaler.Spec) bool { return c.batch != nil && spec.DefaultQuery }
+func (c *Controller) batched(spec *scaler.Spec) bool { return c.batchFor(spec) != nil }
+
+// batchFor returns the grouped query that answers spec's query, if any:
+// the default query's, or the recommended profile's fast query's.
+func (c *Controller) batchFor(spec *scaler.Spec) BatchSource {
+	switch {
+	case spec.DefaultQuery && c.batch != nil:
+		return c.batch
+	case spec.FastQuery && c.fastBatch != nil:
+		return c.fastBatch
+	}
+	return nil
+}
 
 // next returns when to evaluate a target again: after its interval, or,
 // when it is batched, at the next tick of its interval (multiples of it
@@ -288,7 +300,7 @@ func (s *promSource) Rate(ctx context.Context, now time.Time, spike bool) (float
 		// The tick this evaluation belongs to: every target of the same
 		// interval reads the one grouped query run for it.
 		span.SetAttributes(attribute.Bool("autoscale.batched", true))
-		rps, err = s.c.batch.RPS(ctx, s.spec.Service, batchTick(now, s.due, s.spec.Interval), 2*s.spec.Interval)
+		rps, err = s.c.batchFor(s.spec).RPS(ctx, s.spec.Service, batchTick(now, s.due, s.spec.Interval), 2*s.spec.Interval)
 	} else {
 		rps, err = s.c.source.RPS(ctx, s.query, now, 2*s.spec.Interval)
 	}
@@ -307,7 +319,7 @@ func (s *promSource) History(ctx context.Context, end time.Time, step time.Durat
 	if s.c.batched(s.spec) {
 		// Shared by the targets that warm up in the same second (a start
 		// or a takeover).
-		return s.c.batch.RPSHistory(ctx, s.spec.Service, end.Truncate(time.Second), step, n)
+		return s.c.batchFor(s.spec).RPSHistory(ctx, s.spec.Service, end.Truncate(time.Second), step, n)
 	}
 	return s.c.source.RPSHistory(ctx, s.query, end, step, n)
 }
