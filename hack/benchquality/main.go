@@ -122,52 +122,65 @@ func main() {
 			for _, name := range append(append([]string{}, ours...), peers...) {
 				res.Curves[tr.Name][scrape.String()] = append(res.Curves[tr.Name][scrape.String()], curves[name])
 			}
-			for _, name := range ours {
-				p, ok := curves[name].At(*knob)
-				if !ok {
-					p = curves[name].Points[0]
-				}
-				row := Row{Trace: tr.Name, Scrape: scrape.String(), Policy: name, Knob: *knob, Point: p, VS: map[string]simulate.EqualCost{}}
-				if name == simulate.PolicySeed {
-					row.Knob = math.NaN()
-				}
-				if demand > 0 {
-					row.Share = p.UnservedRequests / demand
-				}
-				for _, peer := range peers {
-					row.VS[peer] = curves[peer].Compare(p)
-				}
-				if name == simulate.PolicyRecommended && scrape == GoalScrape {
-					row.GoalsMet = map[string]bool{}
-					for _, g := range Goals {
-						if applies(g, tr.Name) {
-							row.GoalsMet[g.Peer] = row.VS[g.Peer].Met(g.Max, p.UnservedRequests)
-						}
-					}
-				}
-				res.Rows = append(res.Rows, row)
-			}
+			res.Rows = append(res.Rows, rows(tr.Name, scrape, *knob, curves, demand)...)
 		}
 	}
 	if *jsonOut {
-		for i := range res.Rows {
-			if math.IsNaN(res.Rows[i].Knob) {
-				res.Rows[i].Knob = 0
-			}
-			for k, e := range res.Rows[i].VS {
-				e.Ratio, e.PeerUnserved = jsonNum(e.Ratio), jsonNum(e.PeerUnserved)
-				res.Rows[i].VS[k] = e
-			}
-		}
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			fail(err)
-		}
+		printJSON(res)
 		return
 	}
 	report(res)
 	fmt.Printf("\n%d traces, scrape intervals %s, %d knobs, in %v\n", len(res.Curves), *scrapes, len(simulate.Knobs), time.Since(start).Round(time.Second))
+}
+
+// rows reads each of ours at knob on one trace at one scrape interval
+// against every peer's curve, and marks the goals.
+func rows(trace string, scrape time.Duration, knob float64, curves map[string]simulate.Curve, demand float64) []Row {
+	var out []Row
+	for _, name := range ours {
+		p, ok := curves[name].At(knob)
+		if !ok {
+			p = curves[name].Points[0] // a policy the knob does not reach
+		}
+		row := Row{Trace: trace, Scrape: scrape.String(), Policy: name, Knob: knob, Point: p, VS: map[string]simulate.EqualCost{}}
+		if name == simulate.PolicySeed {
+			row.Knob = math.NaN()
+		}
+		if demand > 0 {
+			row.Share = p.UnservedRequests / demand
+		}
+		for _, peer := range peers {
+			row.VS[peer] = curves[peer].Compare(p)
+		}
+		if name == simulate.PolicyRecommended && scrape == GoalScrape {
+			row.GoalsMet = map[string]bool{}
+			for _, g := range Goals {
+				if applies(g, trace) {
+					row.GoalsMet[g.Peer] = row.VS[g.Peer].Met(g.Max, p.UnservedRequests)
+				}
+			}
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// printJSON prints res; an undefined ratio (0 and 0) or +inf is -1.
+func printJSON(res Result) {
+	for i := range res.Rows {
+		if math.IsNaN(res.Rows[i].Knob) {
+			res.Rows[i].Knob = 0
+		}
+		for k, e := range res.Rows[i].VS {
+			e.Ratio, e.PeerUnserved = jsonNum(e.Ratio), jsonNum(e.PeerUnserved)
+			res.Rows[i].VS[k] = e
+		}
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(res); err != nil {
+		fail(err)
+	}
 }
 
 func report(res Result) {

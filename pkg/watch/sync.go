@@ -99,14 +99,9 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 	if err != nil {
 		return 0, fmt.Errorf("reading deployment %s from the cache: %w", k, err)
 	}
-	ctx, span := c.tracer.Start(ctx, "evaluate", trace.WithAttributes(
-		attribute.String("k8s.namespace.name", ns), attribute.String("k8s.deployment.name", name)))
+	ctx, span := c.traced(ctx, d)
 	defer span.End()
-	logger := klog.LoggerWithValues(klog.FromContext(ctx), "deployment", klog.KObj(d))
-	if sc := span.SpanContext(); sc.IsValid() {
-		logger = klog.LoggerWithValues(logger, "traceID", sc.TraceID().String(), "spanID", sc.SpanID().String())
-	}
-	ctx = klog.NewContext(ctx, logger)
+	logger := klog.FromContext(ctx)
 
 	c.mu.Lock()
 	t := c.targetLocked(k, d)
@@ -114,10 +109,7 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 	t.busy.Lock()
 	defer t.busy.Unlock()
 	now := c.clock.Now()
-	c.mu.Lock()
-	triggered, spikeAt := t.spike, t.spikeAt
-	t.spike = false
-	c.mu.Unlock()
+	triggered, spikeAt := c.takeTrigger(t)
 	if triggered {
 		t.cycle.Trigger(now, c.spikeWindow)
 	}
@@ -170,6 +162,28 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		return 0, fmt.Errorf("scaling %s from %d to %d: %w", k, dec.Current, dec.Desired, a.err)
 	}
 	return c.next(spec, now), nil
+}
+
+// traced starts an evaluation's span and puts in ctx a logger that names
+// the Deployment and the trace.
+func (c *Controller) traced(ctx context.Context, d *appsv1.Deployment) (context.Context, trace.Span) {
+	ctx, span := c.tracer.Start(ctx, "evaluate", trace.WithAttributes(
+		attribute.String("k8s.namespace.name", d.Namespace), attribute.String("k8s.deployment.name", d.Name)))
+	logger := klog.LoggerWithValues(klog.FromContext(ctx), "deployment", klog.KObj(d))
+	if sc := span.SpanContext(); sc.IsValid() {
+		logger = klog.LoggerWithValues(logger, "traceID", sc.TraceID().String(), "spanID", sc.SpanID().String())
+	}
+	return klog.NewContext(ctx, logger), span
+}
+
+// takeTrigger returns and clears t's pending spike trigger and when it
+// was received.
+func (c *Controller) takeTrigger(t *target) (bool, time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	triggered, at := t.spike, t.spikeAt
+	t.spike = false
+	return triggered, at
 }
 
 // applied is what became of a decision.
