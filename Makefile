@@ -114,6 +114,7 @@ demo: build tools deps ## The walkthrough: local cluster, Prometheus, Alertmanag
 fuzz: ## Run each fuzz target for a while
 	go test -run '^$$' -fuzz FuzzParseTable -fuzztime 30s ./pkg/scaler/
 	go test -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s ./pkg/scaler/
+	go test -run '^$$' -fuzz FuzzDecideRecommended -fuzztime 30s ./pkg/scaler/
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./pkg/webhook/
 	go test -run '^$$' -fuzz FuzzMapTargets -fuzztime 30s ./pkg/webhook/
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./pkg/predict/

@@ -1,6 +1,9 @@
 package scaler
 
 import (
+	"errors"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -133,4 +136,45 @@ func TestAFirstSeenTargetStartsItsWindowAtItsCount(t *testing.T) {
 	if got := (State{}).Seeded(mustSpec(t, nil), t0, 8); got.Recent != nil {
 		t.Errorf("without a window nothing is seeded: %+v", got)
 	}
+}
+
+// FuzzDecideRecommended drives the recommended profile (lead time,
+// stabilization, no cooldowns) through any sequence of samples, unusable
+// ones included: it never leaves [min, max] and never scales down on a
+// sample without data or in a spike evaluation.
+func FuzzDecideRecommended(f *testing.F) {
+	f.Add([]byte{10, 200, 0, 255, 30, 30, 30, 1}, uint8(3))
+	f.Add([]byte{255, 255, 0, 0, 128}, uint8(20))
+	f.Fuzz(func(t *testing.T, samples []byte, maxR uint8) {
+		spec, err := Parse("f", map[string]string{"autoscale.io/profile": "recommended",
+			"autoscale.io/target-rps-per-replica": "10", "autoscale.io/max-replicas": strconv.Itoa(int(maxR%30) + 1)}, nil)
+		if err != nil {
+			t.Skip()
+		}
+		st := State{}.Seeded(spec, t0, 1)
+		current := int32(1)
+		for i, b := range samples {
+			now := t0.Add(time.Duration(i) * 15 * time.Second)
+			in := Input{Current: current, RPS: float64(b) * 4, Spike: b%7 == 0}
+			switch b % 11 {
+			case 0:
+				in.NoData = errors.New("no data")
+			case 1:
+				in.RPS = math.NaN()
+			case 2:
+				in.RPS = -1
+			}
+			d, next := Decide(now, spec, st, in)
+			if d.Desired < spec.MinReplicas || d.Desired > spec.MaxReplicas {
+				t.Fatalf("step %d: desired %d outside [%d, %d]", i, d.Desired, spec.MinReplicas, spec.MaxReplicas)
+			}
+			if d.Action == ScaleDown && (!d.DataOK || in.Spike) {
+				t.Fatalf("step %d: scaled down from %d to %d on %+v (%s)", i, current, d.Desired, in, d.Reason)
+			}
+			st = next
+			if d.Action != Hold {
+				st, current = next.Scaled(now), d.Desired
+			}
+		}
+	})
 }
