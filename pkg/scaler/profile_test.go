@@ -178,3 +178,27 @@ func FuzzDecideRecommended(f *testing.F) {
 		}
 	})
 }
+
+// TestHugeReplicaCountsCostNothing: max-replicas is bounded (a generated
+// table has a row per replica: 2147483647 asked for 48 GiB), and a
+// Deployment at 2147483647 replicas is decided on from the table's last
+// row down (the walk used to start at 2147483646: 8.6 s per evaluation).
+func TestHugeReplicaCountsCostNothing(t *testing.T) {
+	for _, v := range []string{"10001", "2147483647"} {
+		_, err := Parse("f", map[string]string{"autoscale.io/target-rps-per-replica": "1", "autoscale.io/max-replicas": v}, nil)
+		if err == nil || !strings.Contains(err.Error(), "at most 10000") {
+			t.Errorf("max-replicas=%s: %v, want refused", v, err)
+		}
+	}
+	if _, err := Parse("f", map[string]string{"autoscale.io/min-replicas": "20000"}, nil); err == nil {
+		t.Error("min-replicas=20000 accepted")
+	}
+	s := mustSpec(t, map[string]string{"autoscale.io/target-rps-per-replica": "1", "autoscale.io/max-replicas": "10000"})
+	if len(s.Table) != 10000 {
+		t.Fatalf("table of %d rows", len(s.Table))
+	}
+	r, act := s.Table.Recommend(math.MaxInt32, 5, s.MaxReplicas)
+	if r != 7 || act != ScaleDown {
+		t.Errorf("from 2147483647 at 5 RPS: %d %v, want 7 (DOWN(7)=4.8, DOWN(8)=5.6)", r, act)
+	}
+}

@@ -72,7 +72,7 @@ type Setting struct {
 // Settings lists every per-Deployment setting in the order the docs show them.
 var Settings = []Setting{
 	{KeyMinReplicas, "1", "lower replica bound, integer >= 1"},
-	{KeyMaxReplicas, "10", "upper replica bound, integer >= min-replicas"},
+	{KeyMaxReplicas, "10", "upper replica bound, integer >= min-replicas, at most 10000"},
 	{KeyThresholds, "", "hysteresis table R:UP/DOWN,... (RPS); empty = target-rps-per-replica if set, else " + SeedTable},
 	{KeyTargetRPSPerReplica, "", "generate the table from this RPS per replica instead of thresholds"},
 	{KeyScaleDownRatio, "0.8", "DOWN(r) = target*(r-1)*ratio for a generated table, 0 < ratio < 1"},
@@ -96,6 +96,9 @@ var Settings = []Setting{
 	{KeyPredictiveHorizon, "5m", "how far ahead the predictor forecasts, 1s to 24h"},
 	{KeyProfile, ProfileSeed, "seed (the built-in defaults) or recommended (defaults measured to serve more at equal cost, see docs); explicit settings override a profile's"},
 }
+
+// MaxReplicasLimit bounds min-replicas and max-replicas.
+const MaxReplicasLimit = 10000
 
 // The profiles: named sets of defaults.
 const (
@@ -267,6 +270,16 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 	}
 	if p.get(KeyScaleDownCooldown) != "" {
 		s.ScaleDownCooldown = p.duration(KeyScaleDownCooldown, 0)
+	}
+	if s.MaxReplicas > MaxReplicasLimit {
+		// A generated table has a row per replica: an unbounded
+		// max-replicas would let one annotation exhaust the controller.
+		p.fail(KeyMaxReplicas, fmt.Sprintf("must be at most %d", MaxReplicasLimit))
+		s.MaxReplicas = MaxReplicasLimit
+	}
+	if s.MinReplicas > MaxReplicasLimit {
+		p.fail(KeyMinReplicas, fmt.Sprintf("must be at most %d", MaxReplicasLimit))
+		s.MinReplicas = 1
 	}
 	if s.MaxReplicas < s.MinReplicas && !p.failed(KeyMinReplicas, KeyMaxReplicas) {
 		p.fail(KeyMaxReplicas, fmt.Sprintf("must be >= min-replicas (%d)", s.MinReplicas))

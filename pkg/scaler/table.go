@@ -148,7 +148,9 @@ func (t Table) Recommend(current int32, rps float64, exhaustedUp int32) (int32, 
 		// The table cannot carry this rate: go as far as allowed.
 		return max(exhaustedUp, current+1), ScaleUp
 	case rps < cur.Down:
-		for r := current - 1; r >= 1; r-- {
+		// Rows past the table share its last row, so the walk down starts
+		// there, however large current is.
+		for r := min(current-1, int32(len(t))); r >= 1; r-- {
 			if rps >= t.row(r).Down {
 				return r, ScaleDown
 			}
