@@ -163,6 +163,9 @@ func (o *Options) Validate() error {
 	if _, err := scaler.Parse("deployment", nil, o.Defaults); err != nil {
 		return fmt.Errorf("controller-wide defaults: %w", err)
 	}
+	if o.PrometheusTimeout.Duration <= 0 {
+		return fmt.Errorf("--prometheus-timeout=%v: must be positive", o.PrometheusTimeout.Duration)
+	}
 	if o.Workers < 1 {
 		return fmt.Errorf("--workers=%d: must be >= 1", o.Workers)
 	}

@@ -95,6 +95,11 @@ func TestInvalidDefaultsAndLeaderElectionAreRejected(t *testing.T) {
 	if _, err := parse(t, "", "--leader-elect-renew-deadline", "20s"); err == nil || !strings.Contains(err.Error(), "lease-duration > renew-deadline") {
 		t.Errorf("error = %v", err)
 	}
+	for _, v := range []string{"0s", "-1s"} {
+		if _, err := parse(t, "", "--prometheus-timeout", v); err == nil || !strings.Contains(err.Error(), "must be positive") {
+			t.Errorf("--prometheus-timeout=%s: %v", v, err)
+		}
+	}
 	if _, err := parse(t, ""); err != nil {
 		t.Errorf("built-in defaults rejected: %v", err)
 	}

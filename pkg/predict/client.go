@@ -24,6 +24,11 @@ const MaxResponseBytes = 64 << 10
 // then bounded by the target's max-replicas); anything larger is garbage.
 const MaxReplicas = 100000
 
+// noRedirects is the default HTTP client: a redirect is answered as it
+// is (a non-200, refused), never followed, so that a target's history is
+// never re-posted to wherever a predictor points.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 // Client asks an external model: POST {URL}/predict (SPEC section 4).
 type Client struct {
 	URL     string // base URL; /predict is appended
@@ -60,7 +65,7 @@ func (c *Client) Predict(ctx context.Context, req scaler.PredictRequest) (scaler
 	r.Header.Set("Content-Type", "application/json")
 	hc := c.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = noRedirects
 	}
 	resp, err := hc.Do(r)
 	if err != nil {

@@ -81,6 +81,7 @@ func TestClientFailures(t *testing.T) {
 		{"confidence out of range", body(`{"replicas": 2, "confidence": 7}`), "", scaler.PredictorInvalidAnswer, `"confidence" must be a number from 0 to 1`},
 		{"two objects", body(`{"replicas": 2}{"replicas": 3}`), "", scaler.PredictorInvalidAnswer, "data after its JSON object"},
 		{"too large", body(`{"replicas": 2, "pad": "` + strings.Repeat("x", MaxResponseBytes) + `"}`), "", scaler.PredictorTooLarge, "larger than 65536 bytes"},
+		{"a redirect is not followed", http.RedirectHandler("http://127.0.0.1:1/elsewhere", http.StatusTemporaryRedirect), "", scaler.PredictorHTTPStatus, "answered 307"},
 		{"unreachable", nil, closed.URL, scaler.PredictorUnreachable, "connection refused"},
 		{"no URL configured", nil, "-", scaler.PredictorNotConfigured, "no --predictor-url"},
 	}

@@ -119,8 +119,9 @@ func (h *Handler) serve(r *http.Request, received time.Time) (int, *Reply, error
 	if r.Method != http.MethodPost {
 		return http.StatusMethodNotAllowed, nil, fmt.Errorf("use POST")
 	}
-	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || !h.token.Valid(bearer) {
+	// The scheme is case-insensitive (RFC 9110, section 11.1).
+	scheme, bearer, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || !h.token.Valid(bearer) {
 		return http.StatusUnauthorized, nil, fmt.Errorf("a valid bearer token is required")
 	}
 	if !h.targets.Ready() {

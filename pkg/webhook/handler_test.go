@@ -130,6 +130,8 @@ func TestReplyCodes(t *testing.T) {
 		{"queued", http.MethodPost, good, "Bearer " + token, false, http.StatusOK},
 		{"no credentials", http.MethodPost, good, "", false, http.StatusUnauthorized},
 		{"wrong token", http.MethodPost, good, "Bearer nope", false, http.StatusUnauthorized},
+		{"scheme in lower case", http.MethodPost, good, "bearer " + token, false, http.StatusOK},
+		{"another scheme", http.MethodPost, good, "Basic " + token, false, http.StatusUnauthorized},
 		{"basic auth is not a bearer token", http.MethodPost, good, "Basic " + token, false, http.StatusUnauthorized},
 		{"token prefix only", http.MethodPost, good, "Bearer " + token[:5], false, http.StatusUnauthorized},
 		{"not JSON", http.MethodPost, "{not json", "Bearer " + token, false, http.StatusBadRequest},
