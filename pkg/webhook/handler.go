@@ -5,6 +5,7 @@
 package webhook
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,8 +26,16 @@ import (
 // Path is where the handler is served.
 const Path = "/webhook/alertmanager"
 
-// MaxBodyBytes bounds a notification's size (SPEC: 413 above 1 MiB).
+// MaxBodyBytes bounds a notification's size (413 above 1 MiB).
 const MaxBodyBytes = 1 << 20
+
+// MaxAlerts bounds the alerts of one notification (413 above): a
+// receiver's max_alerts keeps Alertmanager below it.
+const MaxAlerts = 1000
+
+// MaxDedupEntries bounds the notifications remembered for deduplication;
+// past it the oldest is forgotten (at worst, one evaluation too many).
+const MaxDedupEntries = 10000
 
 // Targets is what the handler needs of the controller.
 type Targets interface {
@@ -79,7 +88,7 @@ func NewHandler(cfg Config) *Handler {
 		cfg.DedupWindow = 30 * time.Second
 	}
 	return &Handler{targets: cfg.Targets, token: cfg.Token, monitor: cfg.Monitor, clock: cfg.Clock,
-		dedup: &dedup{window: cfg.DedupWindow, seen: map[string]time.Time{}}, logger: cfg.Logger}
+		dedup: &dedup{window: cfg.DedupWindow, max: MaxDedupEntries, seen: map[[sha256.Size]byte]time.Time{}}, logger: cfg.Logger}
 }
 
 // Reply is the JSON body of a 200 answer.
@@ -141,6 +150,9 @@ func (h *Handler) serve(r *http.Request, received time.Time) (int, *Reply, error
 	if err != nil {
 		return http.StatusBadRequest, nil, err
 	}
+	if len(msg.Alerts) > MaxAlerts {
+		return http.StatusRequestEntityTooLarge, nil, fmt.Errorf("%d alerts in one notification, at most %d: set max_alerts in the receiver", len(msg.Alerts), MaxAlerts)
+	}
 	return http.StatusOK, h.process(msg, received), nil
 }
 
@@ -172,13 +184,16 @@ func (h *Handler) process(msg *amwebhook.Message, received time.Time) *Reply {
 		return reply
 	}
 	queued := map[string]bool{}
+	var firstUnknown map[string]string
 	for _, i := range firing {
 		a := msg.Alerts[i]
 		keys := MapTargets(a.Labels, h.targets)
 		if len(keys) == 0 {
+			if reply.Unknown == 0 {
+				firstUnknown = a.Labels
+			}
 			reply.Unknown++
 			h.observe(metrics.AlertUnknownTarget)
-			h.logger.Info("Firing alert names no managed Deployment", "alert", a.Labels["alertname"], "labels", a.Labels)
 			continue
 		}
 		for _, k := range keys {
@@ -193,6 +208,10 @@ func (h *Handler) process(msg *amwebhook.Message, received time.Time) *Reply {
 			}
 		}
 		h.observe(metrics.AlertQueued)
+	}
+	if reply.Unknown > 0 {
+		// One line per notification, however many alerts it carries.
+		h.logger.Info("Firing alerts name no managed Deployment", "count", reply.Unknown, "groupKey", msg.GroupKey, "firstLabels", firstUnknown)
 	}
 	sort.Strings(reply.Queued)
 	return reply
@@ -258,25 +277,37 @@ func notificationKey(msg *amwebhook.Message, firing []int) string {
 	return msg.GroupKey + "|" + strings.Join(parts, ",")
 }
 
-// dedup remembers notifications for a window.
+// dedup remembers notifications for a window, by the SHA-256 of their key
+// (a key can be as large as a notification), at most max of them, oldest
+// first in order so that forgetting costs nothing per request.
 type dedup struct {
 	window time.Duration
+	max    int
 	mu     sync.Mutex
-	seen   map[string]time.Time
+	seen   map[[sha256.Size]byte]time.Time
+	order  []seenKey // by time received
+}
+
+type seenKey struct {
+	hash [sha256.Size]byte
+	at   time.Time
 }
 
 // first reports whether key was not seen within the window, and records it.
 func (d *dedup) first(key string, now time.Time) bool {
+	h := sha256.Sum256([]byte(key))
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for k, at := range d.seen {
-		if now.Sub(at) > d.window {
-			delete(d.seen, k)
+	for len(d.order) > 0 && (now.Sub(d.order[0].at) > d.window || len(d.order) >= d.max) {
+		if old := d.order[0]; d.seen[old.hash].Equal(old.at) {
+			delete(d.seen, old.hash)
 		}
+		d.order = d.order[1:]
 	}
-	if at, ok := d.seen[key]; ok && now.Sub(at) <= d.window {
+	if at, ok := d.seen[h]; ok && now.Sub(at) <= d.window {
 		return false
 	}
-	d.seen[key] = now
+	d.seen[h] = now
+	d.order = append(d.order, seenKey{h, now})
 	return true
 }

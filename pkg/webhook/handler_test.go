@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,9 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/klog/v2"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -305,4 +308,63 @@ func FuzzMapTargets(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDedupIsBoundedAndKeepsNoKeys: distinct notifications with 4 KiB
+// keys are remembered by hash, and no more than MaxDedupEntries of them;
+// the newest are still deduplicated.
+func TestDedupIsBoundedAndKeepsNoKeys(t *testing.T) {
+	d := &dedup{window: time.Minute, max: MaxDedupEntries, seen: map[[sha256.Size]byte]time.Time{}}
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	pad := strings.Repeat("x", 4096)
+	n := MaxDedupEntries + 500
+	for i := range n {
+		if !d.first(fmt.Sprintf("%d|%s", i, pad), t0.Add(time.Duration(i)*time.Millisecond)) {
+			t.Fatalf("notification %d taken for a duplicate", i)
+		}
+	}
+	if len(d.seen) != MaxDedupEntries {
+		t.Errorf("%d notifications remembered, want at most %d", len(d.seen), MaxDedupEntries)
+	}
+	if d.first(fmt.Sprintf("%d|%s", n-1, pad), t0.Add(time.Duration(n)*time.Millisecond)) {
+		t.Error("the newest notification is not deduplicated")
+	}
+	if !d.first(fmt.Sprintf("%d|%s", 0, pad), t0.Add(time.Duration(n)*time.Millisecond)) {
+		t.Error("the oldest notification, forgotten to keep the bound, is taken as a duplicate")
+	}
+}
+
+// TestUnknownTargetsAreLoggedOncePerNotification: 200 alerts naming no
+// managed Deployment are counted, and logged in one line.
+func TestUnknownTargetsAreLoggedOncePerNotification(t *testing.T) {
+	h, targets, mon, _, _ := newTestHandler(t)
+	var lines atomic.Int32
+	h.logger = funcr.New(func(string, string) { lines.Add(1) }, funcr.Options{})
+	var alerts []string
+	for i := range 200 {
+		alerts = append(alerts, alert("firing", fmt.Sprintf("u%d", i), map[string]string{"service": fmt.Sprintf("nobody-%d", i)}))
+	}
+	w := post(h, payload("firing", alerts...), "Bearer "+token)
+	var reply Reply
+	if err := json.Unmarshal(w.Body.Bytes(), &reply); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("code %d, %v", w.Code, err)
+	}
+	if reply.Unknown != 200 || mon.outcomes["unknown_target"] != 200 || targets.count() != 0 {
+		t.Errorf("unknown %d, metric %d, spikes %d; want 200, 200, 0", reply.Unknown, mon.outcomes["unknown_target"], targets.count())
+	}
+	if n := lines.Load(); n != 1 {
+		t.Errorf("%d log lines for one notification, want 1", n)
+	}
+}
+
+func TestTooManyAlertsIsRefused(t *testing.T) {
+	h, targets, _, _, _ := newTestHandler(t)
+	var alerts []string
+	for i := range MaxAlerts + 1 {
+		alerts = append(alerts, fmt.Sprintf(`{"status":"firing","labels":{"service":"s%d"}}`, i))
+	}
+	w := post(h, payload("firing", alerts...), "Bearer "+token)
+	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), "max_alerts") || targets.count() != 0 {
+		t.Errorf("code %d body %q, %d spikes; want 413 naming max_alerts", w.Code, w.Body.String(), targets.count())
+	}
 }
