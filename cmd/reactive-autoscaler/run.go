@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -155,7 +156,8 @@ func run(ctx context.Context, o *Options) error {
 	defer factory.Shutdown()
 
 	var leading atomic.Bool
-	srv := &http.Server{Addr: o.MetricsBindAddress, Handler: httpHandler(reg, ctrl, &leading), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: o.MetricsBindAddress, Handler: httpHandler(reg, ctrl, &leading), ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	srvErr := make(chan error, 2)
 	go func() { srvErr <- srv.ListenAndServe() }()
 	defer func() {
@@ -173,10 +175,19 @@ func run(ctx context.Context, o *Options) error {
 		mux.Handle("POST "+webhook.Path, webhook.NewHandler(webhook.Config{
 			Targets: ctrl, Token: token, Monitor: rec, DedupWindow: o.WebhookDedupWindow.Duration, Logger: logger.WithName("webhook"),
 		}))
-		hook := &http.Server{Addr: o.WebhookBindAddress, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second}
+		hook := &http.Server{Addr: o.WebhookBindAddress, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		if o.WebhookTLSCertFile != "" {
+			// Re-read when cert-manager renews the Secret: no restart.
+			certs, err := webhook.NewCertFiles(o.WebhookTLSCertFile, o.WebhookTLSKeyFile, nil)
+			if err != nil {
+				return err
+			}
+			hook.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
+		}
 		go func() {
-			if o.WebhookTLSCertFile != "" {
-				srvErr <- hook.ListenAndServeTLS(o.WebhookTLSCertFile, o.WebhookTLSKeyFile)
+			if hook.TLSConfig != nil {
+				srvErr <- hook.ListenAndServeTLS("", "")
 				return
 			}
 			srvErr <- hook.ListenAndServe()

@@ -221,6 +221,9 @@ func TestDryRunReportsButWritesNoReplicas(t *testing.T) {
 	if st := h.status("frontend"); st.LastDecision == nil || !st.LastDecision.DryRun || st.LastDecision.To != 3 {
 		t.Errorf("status does not report the dry-run decision: %+v", st)
 	}
+	if st := h.status("frontend"); st.LastScaleTime != nil {
+		t.Errorf("a dry run recorded lastScaleTime %v: a restart would read it back as a real cooldown", st.LastScaleTime)
+	}
 }
 
 func TestPausedNeitherEvaluatesNorScales(t *testing.T) {

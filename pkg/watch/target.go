@@ -166,7 +166,11 @@ func nextStatus(prev Status, dec scaler.Decision, noData error, scaled, dryRun b
 	}
 	if scaled {
 		t := metav1.NewTime(now)
-		st.LastScaleTime = &t
+		if !dryRun {
+			// A dry run started no real cooldown: a restart must not
+			// read one back.
+			st.LastScaleTime = &t
+		}
 		st.LastDecision = &StatusDecision{
 			From: dec.Current, To: dec.Desired, Action: dec.Action.String(),
 			Reason: dec.Reason, SmoothedRPS: dec.SmoothedRPS, DryRun: dryRun,

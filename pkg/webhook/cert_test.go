@@ -1,0 +1,95 @@
+package webhook
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+// writePair writes a self-signed certificate for name and its key.
+func writePair(t *testing.T, dir, name string, mod time.Time) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	for f, b := range map[string]*pem.Block{cert: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "EC PRIVATE KEY", Bytes: kder}} {
+		if err := os.WriteFile(f, pem.EncodeToMemory(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(f, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cert, keyFile
+}
+
+func commonName(t *testing.T, c *tls.Certificate) string {
+	t.Helper()
+	x, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x.Subject.CommonName
+}
+
+// TestARenewedCertificateIsServedWithoutARestart: cert-manager rewrites the
+// Secret's files; the next handshake after a second gets the new pair, and
+// a broken rewrite keeps the last good one.
+func TestARenewedCertificateIsServedWithoutARestart(t *testing.T) {
+	dir := t.TempDir()
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
+	mod := time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC)
+	cert, key := writePair(t, dir, "old.example", mod)
+	c, err := NewCertFiles(cert, key, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := c.GetCertificate(nil)
+	if commonName(t, got) != "old.example" {
+		t.Fatalf("serving %q", commonName(t, got))
+	}
+	writePair(t, dir, "new.example", mod.Add(time.Minute))
+	got, _ = c.GetCertificate(nil)
+	if commonName(t, got) != "old.example" {
+		t.Errorf("re-read within a second of the last check")
+	}
+	clk.Step(time.Second)
+	got, _ = c.GetCertificate(nil)
+	if commonName(t, got) != "new.example" {
+		t.Errorf("after the rewrite and a second: serving %q, want new.example", commonName(t, got))
+	}
+	if err := os.WriteFile(key, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(time.Second)
+	got, _ = c.GetCertificate(nil)
+	if commonName(t, got) != "new.example" || c.Err() == nil {
+		t.Errorf("a broken key file: serving %q, error %v; want the last good pair and an error", commonName(t, got), c.Err())
+	}
+	if _, err := NewCertFiles(cert, key, clk); err == nil {
+		t.Error("a broken pair loaded at start")
+	}
+}
