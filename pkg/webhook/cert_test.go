@@ -9,6 +9,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -91,5 +93,44 @@ func TestARenewedCertificateIsServedWithoutARestart(t *testing.T) {
 	}
 	if _, err := NewCertFiles(cert, key, clk); err == nil {
 		t.Error("a broken pair loaded at start")
+	}
+}
+
+// TestAServerHandsOutTheRenewedCertificate: a real TLS listener configured
+// as the binary configures the webhook's presents the renewed pair to the
+// next connection.
+func TestAServerHandsOutTheRenewedCertificate(t *testing.T) {
+	dir := t.TempDir()
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
+	mod := time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC)
+	cert, key := writePair(t, dir, "old.example", mod)
+	c, err := NewCertFiles(cert, key, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As run.go: no Certificates, GetCertificate for every handshake.
+	srv := &http.Server{Handler: http.NotFoundHandler(), TLSConfig: &tls.Config{GetCertificate: c.GetCertificate, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	defer srv.Close()
+	served := func() string {
+		conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // reads the presented certificate only
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	if got := served(); got != "old.example" {
+		t.Fatalf("served %q", got)
+	}
+	writePair(t, dir, "new.example", mod.Add(time.Minute))
+	clk.Step(time.Second)
+	if got := served(); got != "new.example" {
+		t.Errorf("after a renewal: served %q, want new.example", got)
 	}
 }
