@@ -285,8 +285,10 @@ func (c *Controller) processNextSpike(ctx context.Context) bool {
 }
 
 // Ready reports whether the controller is running (synced, and leading when
-// leader election is on) and so can take spike triggers.
-func (c *Controller) Ready() bool { return c.running.Load() }
+// leader election is on) and so can take spike triggers. A replica whose
+// renewal saw another holder is not: its evaluation would be fenced, so the
+// webhook answers 503 and Alertmanager retries, reaching the new leader.
+func (c *Controller) Ready() bool { return c.running.Load() && !c.fenced() }
 
 func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	key, shutdown := c.queue.Get()

@@ -154,3 +154,18 @@ func TestANewProcessWarmsTheEMAFromHistory(t *testing.T) {
 		t.Errorf("%d range queries, want one per target and process", n)
 	}
 }
+
+// TestAFencedReplicaTakesNoTrigger: between a renewal that saw another
+// holder and the exit, the controller is not ready, so the webhook answers
+// 503 (Alertmanager retries) instead of 200 for an evaluation it would drop.
+func TestAFencedReplicaTakesNoTrigger(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1))
+	h.ctrl.running.Store(true)
+	if !h.ctrl.Ready() {
+		t.Fatal("a running leader is not ready")
+	}
+	h.lostLease.Store(true)
+	if h.ctrl.Ready() {
+		t.Error("a replica that saw another holder still takes triggers")
+	}
+}
