@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/watch"
 )
 
 // Options are the controller-wide settings of `run`. Every field can be set
@@ -35,6 +36,13 @@ type Options struct {
 	WebhookTLSKeyFile  string          `json:"webhookTLSKeyFile,omitempty"`
 	SpikeWindow        metav1.Duration `json:"spikeWindow,omitempty"`
 	SpikeResolution    metav1.Duration `json:"spikeResolution,omitempty"`
+
+	// QueryPolicy says whether autoscale.io/query is honoured: allowed,
+	// off, or allowlist (only AllowedQueries); MinInterval bounds every
+	// target's interval from below.
+	QueryPolicy    string          `json:"queryPolicy,omitempty"`
+	AllowedQueries []string        `json:"allowedQueries,omitempty"`
+	MinInterval    metav1.Duration `json:"minInterval,omitempty"`
 
 	BatchQueries bool `json:"batchQueries"`
 	LeanCache    bool `json:"leanCache"`
@@ -68,6 +76,8 @@ func newOptions() *Options {
 		PredictorTimeout:        metav1.Duration{Duration: 2 * time.Second},
 		BatchQueries:            true,
 		LeanCache:               true,
+		QueryPolicy:             string(watch.QueryAllowed),
+		MinInterval:             metav1.Duration{Duration: time.Second},
 		KubeAPIQPS:              50,
 		KubeAPIBurst:            100,
 		WebhookDedupWindow:      metav1.Duration{Duration: 30 * time.Second},
@@ -103,6 +113,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.WebhookTLSKeyFile, "webhook-tls-key-file", o.WebhookTLSKeyFile, "the certificate's private key (PEM)")
 	fs.DurationVar(&o.SpikeWindow.Duration, "spike-window", o.SpikeWindow.Duration, "after a spike trigger, evaluate the target as a spike (scale up inside the cooldown, never down) for this long")
 	fs.DurationVar(&o.SpikeResolution.Duration, "spike-resolution", o.SpikeResolution.Duration, "period of the spike evaluations inside the spike window")
+	fs.StringVar(&o.QueryPolicy, "query-policy", o.QueryPolicy, "whether a Deployment's autoscale.io/query is honoured: allowed, off (only the built-in queries), or allowlist (only --allowed-queries); a query runs with this controller's Prometheus access")
+	fs.StringArrayVar(&o.AllowedQueries, "allowed-queries", o.AllowedQueries, "with --query-policy=allowlist: a query template a Deployment may use, exactly as written (repeatable)")
+	fs.DurationVar(&o.MinInterval.Duration, "min-interval", o.MinInterval.Duration, "the shortest autoscale.io/interval a Deployment may set")
 	fs.BoolVar(&o.BatchQueries, "batch-queries", o.BatchQueries, "answer every target on the default query from one query grouped by service per tick of its interval (evaluations then align to those ticks); false = one query per target")
 	fs.BoolVar(&o.LeanCache, "lean-cache", o.LeanCache, "cache only what decisions read of each Deployment; false (whole objects) exists to measure the difference")
 	fs.StringVar(&o.PredictorURL, "predictor-url", o.PredictorURL, "base URL of the external predictive model (POST {url}/predict) for targets with autoscale.io/predictor=external; empty = none")
@@ -162,6 +175,18 @@ func (o *Options) Validate() error {
 	}
 	if _, err := scaler.Parse("deployment", nil, o.Defaults); err != nil {
 		return fmt.Errorf("controller-wide defaults: %w", err)
+	}
+	switch watch.QueryPolicy(o.QueryPolicy) {
+	case watch.QueryAllowed, watch.QueryOff:
+	case watch.QueryAllowList:
+		if len(o.AllowedQueries) == 0 {
+			return fmt.Errorf("--query-policy=allowlist needs --allowed-queries")
+		}
+	default:
+		return fmt.Errorf("--query-policy=%q: must be allowed, off or allowlist", o.QueryPolicy)
+	}
+	if o.MinInterval.Duration < time.Second {
+		return fmt.Errorf("--min-interval=%v: must be at least 1s", o.MinInterval.Duration)
 	}
 	if o.PrometheusTimeout.Duration <= 0 {
 		return fmt.Errorf("--prometheus-timeout=%v: must be positive", o.PrometheusTimeout.Duration)

@@ -95,6 +95,18 @@ func TestInvalidDefaultsAndLeaderElectionAreRejected(t *testing.T) {
 	if _, err := parse(t, "", "--leader-elect-renew-deadline", "20s"); err == nil || !strings.Contains(err.Error(), "lease-duration > renew-deadline") {
 		t.Errorf("error = %v", err)
 	}
+	for args, want := range map[string]string{
+		"--query-policy=some":      "must be allowed, off or allowlist",
+		"--query-policy=allowlist": "needs --allowed-queries",
+		"--min-interval=0s":        "must be at least 1s",
+	} {
+		if _, err := parse(t, "", args); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", args, err, want)
+		}
+	}
+	if _, err := parse(t, "", "--query-policy=allowlist", "--allowed-queries", "sum(rate(x[1m]))"); err != nil {
+		t.Errorf("an allowlist with a query: %v", err)
+	}
 	for _, v := range []string{"0s", "-1s"} {
 		if _, err := parse(t, "", "--prometheus-timeout", v); err == nil || !strings.Contains(err.Error(), "must be positive") {
 			t.Errorf("--prometheus-timeout=%s: %v", v, err)

@@ -93,6 +93,14 @@ type Config struct {
 	// FastBatch, when set, does the same for targets whose query is
 	// scaler.FastQuery (the recommended profile's).
 	FastBatch BatchSource
+	// QueryPolicy says whether autoscale.io/query is honoured ("":
+	// allowed); AllowedQueries are the templates QueryAllowList accepts.
+	// A custom query runs with the controller's Prometheus access and its
+	// result shows in Events, the status and /metrics.
+	QueryPolicy    QueryPolicy
+	AllowedQueries []string
+	// MinInterval is the shortest interval a target may set (0: 1 s).
+	MinInterval time.Duration
 	// FullCache keeps whole Deployments in the informer cache instead of
 	// the lean copy (identity, autoscale.io/* annotations, replicas): only
 	// to measure what the lean cache saves.
@@ -136,6 +144,10 @@ type Controller struct {
 	builtin   scaler.Predictor
 	external  scaler.Predictor
 	tracer    trace.Tracer
+
+	queryPolicy    QueryPolicy
+	allowedQueries []string
+	minInterval    time.Duration
 
 	mu      sync.Mutex
 	targets map[string]*target // by namespace/name
@@ -184,6 +196,9 @@ func New(cfg Config) (*Controller, error) {
 		limiter:         workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 		batch:           cfg.Batch,
 		fastBatch:       cfg.FastBatch,
+		queryPolicy:     cfg.QueryPolicy,
+		allowedQueries:  cfg.AllowedQueries,
+		minInterval:     cfg.MinInterval,
 		due:             map[string]time.Time{},
 	}
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(c.limiter,

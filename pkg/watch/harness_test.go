@@ -87,6 +87,10 @@ type harnessOptions struct {
 	external scaler.Predictor // the External predictor
 	batch    bool             // answer default-query targets from one grouped query
 	start    time.Time        // the fake clock's start (zero: a fixed day)
+	// The controller's query policy and minimum interval.
+	queryPolicy    QueryPolicy
+	allowedQueries []string
+	minInterval    time.Duration
 }
 
 func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *harness {
@@ -134,6 +138,9 @@ func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *
 		MayWrite:        func() bool { return !h.lostLease.Load() },
 		Builtin:         predict.DefaultForecaster,
 		External:        h.external,
+		QueryPolicy:     opts.queryPolicy,
+		AllowedQueries:  opts.allowedQueries,
+		MinInterval:     opts.minInterval,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,9 @@ package watch
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -116,7 +118,48 @@ func (c *Controller) specFor(t *target, d *appsv1.Deployment) (*scaler.Spec, err
 	}
 	t.settings = s
 	t.spec, t.specErr = scaler.Parse(d.Name, d.Annotations, c.defaults)
+	if t.specErr == nil {
+		if err := c.admit(t.spec, d.Annotations); err != nil {
+			t.spec, t.specErr = nil, err
+		}
+	}
 	return t.spec, t.specErr, true
+}
+
+// QueryPolicy says whether a Deployment's autoscale.io/query is honoured.
+type QueryPolicy string
+
+// The query policies.
+const (
+	QueryAllowed   QueryPolicy = "allowed"   // any query
+	QueryOff       QueryPolicy = "off"       // only the built-in queries
+	QueryAllowList QueryPolicy = "allowlist" // only Config.AllowedQueries
+)
+
+// admit applies the controller's policy to a valid spec: who may edit a
+// Deployment may choose its query (which runs with the controller's
+// Prometheus access) only as far as the policy allows, and no interval
+// below the controller's minimum.
+func (c *Controller) admit(spec *scaler.Spec, ann map[string]string) error {
+	if min := max(c.minInterval, time.Second); spec.Interval < min {
+		return &scaler.FieldError{Key: scaler.KeyInterval, Value: spec.Interval.String(), Source: "annotation",
+			Rule: fmt.Sprintf("must be at least this controller's minimum %v", min)}
+	}
+	q, ok := ann[scaler.AnnotationPrefix+scaler.KeyQuery]
+	if !ok || q == scaler.DefaultQuery || q == scaler.FastQuery {
+		return nil
+	}
+	switch c.queryPolicy {
+	case QueryOff:
+		return &scaler.FieldError{Key: scaler.KeyQuery, Value: q, Source: "annotation",
+			Rule: "custom queries are off on this controller (--query-policy=off)"}
+	case QueryAllowList:
+		if !slices.Contains(c.allowedQueries, q) {
+			return &scaler.FieldError{Key: scaler.KeyQuery, Value: q, Source: "annotation",
+				Rule: "not one of this controller's --allowed-queries"}
+		}
+	}
+	return nil
 }
 
 // leanDeployment keeps only what the controller reads of a Deployment, so

@@ -1,0 +1,72 @@
+package watch
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
+)
+
+const tenantQuery = `sum(rate(secret_requests_total{tenant="other"}[1m]))`
+
+// TestTheQueryPolicyBoundsWhatAnEditorMayQuery: with --query-policy=off a
+// Deployment's own query is refused with an InvalidAnnotation Event and
+// never sent to Prometheus; with allowlist only the listed templates run;
+// the built-in queries always do.
+func TestTheQueryPolicyBoundsWhatAnEditorMayQuery(t *testing.T) {
+	t.Run("off", func(t *testing.T) {
+		h := newHarnessWith(t, harnessOptions{queryPolicy: QueryOff},
+			managed("custom", 1, "query", tenantQuery), managed("plain", 1), managed("fast", 1, "profile", "recommended"))
+		h.prom.Set(promtest.Value(45))
+		h.evaluate("custom", interval)
+		if q := h.prom.Queries(); q != 0 {
+			t.Errorf("%d queries sent for a refused custom query", q)
+		}
+		if ev := h.drainEvents(); !hasEvent(ev, "Warning InvalidAnnotation autoscale.io/query=") || !strings.Contains(strings.Join(ev, " "), "--query-policy=off") {
+			t.Errorf("events %q, want InvalidAnnotation naming the policy", ev)
+		}
+		for _, name := range []string{"plain", "fast"} {
+			h.evaluate(name, 0)
+			if r := h.replicas(name); r == 1 {
+				t.Errorf("%s (a built-in query) was not scaled at 45 RPS", name)
+			}
+		}
+		if r := h.replicas("custom"); r != 1 {
+			t.Errorf("custom was scaled to %d", r)
+		}
+	})
+	t.Run("allowlist", func(t *testing.T) {
+		allowed := `sum(rate(http_requests_total{app="{{.Deployment}}"}[1m]))`
+		h := newHarnessWith(t, harnessOptions{queryPolicy: QueryAllowList, allowedQueries: []string{allowed}},
+			managed("listed", 1, "query", allowed), managed("custom", 1, "query", tenantQuery))
+		h.prom.Set(promtest.Value(45))
+		h.evaluate("listed", interval)
+		h.evaluate("custom", 0)
+		if h.replicas("listed") == 1 || h.replicas("custom") != 1 {
+			t.Errorf("listed %d, custom %d replicas: want listed scaled, custom untouched", h.replicas("listed"), h.replicas("custom"))
+		}
+		if !strings.Contains(h.prom.LastQuery(), `app="listed"`) {
+			t.Errorf("last query %q", h.prom.LastQuery())
+		}
+		if ev := h.drainEvents(); !strings.Contains(strings.Join(ev, " "), "not one of this controller's --allowed-queries") {
+			t.Errorf("events %q", ev)
+		}
+	})
+}
+
+func TestTheMinimumIntervalIsEnforced(t *testing.T) {
+	h := newHarnessWith(t, harnessOptions{minInterval: 10 * time.Second}, managed("eager", 1, "interval", "1s"), managed("calm", 1, "interval", "10s"))
+	h.prom.Set(promtest.Value(45))
+	h.evaluate("eager", interval)
+	if q := h.prom.Queries(); q != 0 || h.replicas("eager") != 1 {
+		t.Errorf("an interval below the minimum was evaluated: %d queries, %d replicas", q, h.replicas("eager"))
+	}
+	if ev := h.drainEvents(); !strings.Contains(strings.Join(ev, " "), "must be at least this controller's minimum 10s") {
+		t.Errorf("events %q", ev)
+	}
+	h.evaluate("calm", 0)
+	if h.replicas("calm") == 1 {
+		t.Error("an interval at the minimum was refused")
+	}
+}
