@@ -134,6 +134,7 @@ func run(ctx context.Context, o *Options) error {
 	ctrl, err := watch.New(watch.Config{
 		Client:          client,
 		Informer:        factory.Apps().V1().Deployments(),
+		HPAs:            factory.Autoscaling().V2().HorizontalPodAutoscalers(),
 		Source:          source,
 		Batch:           batch,
 		FastBatch:       fastBatch,

@@ -18,6 +18,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
+	autoscalinginformers "k8s.io/client-go/informers/autoscaling/v2"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/client-go/tools/cache"
@@ -101,6 +102,10 @@ type Config struct {
 	AllowedQueries []string
 	// MinInterval is the shortest interval a target may set (0: 1 s).
 	MinInterval time.Duration
+	// HPAs, when set, is watched for HorizontalPodAutoscalers (KEDA's
+	// ScaledObjects make one) aimed at a managed Deployment: such a
+	// Deployment is left alone, with a ConflictingAutoscaler Event.
+	HPAs autoscalinginformers.HorizontalPodAutoscalerInformer
 	// FullCache keeps whole Deployments in the informer cache instead of
 	// the lean copy (identity, autoscale.io/* annotations, replicas): only
 	// to measure what the lean cache saves.
@@ -145,6 +150,7 @@ type Controller struct {
 	external  scaler.Predictor
 	tracer    trace.Tracer
 
+	hpas           cache.Indexer // HPAs by target; nil: not watched
 	queryPolicy    QueryPolicy
 	allowedQueries []string
 	minInterval    time.Duration
@@ -223,6 +229,13 @@ func New(cfg Config) (*Controller, error) {
 	}
 	// Synced once the handlers, not only the cache, have seen every object.
 	c.synced = reg.HasSynced
+	if cfg.HPAs != nil {
+		hpaSynced, err := c.watchHPAs(cfg.HPAs)
+		if err != nil {
+			return nil, err
+		}
+		c.synced = func() bool { return reg.HasSynced() && hpaSynced() }
+	}
 	return c, nil
 }
 

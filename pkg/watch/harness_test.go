@@ -138,6 +138,7 @@ func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *
 		MayWrite:        func() bool { return !h.lostLease.Load() },
 		Builtin:         predict.DefaultForecaster,
 		External:        h.external,
+		HPAs:            factory.Autoscaling().V2().HorizontalPodAutoscalers(),
 		QueryPolicy:     opts.queryPolicy,
 		AllowedQueries:  opts.allowedQueries,
 		MinInterval:     opts.minInterval,

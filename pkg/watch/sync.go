@@ -123,8 +123,7 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		c.monitor.ObserveEvaluation(ns, name, nil, metrics.ResultInvalid, c.clock.Since(start))
 		return c.fallback, nil
 	}
-	if spec.Paused {
-		logger.V(4).Info("Paused")
+	if c.standsAside(ctx, k, t, d, spec) {
 		return spec.Interval, nil
 	}
 
@@ -184,6 +183,16 @@ func (c *Controller) takeTrigger(t *target) (bool, time.Time) {
 	triggered, at := t.spike, t.spikeAt
 	t.spike = false
 	return triggered, at
+}
+
+// standsAside reports whether the target is not to be evaluated now: it
+// is paused, or another autoscaler scales it.
+func (c *Controller) standsAside(ctx context.Context, k string, t *target, d *appsv1.Deployment, spec *scaler.Spec) bool {
+	if spec.Paused {
+		klog.FromContext(ctx).V(4).Info("Paused")
+		return true
+	}
+	return c.checkConflict(ctx, k, t, d)
 }
 
 // applied is what became of a decision.

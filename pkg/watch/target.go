@@ -55,6 +55,9 @@ type Status struct {
 	NoDataSince *metav1.Time `json:"noDataSince,omitempty"`
 	// Predictor reports the predictive input and how good it has been.
 	Predictor *StatusPredictor `json:"predictor,omitempty"`
+	// Conflict names the HPA that also scales the Deployment; while it is
+	// set the controller leaves the Deployment alone.
+	Conflict string `json:"conflict,omitempty"`
 }
 
 // StatusDecision is a scale decision as the status annotation reports it.

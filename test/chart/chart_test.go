@@ -205,10 +205,11 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 		rules["Role "+r.Namespace] = append(rules["Role "+r.Namespace], r.Rules...)
 	}
 	allowed := map[string][]string{ // group/resource -> verbs
-		"apps/deployments":           {"get", "list", "watch", "patch"},
-		"apps/deployments/scale":     {"get", "update", "patch"},
-		"/events":                    {"create", "patch"},
-		"coordination.k8s.io/leases": {"get", "list", "watch", "update", "create"},
+		"apps/deployments":                     {"get", "list", "watch", "patch"},
+		"apps/deployments/scale":               {"get", "update", "patch"},
+		"/events":                              {"create", "patch"},
+		"autoscaling/horizontalpodautoscalers": {"get", "list", "watch"},
+		"coordination.k8s.io/leases":           {"get", "list", "watch", "update", "create"},
 	}
 	for where, rs := range rules {
 		for _, r := range rs {

@@ -1,0 +1,107 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	autoscalinginformers "k8s.io/client-go/informers/autoscaling/v2"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+)
+
+// EventConflictingAutoscaler: an HPA (or a KEDA ScaledObject, which makes
+// one) scales the same Deployment; the controller leaves it alone.
+const EventConflictingAutoscaler = "ConflictingAutoscaler"
+
+const hpaTargetIndex = "target"
+
+// indexHPAByTarget indexes HPAs by the namespace/name of the Deployment
+// their scaleTargetRef names.
+func indexHPAByTarget(obj any) ([]string, error) {
+	h, ok := obj.(*autoscalingv2.HorizontalPodAutoscaler)
+	if !ok || h.Spec.ScaleTargetRef.Kind != "Deployment" {
+		return nil, nil
+	}
+	gv, err := schema.ParseGroupVersion(h.Spec.ScaleTargetRef.APIVersion)
+	if err != nil || (gv.Group != "apps" && gv.Group != "extensions") {
+		return nil, nil
+	}
+	return []string{h.Namespace + "/" + h.Spec.ScaleTargetRef.Name}, nil
+}
+
+// watchHPAs indexes HPAs by target and queues a managed Deployment when an
+// HPA aimed at it comes or goes, so that management stops or resumes at
+// once. It returns the registration's HasSynced.
+func (c *Controller) watchHPAs(inf autoscalinginformers.HorizontalPodAutoscalerInformer) (cache.InformerSynced, error) {
+	i := inf.Informer()
+	if err := i.AddIndexers(cache.Indexers{hpaTargetIndex: indexHPAByTarget}); err != nil {
+		return nil, fmt.Errorf("adding the HPA target index: %w", err)
+	}
+	c.hpas = i.GetIndexer()
+	requeue := func(obj any) {
+		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = tomb.Obj
+		}
+		keys, _ := indexHPAByTarget(obj)
+		for _, k := range keys {
+			ns, name, _ := strings.Cut(k, "/")
+			if c.Managed(ns, name) {
+				c.schedule(k, 0)
+			}
+		}
+	}
+	reg, err := i.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    requeue,
+		UpdateFunc: func(old, cur any) { requeue(old); requeue(cur) },
+		DeleteFunc: requeue,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("adding HPA event handlers: %w", err)
+	}
+	return reg.HasSynced, nil
+}
+
+// conflictingHPA names an HPA that targets the Deployment k ("" if none).
+func (c *Controller) conflictingHPA(k string) string {
+	if c.hpas == nil {
+		return ""
+	}
+	objs, _ := c.hpas.ByIndex(hpaTargetIndex, k)
+	if len(objs) == 0 {
+		return ""
+	}
+	names := make([]string, 0, len(objs))
+	for _, o := range objs {
+		names = append(names, o.(*autoscalingv2.HorizontalPodAutoscaler).Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// checkConflict reports whether another autoscaler scales d, and says so
+// (one Warning Event and a status write when the conflict starts, a log
+// line and a status write when it ends). Both writing deployments/scale
+// would fight every interval; the HPA was there for a reason, so it wins.
+func (c *Controller) checkConflict(ctx context.Context, k string, t *target, d *appsv1.Deployment) bool {
+	hpa := c.conflictingHPA(k)
+	if hpa == t.status.Conflict {
+		return hpa != ""
+	}
+	st := t.status
+	st.Conflict = ""
+	if hpa != "" {
+		st.Conflict = hpa
+		c.recorder.Eventf(d, corev1.EventTypeWarning, EventConflictingAutoscaler,
+			"HorizontalPodAutoscaler %s also scales this Deployment; reactive-autoscaler leaves it alone until that is gone", hpa)
+		klog.FromContext(ctx).Info("Another autoscaler scales this Deployment; not managing it", "hpa", hpa)
+	} else {
+		klog.FromContext(ctx).Info("No other autoscaler any more; managing again", "was", t.status.Conflict)
+	}
+	t.status = st
+	t.statusDirty = c.writeStatus(ctx, d, st) != nil
+	return hpa != ""
+}

@@ -1,0 +1,92 @@
+package watch
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
+)
+
+func hpaFor(name, target, apiVersion string) *autoscalingv2.HorizontalPodAutoscaler {
+	return &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 10,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: apiVersion, Kind: "Deployment", Name: target}},
+	}
+}
+
+// TestAnHPAOnTheSameDeploymentWins: a Deployment an HPA targets (as KEDA's
+// ScaledObjects make) is not scaled: one ConflictingAutoscaler Event, the
+// status names the HPA; when the HPA is deleted the Deployment is queued
+// at once and managed again. An HPA on another Deployment changes nothing.
+func TestAnHPAOnTheSameDeploymentWins(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1), managed("api", 1), hpaFor("keda-hpa-frontend", "frontend", "apps/v1"),
+		hpaFor("other", "checkout", "apps/v1"))
+	h.prom.Set(promtest.Value(45))
+	for range 3 {
+		h.evaluate("frontend", interval)
+	}
+	if r := h.replicas("frontend"); r != 1 {
+		t.Errorf("frontend, targeted by an HPA, was scaled to %d", r)
+	}
+	var n int
+	for _, e := range h.drainEvents() {
+		if strings.HasPrefix(e, "Warning ConflictingAutoscaler HorizontalPodAutoscaler keda-hpa-frontend also scales") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d ConflictingAutoscaler Events over three evaluations, want 1", n)
+	}
+	if st := h.status("frontend"); st.Conflict != "keda-hpa-frontend" {
+		t.Errorf("status conflict %q", st.Conflict)
+	}
+	h.evaluate("api", 0)
+	if r := h.replicas("api"); r == 1 {
+		t.Error("api, which no HPA targets, was not scaled")
+	}
+
+	// The HPA goes: the Deployment is queued at once, and managed again.
+	for h.ctrl.queue.Len() > 0 {
+		k, _ := h.ctrl.queue.Get()
+		h.ctrl.queue.Done(k)
+	}
+	if err := h.client.AutoscalingV2().HorizontalPodAutoscalers("shop").Delete(h.ctx, "keda-hpa-frontend", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(h.ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return h.ctrl.queue.Len() == 1, nil
+	})
+	if err != nil {
+		t.Fatal("the Deployment was not queued when its HPA was deleted")
+	}
+	h.evaluate("frontend", 0)
+	if r := h.replicas("frontend"); r == 1 {
+		t.Error("frontend was not scaled once its HPA was gone")
+	}
+	h.waitCache("frontend", func(d *appsv1.Deployment) bool { return d != nil && *d.Spec.Replicas > 1 })
+	if st := h.status("frontend"); st.Conflict != "" {
+		t.Errorf("status still names %q", st.Conflict)
+	}
+}
+
+func TestIndexHPAByTarget(t *testing.T) {
+	for _, c := range []struct {
+		apiVersion, kind string
+		want             bool
+	}{{"apps/v1", "Deployment", true}, {"extensions/v1beta1", "Deployment", true}, {"apps/v1", "StatefulSet", false}, {"example.com/v1", "Deployment", false}, {"::", "Deployment", false}} {
+		hpa := hpaFor("h", "frontend", c.apiVersion)
+		hpa.Spec.ScaleTargetRef.Kind = c.kind
+		keys, _ := indexHPAByTarget(hpa)
+		if got := len(keys) == 1 && keys[0] == "shop/frontend"; got != c.want {
+			t.Errorf("%s %s: indexed %v", c.apiVersion, c.kind, keys)
+		}
+	}
+}
