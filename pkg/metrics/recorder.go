@@ -22,6 +22,8 @@ const (
 	ResultInvalid = "invalid"
 	ResultError   = "error"
 	ResultDryRun  = "dry_run"
+	// ResultConflict: another autoscaler (an HPA) scales the target.
+	ResultConflict = "conflict"
 )
 
 // Alert outcomes, the values of webhook_alerts_total's "outcome" label.
@@ -35,7 +37,7 @@ const (
 // AlertOutcomes lists every alert outcome.
 var AlertOutcomes = []string{AlertQueued, AlertDuplicate, AlertUnknownTarget, AlertResolved}
 
-var results = []string{ResultScaled, ResultHeld, ResultNoData, ResultInvalid, ResultError, ResultDryRun}
+var results = []string{ResultScaled, ResultHeld, ResultNoData, ResultInvalid, ResultError, ResultDryRun, ResultConflict}
 
 // Recorder exports the controller's own metrics. Label values are fixed
 // sets, except namespace/deployment, whose series are deleted when a target

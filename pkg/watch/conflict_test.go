@@ -48,6 +48,9 @@ func TestAnHPAOnTheSameDeploymentWins(t *testing.T) {
 	if st := h.status("frontend"); st.Conflict != "keda-hpa-frontend" {
 		t.Errorf("status conflict %q", st.Conflict)
 	}
+	if n := h.counter("reactive_autoscaler_evaluations_total", "result", "conflict"); n != 3 {
+		t.Errorf("evaluations_total{result=conflict} = %v, want 3", n)
+	}
 	h.evaluate("api", 0)
 	if r := h.replicas("api"); r == 1 {
 		t.Error("api, which no HPA targets, was not scaled")

@@ -192,7 +192,11 @@ func (c *Controller) standsAside(ctx context.Context, k string, t *target, d *ap
 		klog.FromContext(ctx).V(4).Info("Paused")
 		return true
 	}
-	return c.checkConflict(ctx, k, t, d)
+	if c.checkConflict(ctx, k, t, d) {
+		c.monitor.ObserveEvaluation(d.Namespace, d.Name, nil, metrics.ResultConflict, 0)
+		return true
+	}
+	return false
 }
 
 // applied is what became of a decision.
