@@ -104,7 +104,7 @@ func run(ctx context.Context, binDir, rules string, keep bool, plotPath string, 
 	if err := localenv.WaitReady(ctx, "http://"+app+"/load", appProc, 30*time.Second); err != nil {
 		return err
 	}
-	if err := env.AddScrapeTarget("frontend", app); err != nil {
+	if err := env.AddScrapeTarget("frontend", app, "namespace", "default"); err != nil {
 		return err
 	}
 	metricsPort, err := localenv.FreePort()

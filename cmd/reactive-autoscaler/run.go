@@ -112,8 +112,8 @@ func run(ctx context.Context, o *Options) error {
 	source := metrics.NewSource(promv1.NewAPI(promClient), o.PrometheusTimeout.Duration, rec)
 	var batch, fastBatch watch.BatchSource
 	if o.BatchQueries {
-		batch = metrics.NewBatch(source, scaler.GroupedDefaultQuery, "service")
-		fastBatch = metrics.NewBatch(source, scaler.GroupedFastQuery, "service")
+		batch = metrics.NewBatch(source, scaler.GroupedDefaultQuery, "namespace", "service")
+		fastBatch = metrics.NewBatch(source, scaler.GroupedFastQuery, "namespace", "service")
 	}
 	var external scaler.Predictor
 	if o.PredictorURL != "" {

@@ -94,7 +94,7 @@ func run(sizes string, share float64, interval time.Duration, cycles int, binDir
 		if err != nil {
 			return err
 		}
-		if err := env.AddScrapeTarget("synthetic-"+ns, exp); err != nil {
+		if err := env.AddScrapeTarget("synthetic-"+ns, exp, "namespace", ns); err != nil {
 			return err
 		}
 		start := time.Now()
@@ -211,7 +211,7 @@ func deployment(ns, name string, ann map[string]string) *appsv1.Deployment {
 func waitSeries(ctx context.Context, promURL string, want int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		v, err := localenv.Query(ctx, promURL, `count(sum by (service) (rate(http_requests_total[1m])) > 0)`)
+		v, err := localenv.Query(ctx, promURL, `count(sum by (namespace, service) (rate(http_requests_total[1m])) > 0)`)
 		if err == nil && int(v) >= want {
 			return nil
 		}

@@ -44,9 +44,10 @@ receivers:
 }
 
 // AddScrapeTarget makes Prometheus scrape host:port (metrics at /metrics)
-// with the given job label. Prometheus picks the change up from its file
-// service discovery within a second or two.
-func (e *Env) AddScrapeTarget(job, hostport string) error {
+// with the given job label and any more label pairs (such as "namespace",
+// "shop": what a ServiceMonitor attaches). Prometheus picks the change up
+// from its file service discovery within a second or two.
+func (e *Env) AddScrapeTarget(job, hostport string, labels ...string) error {
 	e.targetsMu.Lock()
 	defer e.targetsMu.Unlock()
 	path := filepath.Join(e.Dir, "prometheus", "targets.json")
@@ -56,7 +57,11 @@ func (e *Env) AddScrapeTarget(job, hostport string) error {
 			return err
 		}
 	}
-	groups = append(groups, map[string]any{"targets": []string{hostport}, "labels": map[string]string{"job": job}})
+	l := map[string]string{"job": job}
+	for i := 0; i+1 < len(labels); i += 2 {
+		l[labels[i]] = labels[i+1]
+	}
+	groups = append(groups, map[string]any{"targets": []string{hostport}, "labels": l})
 	return writeJSON(path, groups)
 }
 

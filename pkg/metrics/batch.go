@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,15 +15,16 @@ import (
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
-// Batch answers one query for many targets: a query grouped by a label
-// (scaler.GroupedDefaultQuery, by service) is run once per evaluation
-// tick, and each target reads its own series from the result. Targets
+// Batch answers one query for many targets: a query grouped by labels
+// (scaler.GroupedDefaultQuery, by namespace and service) is run once per
+// evaluation tick, and each target reads its own series from the result,
+// keyed by its label values joined with "/" ("shop/frontend"). Targets
 // evaluated at the same tick share one Prometheus query, so the number of
 // queries per cycle does not grow with the number of targets.
 type Batch struct {
-	src   *Source
-	query string // grouped by label
-	label model.LabelName
+	src    *Source
+	query  string // grouped by labels
+	labels []model.LabelName
 
 	instant shared[map[string]model.SampleValue]
 	ranges  shared[map[string][]scaler.Sample]
@@ -58,23 +60,50 @@ func (s *shared[T]) get(key string, run func() (T, error)) (T, error) {
 }
 
 // NewBatch returns a Batch running query, whose series are told apart by
-// label, through src.
-func NewBatch(src *Source, query, label string) *Batch {
-	return &Batch{src: src, query: query, label: model.LabelName(label)}
+// labels, through src.
+func NewBatch(src *Source, query string, labels ...string) *Batch {
+	b := &Batch{src: src, query: query}
+	for _, l := range labels {
+		b.labels = append(b.labels, model.LabelName(l))
+	}
+	return b
 }
 
-// RPS returns the value of the series whose label is value, from the
-// grouped query evaluated at tick (one query per tick, shared). A value
+// key is a series' label values joined with "/".
+func (b *Batch) key(m model.Metric) string {
+	parts := make([]string, len(b.labels))
+	for i, l := range b.labels {
+		parts[i] = string(m[l])
+	}
+	return strings.Join(parts, "/")
+}
+
+// selector is the per-target query a key stands for, for messages.
+func (b *Batch) selector(key string) string {
+	values := strings.SplitN(key, "/", len(b.labels))
+	parts := make([]string, len(b.labels))
+	for i, l := range b.labels {
+		v := ""
+		if i < len(values) {
+			v = values[i]
+		}
+		parts[i] = fmt.Sprintf("%s=%q", l, v)
+	}
+	return fmt.Sprintf("%s{%s}", b.query, strings.Join(parts, ","))
+}
+
+// RPS returns the value of the series whose labels' values are key, from
+// the grouped query evaluated at tick (one query per tick, shared). A key
 // with no series is no data (empty), as the per-target query would be.
-func (b *Batch) RPS(ctx context.Context, value string, tick time.Time, maxAge time.Duration) (float64, error) {
+func (b *Batch) RPS(ctx context.Context, key string, tick time.Time, maxAge time.Duration) (float64, error) {
 	res, err := b.instant.get(strconv.FormatInt(tick.UnixNano(), 10), func() (map[string]model.SampleValue, error) {
 		return b.runInstant(ctx, tick)
 	})
-	single := fmt.Sprintf("%s{%s=%q}", b.query, b.label, value)
+	single := b.selector(key)
 	if err != nil {
 		return b.src.classified(single, nil, err, tick, maxAge)
 	}
-	sample, ok := res[value]
+	sample, ok := res[key]
 	if !ok {
 		return b.src.classified(single, model.Vector{}, nil, tick, maxAge)
 	}
@@ -97,22 +126,22 @@ func (b *Batch) runInstant(ctx context.Context, tick time.Time) (map[string]mode
 	}
 	out := make(map[string]model.SampleValue, len(vec))
 	for _, s := range vec {
-		out[string(s.Metric[b.label])] = s.Value
+		out[b.key(s.Metric)] = s.Value
 	}
 	return out, nil
 }
 
-// RPSHistory returns the samples of the series whose label is value, from
-// one grouped range query per (end, step, n), shared by the targets that
-// warm up together (a start or a takeover).
-func (b *Batch) RPSHistory(ctx context.Context, value string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
+// RPSHistory returns the samples of the series whose labels' values are
+// key, from one grouped range query per (end, step, n), shared by the
+// targets that warm up together (a start or a takeover).
+func (b *Batch) RPSHistory(ctx context.Context, key string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
 	res, err := b.ranges.get(fmt.Sprintf("%d/%d/%d", end.UnixNano(), step, n), func() (map[string][]scaler.Sample, error) {
 		return b.runRange(ctx, end, step, n)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return res[value], nil
+	return res[key], nil
 }
 
 func (b *Batch) runRange(ctx context.Context, end time.Time, step time.Duration, n int) (map[string][]scaler.Sample, error) {
@@ -134,7 +163,7 @@ func (b *Batch) runRange(ctx context.Context, end time.Time, step time.Duration,
 		for _, p := range series.Values {
 			samples = append(samples, scaler.Sample{T: float64(p.Timestamp) / 1000, RPS: float64(p.Value)})
 		}
-		out[string(series.Metric[b.label])] = samples
+		out[b.key(series.Metric)] = samples
 	}
 	return out, nil
 }

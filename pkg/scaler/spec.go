@@ -45,20 +45,23 @@ const (
 )
 
 // DefaultQuery is the PromQL used when a Deployment sets no query.
-const DefaultQuery = `sum(rate(http_requests_total{service="{{.Service}}"}[1m]))`
+// It is scoped by namespace and service, the labels Prometheus Operator's
+// ServiceMonitors attach, so that a Deployment of the same name in another
+// namespace never adds its traffic to this one's.
+const DefaultQuery = `sum(rate(http_requests_total{namespace="{{.Namespace}}",service="{{.Service}}"}[1m]))`
 
 // FastQuery is the recommended profile's query: the rate between the last
 // two scrapes (irate), which sees a step one scrape after it happens where
 // a 1m rate needs most of a minute to show it. Scale-downs on it are
 // stabilized (scale-down-stabilization), so its noise costs little.
-const FastQuery = `sum(irate(http_requests_total{service="{{.Service}}"}[1m]))`
+const FastQuery = `sum(irate(http_requests_total{namespace="{{.Namespace}}",service="{{.Service}}"}[1m]))`
 
-// GroupedFastQuery answers FastQuery for every service at once.
-const GroupedFastQuery = `sum by (service) (irate(http_requests_total[1m]))`
+// GroupedFastQuery answers FastQuery for every namespace and service at once.
+const GroupedFastQuery = `sum by (namespace, service) (irate(http_requests_total[1m]))`
 
-// GroupedDefaultQuery answers DefaultQuery for every service at once: its
-// series for service S has the value DefaultQuery has for S.
-const GroupedDefaultQuery = `sum by (service) (rate(http_requests_total[1m]))`
+// GroupedDefaultQuery answers DefaultQuery for every namespace and service
+// at once: its series for (N, S) has the value DefaultQuery has for S in N.
+const GroupedDefaultQuery = `sum by (namespace, service) (rate(http_requests_total[1m]))`
 
 // Setting documents one per-Deployment setting: its annotation key, the
 // built-in default ("" = derived, see Help) and what it means. Controller-wide

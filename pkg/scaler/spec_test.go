@@ -79,7 +79,7 @@ func TestParseDefaults(t *testing.T) {
 		t.Errorf("defaults not as SPEC section 1 says: %+v", s)
 	}
 	q, err := s.RenderQuery("shop", "frontend")
-	if want := `sum(rate(http_requests_total{service="frontend"}[1m]))`; err != nil || q != want {
+	if want := `sum(rate(http_requests_total{namespace="shop",service="frontend"}[1m]))`; err != nil || q != want {
 		t.Errorf("RenderQuery = %q, %v; want %q", q, err, want)
 	}
 }

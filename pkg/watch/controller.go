@@ -115,11 +115,12 @@ type Config struct {
 // BatchSource answers the default query of many targets at once
 // (metrics.Batch).
 type BatchSource interface {
-	// RPS is service's rate at tick, from the query grouped by service.
-	RPS(ctx context.Context, service string, tick time.Time, maxAge time.Duration) (float64, error)
-	// RPSHistory is service's rates at n steps ending at end, from one
-	// grouped range query shared by the targets warming up together.
-	RPSHistory(ctx context.Context, service string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error)
+	// RPS is the rate of key ("namespace/service") at tick, from the
+	// query grouped by namespace and service.
+	RPS(ctx context.Context, key string, tick time.Time, maxAge time.Duration) (float64, error)
+	// RPSHistory is key's rates at n steps ending at end, from one grouped
+	// range query shared by the targets warming up together.
+	RPSHistory(ctx context.Context, key string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error)
 }
 
 // Controller evaluates every opted-in Deployment on its interval.

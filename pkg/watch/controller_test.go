@@ -58,7 +58,7 @@ func TestScalesUpThroughTheScaleSubresource(t *testing.T) {
 	if ev := h.drainEvents(); !hasEvent(ev, "Normal SuccessfulRescale New size: 3; reason: smoothed RPS 45 above 10") {
 		t.Errorf("events %q lack SuccessfulRescale with the reason", ev)
 	}
-	if q := h.prom.LastQuery(); q != `sum(rate(http_requests_total{service="frontend"}[1m]))` {
+	if q := h.prom.LastQuery(); q != `sum(rate(http_requests_total{namespace="shop",service="frontend"}[1m]))` {
 		t.Errorf("query = %s", q)
 	}
 	st := h.status("frontend")

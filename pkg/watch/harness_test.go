@@ -120,8 +120,8 @@ func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *
 	source := metrics.NewSource(promv1.NewAPI(pc), time.Second, rec)
 	var batch, fastBatch BatchSource
 	if opts.batch {
-		batch = metrics.NewBatch(source, scaler.GroupedDefaultQuery, "service")
-		fastBatch = metrics.NewBatch(source, scaler.GroupedFastQuery, "service")
+		batch = metrics.NewBatch(source, scaler.GroupedDefaultQuery, "namespace", "service")
+		fastBatch = metrics.NewBatch(source, scaler.GroupedFastQuery, "namespace", "service")
 	}
 	h.ctrl, err = New(Config{
 		Client:    h.client,

@@ -28,12 +28,12 @@ func TestBatchedTargetsShareOneQueryPerTick(t *testing.T) {
 		name := fmt.Sprintf("svc-%03d", i)
 		objs = append(objs, managed(name, 1, "predictor", "none"))
 		if i%2 == 0 {
-			grouped[name] = "45" // seed table: 3 replicas
+			grouped["shop/"+name] = "45" // seed table: 3 replicas
 		} else {
-			grouped[name] = "5"
+			grouped["shop/"+name] = "5"
 		}
 	}
-	delete(grouped, "svc-007") // its series is missing
+	delete(grouped, "shop/svc-007") // its series is missing
 	objs = append(objs, managed("custom", 1, "query", `sum(rate(my_requests_total{app="custom"}[1m]))`))
 	h := newHarnessWith(t, harnessOptions{batch: true}, objs...)
 	h.prom.Set(promtest.Answer{Grouped: grouped})
@@ -73,7 +73,7 @@ func TestBatchedTargetsShareOneQueryPerTick(t *testing.T) {
 	if got := h.replicas("custom"); got != 3 {
 		t.Errorf("custom (own query, 45 RPS) has %d replicas, want 3", got)
 	}
-	if st := h.status("svc-007"); !strings.Contains(st.DataHealth, `no data: empty: query "sum by (service) (rate(http_requests_total[1m])){service=\"svc-007\"}" returned no series`) {
+	if st := h.status("svc-007"); !strings.Contains(st.DataHealth, `no data: empty: query "sum by (namespace, service) (rate(http_requests_total[1m])){namespace=\"shop\",service=\"svc-007\"}" returned no series`) {
 		t.Errorf("svc-007, missing from the grouped answer: data health %q", st.DataHealth)
 	}
 	// A target whose data is fine and was never scaled has nothing to
@@ -160,8 +160,8 @@ func TestRecommendedTargetsShareTheirGroupedFastQuery(t *testing.T) {
 	h := newHarnessWith(t, harnessOptions{batch: true}, objs...)
 	fast, slow := map[string]string{}, map[string]string{}
 	for i := range 20 {
-		fast[fmt.Sprintf("fast-%02d", i)] = "35"
-		slow[fmt.Sprintf("slow-%02d", i)] = "15"
+		fast[fmt.Sprintf("shop/fast-%02d", i)] = "35"
+		slow[fmt.Sprintf("shop/slow-%02d", i)] = "15"
 	}
 	h.prom.SetFor(scaler.GroupedFastQuery, promtest.Answer{Grouped: fast})
 	h.prom.SetFor(scaler.GroupedDefaultQuery, promtest.Answer{Grouped: slow})
@@ -185,5 +185,19 @@ func TestRecommendedTargetsShareTheirGroupedFastQuery(t *testing.T) {
 	}
 	if got := h.replicas("slow-00"); got != 2 {
 		t.Errorf("slow-00 (15 RPS by the grouped rate) has %d replicas, want 2", got)
+	}
+}
+
+// TestAnotherNamespacesTrafficIsNotOurs: a Deployment named like ours in
+// another namespace, under heavy load, adds nothing to our rate: the
+// default query and its grouped form are scoped by namespace.
+func TestAnotherNamespacesTrafficIsNotOurs(t *testing.T) {
+	other := managed("frontend", 1)
+	other.Namespace = "other"
+	h := newHarnessWith(t, harnessOptions{batch: true}, managed("frontend", 1, "predictor", "none"), other)
+	h.prom.Set(promtest.Answer{Grouped: map[string]string{"shop/frontend": "5", "other/frontend": "500"}})
+	h.evaluate("frontend", interval)
+	if r := h.replicas("frontend"); r != 1 {
+		t.Errorf("shop/frontend at 5 RPS went to %d replicas: another namespace's 500 RPS counted", r)
 	}
 }

@@ -290,7 +290,7 @@ func (c *Controller) next(spec *scaler.Spec, now time.Time) time.Duration {
 // env is what a target's cycle reads: Prometheus (one query per target, or
 // the tick's grouped query) and its predictor, each traced.
 func (c *Controller) env(d *appsv1.Deployment, spec *scaler.Spec, due time.Time) cycle.Env {
-	src := &promSource{c: c, spec: spec, due: due}
+	src := &promSource{c: c, spec: spec, due: due, key: d.Namespace + "/" + spec.Service}
 	src.query, src.queryErr = spec.RenderQuery(d.Namespace, d.Name)
 	var p scaler.Predictor
 	switch spec.Predictor {
@@ -313,6 +313,7 @@ type promSource struct {
 	query    string
 	queryErr error
 	due      time.Time
+	key      string // namespace/service, the target's series in a grouped query
 }
 
 func (s *promSource) Rate(ctx context.Context, now time.Time, spike bool) (float64, error) {
@@ -327,7 +328,7 @@ func (s *promSource) Rate(ctx context.Context, now time.Time, spike bool) (float
 		// The tick this evaluation belongs to: every target of the same
 		// interval reads the one grouped query run for it.
 		span.SetAttributes(attribute.Bool("autoscale.batched", true))
-		rps, err = s.c.batchFor(s.spec).RPS(ctx, s.spec.Service, batchTick(now, s.due, s.spec.Interval), 2*s.spec.Interval)
+		rps, err = s.c.batchFor(s.spec).RPS(ctx, s.key, batchTick(now, s.due, s.spec.Interval), 2*s.spec.Interval)
 	} else {
 		rps, err = s.c.source.RPS(ctx, s.query, now, 2*s.spec.Interval)
 	}
@@ -346,7 +347,7 @@ func (s *promSource) History(ctx context.Context, end time.Time, step time.Durat
 	if s.c.batched(s.spec) {
 		// Shared by the targets that warm up in the same second (a start
 		// or a takeover).
-		return s.c.batchFor(s.spec).RPSHistory(ctx, s.spec.Service, end.Truncate(time.Second), step, n)
+		return s.c.batchFor(s.spec).RPSHistory(ctx, s.key, end.Truncate(time.Second), step, n)
 	}
 	return s.c.source.RPSHistory(ctx, s.query, end, step, n)
 }

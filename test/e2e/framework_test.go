@@ -181,7 +181,8 @@ func (s *scenario) demoService(name string) string {
 		s.t.Fatal(err)
 	}
 	s.t.Cleanup(func() { p.Stop(5 * time.Second) })
-	if err := env.AddScrapeTarget("demo", hostport); err != nil {
+	// The namespace label a ServiceMonitor attaches, which the default query selects on.
+	if err := env.AddScrapeTarget("demo", hostport, "namespace", s.ns); err != nil {
 		s.t.Fatal(err)
 	}
 	s.poll("Prometheus scraping "+name, time.Minute, func() (bool, error) {

@@ -31,7 +31,8 @@ type Answer struct {
 	// value of query at the (millisecond-rounded) evaluation time; false
 	// is no sample (an empty result, or a step left out of a range).
 	Model func(query string, at time.Time) (float64, bool)
-	// Grouped, when set, is a query grouped by service: one series per
+	// Grouped, when set, is a query grouped by namespace and service, keyed
+	// "namespace/service" (a key without "/" is a service alone): one series per
 	// service with this value, for instant queries, and for range queries
 	// that value at every step.
 	Grouped map[string]string
@@ -152,7 +153,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				if series != "" {
 					series += ","
 				}
-				series += fmt.Sprintf(`{"metric":{"service":%q},"values":[%s]}`, svc, pts)
+				series += fmt.Sprintf(`{"metric":%s,"values":[%s]}`, groupLabels(svc), pts)
 			}
 			body = fmt.Sprintf(`{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, series)
 		}
@@ -176,7 +177,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			if result != "" {
 				result += ","
 			}
-			result += fmt.Sprintf(`{"metric":{"service":%q},"value":[%.3f,%q]}`, svc, at, v)
+			result += fmt.Sprintf(`{"metric":%s,"value":[%.3f,%q]}`, groupLabels(svc), at, v)
 		}
 		body = fmt.Sprintf(`{"status":"success","data":{"resultType":"vector","result":[%s]}}`, result)
 	} else if body == "" && status == http.StatusOK {
@@ -230,4 +231,12 @@ func modelBody(model func(string, time.Time) (float64, bool), q string, r *http.
 		return `{"status":"success","data":{"resultType":"matrix","result":[]}}`
 	}
 	return fmt.Sprintf(`{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[%s]}]}}`, strings.Join(pts, ","))
+}
+
+// groupLabels is the label set of a grouped series' key.
+func groupLabels(key string) string {
+	if ns, svc, ok := strings.Cut(key, "/"); ok {
+		return fmt.Sprintf(`{"namespace":%q,"service":%q}`, ns, svc)
+	}
+	return fmt.Sprintf(`{"service":%q}`, key)
 }
