@@ -171,23 +171,9 @@ func run(ctx context.Context, o *Options) error {
 	}()
 
 	if o.WebhookBindAddress != "" {
-		token, err := webhook.NewTokenFile(o.WebhookTokenFile, nil)
+		hook, err := webhookServer(o, ctrl, rec, logger)
 		if err != nil {
-			return fmt.Errorf("--webhook-token-file: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("POST "+webhook.Path, webhook.NewHandler(webhook.Config{
-			Targets: ctrl, Token: token, Monitor: rec, DedupWindow: o.WebhookDedupWindow.Duration, Logger: logger.WithName("webhook"),
-		}))
-		hook := &http.Server{Addr: o.WebhookBindAddress, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-		if o.WebhookTLSCertFile != "" {
-			// Re-read when cert-manager renews the Secret: no restart.
-			certs, err := webhook.NewCertFiles(o.WebhookTLSCertFile, o.WebhookTLSKeyFile, nil)
-			if err != nil {
-				return err
-			}
-			hook.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
+			return err
 		}
 		go func() {
 			if hook.TLSConfig != nil {
@@ -301,4 +287,28 @@ func leaderIdentity() string {
 	}
 	host, _ := os.Hostname()
 	return host + "_" + strconv.Itoa(os.Getpid())
+}
+
+// webhookServer builds the Alertmanager webhook's server: the handler
+// behind its token, and TLS from files re-read when cert-manager renews
+// the Secret (no restart).
+func webhookServer(o *Options, ctrl webhook.Targets, rec webhook.Monitor, logger klog.Logger) (*http.Server, error) {
+	token, err := webhook.NewTokenFile(o.WebhookTokenFile, nil)
+	if err != nil {
+		return nil, fmt.Errorf("--webhook-token-file: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST "+webhook.Path, webhook.NewHandler(webhook.Config{
+		Targets: ctrl, Token: token, Monitor: rec, DedupWindow: o.WebhookDedupWindow.Duration, Logger: logger.WithName("webhook"),
+	}))
+	hook := &http.Server{Addr: o.WebhookBindAddress, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	if o.WebhookTLSCertFile != "" {
+		certs, err := webhook.NewCertFiles(o.WebhookTLSCertFile, o.WebhookTLSKeyFile, nil)
+		if err != nil {
+			return nil, err
+		}
+		hook.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
+	}
+	return hook, nil
 }

@@ -254,25 +254,14 @@ func (t *Trace) rate(q, window, scrape time.Duration) float64 {
 	if q < 0 {
 		return math.NaN()
 	}
-	last := q.Truncate(scrape)
 	if window == 0 {
-		return t.RPS[t.index(last)]
+		return t.RPS[t.index(q.Truncate(scrape))]
 	}
-	first, newest, n := time.Duration(-1), time.Duration(-1), 0
-	for s := last; s > q-window && s >= 0; s -= scrape {
-		if !t.scraped(s) {
-			continue
-		}
-		if newest < 0 {
-			newest = s
-		}
-		first = s
-		n++
-	}
+	newest, _, oldest, n := t.scrapes(q, window, scrape)
 	if n < 2 {
 		return math.NaN()
 	}
-	return (t.counter(newest) - t.counter(first)) / (newest - first).Seconds()
+	return (t.counter(newest) - t.counter(oldest)) / (newest - oldest).Seconds()
 }
 
 // PromRate is what the model's Prometheus, scraping every scrape, answers
@@ -289,21 +278,33 @@ func (t *Trace) PromRate(q, window, scrape time.Duration, instant bool) float64 
 // irate is irate(x[window]) at q: the slope between the last two samples
 // in (q-window, q]; NaN with fewer than two.
 func (t *Trace) irate(q, window, scrape time.Duration) float64 {
-	if q < 0 {
+	newest, previous, _, n := t.scrapes(q, window, scrape)
+	if n < 2 {
 		return math.NaN()
 	}
-	newest := time.Duration(-1)
+	return (t.counter(newest) - t.counter(previous)) / (newest - previous).Seconds()
+}
+
+// scrapes finds the successful scrapes in (q-window, q]: the newest, the
+// one before it, the oldest, and how many there are.
+func (t *Trace) scrapes(q, window, scrape time.Duration) (newest, previous, oldest time.Duration, n int) {
+	if q < 0 {
+		return 0, 0, 0, 0
+	}
 	for s := q.Truncate(scrape); s > q-window && s >= 0; s -= scrape {
 		if !t.scraped(s) {
 			continue
 		}
-		if newest < 0 {
+		switch n {
+		case 0:
 			newest = s
-			continue
+		case 1:
+			previous = s
 		}
-		return (t.counter(newest) - t.counter(s)) / (newest - s).Seconds()
+		oldest = s
+		n++
 	}
-	return math.NaN()
+	return newest, previous, oldest, n
 }
 
 // demand is the true demand at at.
