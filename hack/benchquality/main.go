@@ -275,11 +275,13 @@ func jsonNum(v float64) float64 {
 }
 
 // observed is what the controller reads of tr with the default query at
-// the default interval: rate(x[1m]) every 30 s, 7 s after a 15 s scrape.
+// the default interval: rate(x[1m]) every 30 s, in the default world (7 s
+// after a 15 s scrape).
 func observed(tr *simulate.Trace) []float64 {
+	w := simulate.DefaultWorld
 	var out []float64
-	for at := 7 * time.Second; at < tr.Duration(); at += 30 * time.Second {
-		v := tr.PromRate(at, time.Minute, 15*time.Second, false)
+	for at := w.Phase; at < tr.Duration(); at += 30 * time.Second {
+		v := tr.PromRate(at, time.Minute, w.Scrape, false)
 		if math.IsNaN(v) {
 			v = 0
 		}

@@ -246,8 +246,8 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 		p.profile, p.profileFromAnnotation = Profiles[v], src == "annotation"
 	}
 	s := &Spec{
-		MinReplicas:       p.int32(KeyMinReplicas, 1),
-		MaxReplicas:       p.int32(KeyMaxReplicas, 1),
+		MinReplicas:       p.replicas(KeyMinReplicas),
+		MaxReplicas:       p.replicas(KeyMaxReplicas),
 		EMAAlpha:          p.float(KeyEMAAlpha, func(v float64) bool { return v > 0 && v <= 1 }, "must be a number with 0 < alpha <= 1"),
 		Interval:          p.duration(KeyInterval, time.Second),
 		Strategy:          Strategy(p.get(KeyStrategy)),
@@ -273,16 +273,6 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 	}
 	if p.get(KeyScaleDownCooldown) != "" {
 		s.ScaleDownCooldown = p.duration(KeyScaleDownCooldown, 0)
-	}
-	if s.MaxReplicas > MaxReplicasLimit {
-		// A generated table has a row per replica: an unbounded
-		// max-replicas would let one annotation exhaust the controller.
-		p.fail(KeyMaxReplicas, fmt.Sprintf("must be at most %d", MaxReplicasLimit))
-		s.MaxReplicas = MaxReplicasLimit
-	}
-	if s.MinReplicas > MaxReplicasLimit {
-		p.fail(KeyMinReplicas, fmt.Sprintf("must be at most %d", MaxReplicasLimit))
-		s.MinReplicas = 1
 	}
 	if s.MaxReplicas < s.MinReplicas && !p.failed(KeyMinReplicas, KeyMaxReplicas) {
 		p.fail(KeyMaxReplicas, fmt.Sprintf("must be >= min-replicas (%d)", s.MinReplicas))
@@ -399,6 +389,18 @@ func (p *parser) int32(key string, min int32) int32 {
 		return min
 	}
 	return int32(v)
+}
+
+// replicas is a replica bound, 1 to MaxReplicasLimit: a generated table
+// has a row per replica, so an unbounded one would let one annotation
+// exhaust the controller.
+func (p *parser) replicas(key string) int32 {
+	v := p.int32(key, 1)
+	if v > MaxReplicasLimit {
+		p.fail(key, fmt.Sprintf("must be at most %d", MaxReplicasLimit))
+		return MaxReplicasLimit
+	}
+	return v
 }
 
 func (p *parser) float(key string, ok func(float64) bool, rule string) float64 {

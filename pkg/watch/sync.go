@@ -149,7 +149,7 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 	if a.fenced {
 		return 0, nil
 	}
-	if a.scaled && a.result == metrics.ResultScaled && triggered {
+	if a.result == metrics.ResultScaled && triggered {
 		c.monitor.ObserveSpikeToScale(c.clock.Since(spikeAt))
 	}
 	t.cycle.Commit(o, a.scaled, now)

@@ -57,18 +57,33 @@ func commonName(t *testing.T, c *tls.Certificate) string {
 	return x.Subject.CommonName
 }
 
+// certFixture is a pair for old.example written an hour before the fake
+// clock's now, and the CertFiles serving it.
+type certFixture struct {
+	dir, cert, key string
+	clk            *clocktesting.FakeClock
+	mod            time.Time
+	c              *CertFiles
+}
+
+func newCertFixture(t *testing.T) certFixture {
+	t.Helper()
+	f := certFixture{dir: t.TempDir(), clk: clocktesting.NewFakeClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)),
+		mod: time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC)}
+	f.cert, f.key = writePair(t, f.dir, "old.example", f.mod)
+	var err error
+	if f.c, err = NewCertFiles(f.cert, f.key, f.clk); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // TestARenewedCertificateIsServedWithoutARestart: cert-manager rewrites the
 // Secret's files; the next handshake after a second gets the new pair, and
 // a broken rewrite keeps the last good one.
 func TestARenewedCertificateIsServedWithoutARestart(t *testing.T) {
-	dir := t.TempDir()
-	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
-	mod := time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC)
-	cert, key := writePair(t, dir, "old.example", mod)
-	c, err := NewCertFiles(cert, key, clk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newCertFixture(t)
+	dir, clk, mod, cert, key, c := f.dir, f.clk, f.mod, f.cert, f.key, f.c
 	got, _ := c.GetCertificate(nil)
 	if commonName(t, got) != "old.example" {
 		t.Fatalf("serving %q", commonName(t, got))
@@ -100,14 +115,8 @@ func TestARenewedCertificateIsServedWithoutARestart(t *testing.T) {
 // as the binary configures the webhook's presents the renewed pair to the
 // next connection.
 func TestAServerHandsOutTheRenewedCertificate(t *testing.T) {
-	dir := t.TempDir()
-	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
-	mod := time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC)
-	cert, key := writePair(t, dir, "old.example", mod)
-	c, err := NewCertFiles(cert, key, clk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newCertFixture(t)
+	dir, clk, mod, c := f.dir, f.clk, f.mod, f.c
 	// As run.go: no Certificates, GetCertificate for every handshake.
 	srv := &http.Server{Handler: http.NotFoundHandler(), TLSConfig: &tls.Config{GetCertificate: c.GetCertificate, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: time.Second}

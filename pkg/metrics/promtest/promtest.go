@@ -134,42 +134,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if body == "" && status == http.StatusOK && r.URL.Path == "/api/v1/query_range" {
 		s.ranges.Add(1)
-		points := ""
-		step, err := strconv.ParseFloat(r.Form.Get("step"), 64)
-		if err != nil || step <= 0 {
-			step = 1
-		}
-		if a.Grouped != nil {
-			start := parseTime(r.Form.Get("start"))
-			series := ""
-			for svc, v := range a.Grouped {
-				pts := ""
-				for t := float64(start.Unix()); t <= float64(ts.Unix()); t += step {
-					if pts != "" {
-						pts += ","
-					}
-					pts += fmt.Sprintf(`[%.3f,%q]`, t, v)
-				}
-				if series != "" {
-					series += ","
-				}
-				series += fmt.Sprintf(`{"metric":%s,"values":[%s]}`, groupLabels(svc), pts)
-			}
-			body = fmt.Sprintf(`{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, series)
-		}
-		for i, v := range a.History {
-			if i > 0 {
-				points += ","
-			}
-			points += fmt.Sprintf(`[%.3f,%q]`, float64(ts.Unix())-step*float64(len(a.History)-1-i), v)
-		}
-		result := ""
-		if len(a.History) > 0 {
-			result = fmt.Sprintf(`{"metric":{},"values":[%s]}`, points)
-		}
-		if body == "" {
-			body = fmt.Sprintf(`{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, result)
-		}
+		body = rangeBody(a, r, ts)
 	} else if body == "" && status == http.StatusOK && a.Grouped != nil {
 		at := float64(ts.Add(-a.Age).UnixMilli()) / 1000
 		result := ""
@@ -239,4 +204,42 @@ func groupLabels(key string) string {
 		return fmt.Sprintf(`{"namespace":%q,"service":%q}`, ns, svc)
 	}
 	return fmt.Sprintf(`{"service":%q}`, key)
+}
+
+// rangeBody answers a range query from a's Grouped or History.
+func rangeBody(a Answer, r *http.Request, ts time.Time) string {
+	step, err := strconv.ParseFloat(r.Form.Get("step"), 64)
+	if err != nil || step <= 0 {
+		step = 1
+	}
+	if a.Grouped != nil {
+		start := parseTime(r.Form.Get("start"))
+		series := ""
+		for svc, v := range a.Grouped {
+			pts := ""
+			for t := float64(start.Unix()); t <= float64(ts.Unix()); t += step {
+				if pts != "" {
+					pts += ","
+				}
+				pts += fmt.Sprintf(`[%.3f,%q]`, t, v)
+			}
+			if series != "" {
+				series += ","
+			}
+			series += fmt.Sprintf(`{"metric":%s,"values":[%s]}`, groupLabels(svc), pts)
+		}
+		return fmt.Sprintf(`{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, series)
+	}
+	points := ""
+	for i, v := range a.History {
+		if i > 0 {
+			points += ","
+		}
+		points += fmt.Sprintf(`[%.3f,%q]`, float64(ts.Unix())-step*float64(len(a.History)-1-i), v)
+	}
+	result := ""
+	if len(a.History) > 0 {
+		result = fmt.Sprintf(`{"metric":{},"values":[%s]}`, points)
+	}
+	return fmt.Sprintf(`{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, result)
 }
