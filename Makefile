@@ -112,6 +112,7 @@ demo: build tools deps ## The walkthrough: local cluster, Prometheus, Alertmanag
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for a while
+	go test -run '^$$' -fuzz FuzzParseDecide -fuzztime 60s ./pkg/scaler/
 	go test -run '^$$' -fuzz FuzzParseTable -fuzztime 30s ./pkg/scaler/
 	go test -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s ./pkg/scaler/
 	go test -run '^$$' -fuzz FuzzDecideRecommended -fuzztime 30s ./pkg/scaler/
