@@ -71,14 +71,27 @@ func NewSource(api promv1.API, timeout time.Duration, rec *Recorder) *Source {
 	return &Source{api: api, timeout: timeout, rec: rec}
 }
 
+// MaxAge is how old the newest sample behind a rate may be for a target
+// evaluated every interval: two intervals, and never less than the one
+// minute the default query's rate window spans (a scrape every 15 or 30 s
+// must not read as missing data between two scrapes).
+func MaxAge(interval time.Duration) time.Duration { return max(2*interval, time.Minute) }
+
 // RPS evaluates query at now and returns its single value. A result that is
 // an error, empty, NaN, +-Inf, negative, more than one series, or a sample
 // older than maxAge is a *NoDataError wrapping ErrNoData.
+//
+// Prometheus stamps an instant result with the evaluation time, not its
+// sample's, so the age is enforced by the server: the query asks for a
+// lookback delta of maxAge, and a series whose newest sample is older is
+// left out (no data) instead of being read from Prometheus' default 5m
+// lookback. Servers older than Prometheus 2.43 ignore the parameter; there
+// a rate over a range selector is still bounded by its window.
 func (s *Source) RPS(ctx context.Context, query string, now time.Time, maxAge time.Duration) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	val, _, _, err := s.api.Query(ctx, query, now)
+	val, _, _, err := s.api.Query(ctx, query, now, promv1.WithLookbackDelta(maxAge))
 	s.rec.observeQuery(time.Since(start))
 	return s.classified(query, val, err, now, maxAge)
 }
@@ -110,7 +123,7 @@ func classify(query string, val model.Value, err error, now time.Time, maxAge ti
 	case model.Vector:
 		switch len(r) {
 		case 0:
-			return fail(ReasonEmpty, "query %q returned no series", query)
+			return fail(ReasonEmpty, "query %q returned no series (no sample in the last %s)", query, maxAge)
 		case 1:
 			v, ts = r[0].Value, r[0].Timestamp
 		default:
@@ -128,6 +141,8 @@ func classify(query string, val model.Value, err error, now time.Time, maxAge ti
 	case f < 0:
 		return fail(ReasonNegative, "query %q returned a negative rate %v", query, f)
 	}
+	// A backend that stamps results with their sample's time is held to
+	// maxAge here too.
 	if age := now.Sub(ts.Time()); age > maxAge {
 		return fail(ReasonStale, "query %q returned a sample %s old, older than %s", query, age.Round(time.Second), maxAge)
 	}

@@ -46,7 +46,11 @@ func TestRPSClassifiesEveryAwkwardAnswer(t *testing.T) {
 		{"-Inf", promtest.Answer{Values: []string{"-Inf"}}, 0, ReasonInf, "returned -Inf"},
 		{"negative", promtest.Answer{Values: []string{"-3"}}, 0, ReasonNegative, "negative rate -3"},
 		{"two series", promtest.Answer{Values: []string{"1", "2"}}, 0, ReasonMultipleSeries, "returned 2 series"},
-		{"stale sample", promtest.Answer{Values: []string{"5"}, Age: 2 * time.Minute}, 0, ReasonStale, "older than 1m0s"},
+		// Prometheus would still read a 3-minute-old sample from its 5m
+		// default lookback; the query asks for a 1m one.
+		{"sample older than maxAge", promtest.Answer{Values: []string{"5"}, Age: 3 * time.Minute}, 0, ReasonEmpty, "no sample in the last 1m0s"},
+		{"sample within maxAge", promtest.Answer{Values: []string{"5"}, Age: 50 * time.Second}, 5, "", ""},
+		{"scalar stamped in the past", promtest.Answer{Body: `{"status":"success","data":{"resultType":"scalar","result":[` + ts(time.Now().Add(-2*time.Minute)) + `,"7"]}}`}, 0, ReasonStale, "older than 1m0s"},
 		{"matrix", promtest.Answer{Body: `{"status":"success","data":{"resultType":"matrix","result":[]}}`}, 0, ReasonUnsupportedType, "returned a matrix"},
 		{"string (rejected by the client)", promtest.Answer{Body: `{"status":"success","data":{"resultType":"string","result":[1,"x"]}}`}, 0, ReasonQueryError, "unexpected value type"},
 	}
@@ -78,7 +82,19 @@ func TestRPSClassifiesEveryAwkwardAnswer(t *testing.T) {
 	}
 }
 
-func nowTS() string { return strconv.FormatFloat(float64(time.Now().UnixMilli())/1000, 'f', 3, 64) }
+func nowTS() string { return ts(time.Now()) }
+
+func ts(t time.Time) string { return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', 3, 64) }
+
+func TestMaxAgeIsTwoIntervalsAndAtLeastAMinute(t *testing.T) {
+	for _, tc := range []struct{ interval, want time.Duration }{
+		{5 * time.Second, time.Minute}, {30 * time.Second, time.Minute}, {45 * time.Second, 90 * time.Second}, {5 * time.Minute, 10 * time.Minute},
+	} {
+		if got := MaxAge(tc.interval); got != tc.want {
+			t.Errorf("MaxAge(%v) = %v, want %v", tc.interval, got, tc.want)
+		}
+	}
+}
 
 func TestRPSHistory(t *testing.T) {
 	srv := promtest.New()

@@ -328,9 +328,9 @@ func (s *promSource) Rate(ctx context.Context, now time.Time, spike bool) (float
 		// The tick this evaluation belongs to: every target of the same
 		// interval reads the one grouped query run for it.
 		span.SetAttributes(attribute.Bool("autoscale.batched", true))
-		rps, err = s.c.batchFor(s.spec).RPS(ctx, s.key, batchTick(now, s.due, s.spec.Interval), 2*s.spec.Interval)
+		rps, err = s.c.batchFor(s.spec).RPS(ctx, s.key, batchTick(now, s.due, s.spec.Interval), metrics.MaxAge(s.spec.Interval))
 	} else {
-		rps, err = s.c.source.RPS(ctx, s.query, now, 2*s.spec.Interval)
+		rps, err = s.c.source.RPS(ctx, s.query, now, metrics.MaxAge(s.spec.Interval))
 	}
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())

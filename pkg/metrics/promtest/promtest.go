@@ -22,7 +22,11 @@ type Answer struct {
 	// Values are the sample values of a vector result, one series each;
 	// "NaN", "+Inf" and "-Inf" are allowed as Prometheus writes them.
 	Values []string
-	// Age is how old the returned samples are relative to the query time.
+	// Age is how old the newest sample of each series is at the query
+	// time. As in Prometheus, an instant result is stamped with the
+	// evaluation time whatever its sample's age, and a series whose sample
+	// is older than the lookback delta (the query's lookback_delta, else
+	// Prometheus' default of 5m) is left out of the result.
 	Age time.Duration
 	// History are the values a range query returns (one series, one value
 	// per step, oldest first); empty means an empty matrix.
@@ -86,6 +90,23 @@ func parseTime(t string) time.Time {
 	return time.Time{}
 }
 
+// DefaultLookback is Prometheus' default lookback delta
+// (--query.lookback-delta).
+const DefaultLookback = 5 * time.Minute
+
+// lookback is the request's lookback_delta (a duration or a number of
+// seconds, as Prometheus takes it), else DefaultLookback.
+func lookback(r *http.Request) time.Duration {
+	v := r.Form.Get("lookback_delta")
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return d
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 {
+		return time.Duration(f * float64(time.Second))
+	}
+	return DefaultLookback
+}
+
 // Queries returns how many queries were answered or attempted.
 func (s *Server) Queries() int64 { return s.queries.Load() }
 
@@ -135,8 +156,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if body == "" && status == http.StatusOK && r.URL.Path == "/api/v1/query_range" {
 		s.ranges.Add(1)
 		body = rangeBody(a, r, ts)
+	} else if body == "" && status == http.StatusOK && a.Age > lookback(r) {
+		body = `{"status":"success","data":{"resultType":"vector","result":[]}}`
 	} else if body == "" && status == http.StatusOK && a.Grouped != nil {
-		at := float64(ts.Add(-a.Age).UnixMilli()) / 1000
+		at := float64(ts.UnixMilli()) / 1000
 		result := ""
 		for svc, v := range a.Grouped {
 			if result != "" {
@@ -146,7 +169,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		body = fmt.Sprintf(`{"status":"success","data":{"resultType":"vector","result":[%s]}}`, result)
 	} else if body == "" && status == http.StatusOK {
-		at := float64(ts.Add(-a.Age).UnixMilli()) / 1000
+		at := float64(ts.UnixMilli()) / 1000
 		result := ""
 		for i, v := range a.Values {
 			if i > 0 {
