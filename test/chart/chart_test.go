@@ -105,7 +105,8 @@ func TestRendersEveryObject(t *testing.T) {
 		return slices.Compact(k)
 	}
 	def := kinds(render(t))
-	if want := []string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Role", "RoleBinding", "Secret", "Service", "ServiceAccount"}; !slices.Equal(def, want) {
+	if want := []string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Role", "RoleBinding", "Secret", "Service", "ServiceAccount",
+		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}; !slices.Equal(def, want) {
 		t.Errorf("default objects %v, want %v", def, want)
 	}
 	all := kinds(render(t, allOn...))
@@ -206,7 +207,7 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 	}
 	allowed := map[string][]string{ // group/resource -> verbs
 		"apps/deployments":                     {"get", "list", "watch", "patch"},
-		"apps/deployments/scale":               {"get", "update", "patch"},
+		"apps/deployments/scale":               {"get", "update"},
 		"/events":                              {"create", "patch"},
 		"autoscaling/horizontalpodautoscalers": {"get", "list", "watch"},
 		"coordination.k8s.io/leases":           {"get", "list", "watch", "update", "create"},

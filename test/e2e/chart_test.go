@@ -13,6 +13,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -74,6 +75,46 @@ func TestChartInstallsAndItsIdentityIsEnough(t *testing.T) {
 	_, err = as.CoreV1().Pods(s.ns).List(context.Background(), metav1.ListOptions{})
 	if !apierrors.IsForbidden(err) {
 		t.Errorf("listing pods as %s: %v, want Forbidden", sa, err)
+	}
+	checkAdmissionPolicy(s, as, sa, "charted")
+	// The controller's own status writes pass the policy.
+	s.poll("the status annotation written under the policy", time.Minute, func() (bool, error) {
+		st := s.get("charted").Annotations["autoscale.io/status"]
+		return strings.Contains(st, `"toReplicas":3`), nil
+	})
+}
+
+// checkAdmissionPolicy: the chart's ValidatingAdmissionPolicy lets sa patch
+// the status annotation of a Deployment and nothing else, and RBAC refuses
+// it patch on the scale subresource (replicas are written with update).
+// Every write is a server-side dry run: admission runs, nothing changes.
+func checkAdmissionPolicy(s *scenario, as kubernetes.Interface, sa, name string) {
+	s.t.Helper()
+	patch := func(body string, subresources ...string) error {
+		_, err := as.AppsV1().Deployments(s.ns).Patch(context.Background(), name, types.MergePatchType, []byte(body),
+			metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}}, subresources...)
+		return err
+	}
+	// The policy is enforced once the API server has loaded it.
+	s.poll("the admission policy to refuse a label change", 30*time.Second, func() (bool, error) {
+		return apierrors.IsForbidden(patch(`{"metadata":{"labels":{"tenant":"other"}}}`)), nil
+	})
+	if err := patch(`{"metadata":{"annotations":{"autoscale.io/status":"{\"note\":\"dry run\"}"}}}`); err != nil {
+		s.t.Errorf("patching the status annotation as %s: %v", sa, err)
+	}
+	for what, body := range map[string]string{
+		"the pod template":   `{"spec":{"template":{"metadata":{"annotations":{"injected":"true"}}}}}`,
+		"a label":            `{"metadata":{"labels":{"tenant":"other"}}}`,
+		"another annotation": `{"metadata":{"annotations":{"autoscale.io/max-replicas":"10000"}}}`,
+		"spec.replicas":      `{"spec":{"replicas":9}}`,
+	} {
+		err := patch(body)
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
+			s.t.Errorf("patching %s as %s: %v, want Forbidden by the ValidatingAdmissionPolicy", what, sa, err)
+		}
+	}
+	if err := patch(`{"spec":{"replicas":2}}`, "scale"); !apierrors.IsForbidden(err) {
+		s.t.Errorf("patching deployments/scale as %s: %v, want Forbidden", sa, err)
 	}
 }
 
