@@ -90,7 +90,7 @@ check: lint rules test chart image-test e2e ## Everything CI runs
 .PHONY: bench
 bench: build tools deps ## Benchmarks (speed claims live here, as ratios against a baseline of the same run)
 	go test -run '^$$' -bench . -benchtime 3x ./pkg/...
-	go test -tags e2e -run '^$$' -bench WebhookToScale -benchtime 1x -timeout 10m ./test/e2e/
+	go test -tags e2e -run '^$$' -bench 'WebhookToScale|WebhookUnderLoad' -benchtime 1x -timeout 15m ./test/e2e/
 
 .PHONY: bench-quality
 bench-quality: ## Unserved requests at equal cost against the HPA, KEDA and the KPA on every trace in testdata/traces; the forecaster out of sample

@@ -290,7 +290,9 @@ func measure(ctx context.Context, env *localenv.Env, bin, ns string, n, managed 
 	if len(cycleTimes) < cycles {
 		r.cycle = -1 // some cycle never finished within its interval
 	}
-	r.rssMB, r.peakRSSMB = rss(p.Pid())
+	if r.rssMB, r.peakRSSMB, err = p.Memory(); err != nil {
+		return r, err
+	}
 	return r, nil
 }
 
@@ -406,28 +408,6 @@ func cpuSeconds(pid int) (float64, error) {
 		}
 	}
 	return (utime + stime) / clk, nil
-}
-
-// rss returns the resident and peak resident memory of a process in MB.
-func rss(pid int) (now, peak float64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return math.NaN(), math.NaN()
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			now = kb / 1024
-		case "VmHWM:":
-			peak = kb / 1024
-		}
-	}
-	return now, peak
 }
 
 func report(w *os.File, rs []result, interval time.Duration) {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -55,6 +56,29 @@ func startProc(dir, name, bin string, env []string, args ...string) (*Proc, erro
 
 // Pid returns the process id.
 func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Memory returns the process' resident and peak resident memory in MB
+// (VmRSS and VmHWM of /proc/<pid>/status).
+func (p *Proc) Memory() (rssMB, peakMB float64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			rssMB = kb / 1024
+		case "VmHWM:":
+			peakMB = kb / 1024
+		}
+	}
+	return rssMB, peakMB, nil
+}
 
 // Exited reports whether the process has ended.
 func (p *Proc) Exited() bool {
