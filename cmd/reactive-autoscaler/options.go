@@ -25,9 +25,15 @@ type Options struct {
 	PrometheusURL      string          `json:"prometheusURL,omitempty"`
 	PrometheusTimeout  metav1.Duration `json:"prometheusTimeout,omitempty"`
 	MetricsBindAddress string          `json:"metricsBindAddress,omitempty"`
-	Workers            int             `json:"workers,omitempty"`
-	KubeAPIQPS         float32         `json:"kubeAPIQPS,omitempty"`
-	KubeAPIBurst       int             `json:"kubeAPIBurst,omitempty"`
+	// MetricsAuth is who may read /metrics: "none" (whoever reaches the
+	// port) or "kubernetes" (a token the API server accepts, for a user
+	// allowed to get the non-resource URL /metrics).
+	MetricsAuth        string  `json:"metricsAuth,omitempty"`
+	MetricsTLSCertFile string  `json:"metricsTLSCertFile,omitempty"`
+	MetricsTLSKeyFile  string  `json:"metricsTLSKeyFile,omitempty"`
+	Workers            int     `json:"workers,omitempty"`
+	KubeAPIQPS         float32 `json:"kubeAPIQPS,omitempty"`
+	KubeAPIBurst       int     `json:"kubeAPIBurst,omitempty"`
 
 	WebhookBindAddress string          `json:"webhookBindAddress,omitempty"`
 	WebhookTokenFile   string          `json:"webhookTokenFile,omitempty"`
@@ -72,6 +78,7 @@ func newOptions() *Options {
 		PrometheusURL:           "http://localhost:9090",
 		PrometheusTimeout:       metav1.Duration{Duration: 5 * time.Second},
 		MetricsBindAddress:      ":8080",
+		MetricsAuth:             "none",
 		Workers:                 4,
 		PredictorTimeout:        metav1.Duration{Duration: 2 * time.Second},
 		BatchQueries:            true,
@@ -103,6 +110,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.PrometheusURL, "prometheus-url", o.PrometheusURL, "Prometheus HTTP API base URL")
 	fs.DurationVar(&o.PrometheusTimeout.Duration, "prometheus-timeout", o.PrometheusTimeout.Duration, "timeout of one Prometheus query")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "address serving /metrics, /healthz and /readyz")
+	fs.StringVar(&o.MetricsAuth, "metrics-auth", o.MetricsAuth, "who may read /metrics: none (whoever reaches the port) or kubernetes (a bearer token the API server accepts, for a user allowed to get the non-resource URL /metrics; needs create on tokenreviews and subjectaccessreviews)")
+	fs.StringVar(&o.MetricsTLSCertFile, "metrics-tls-cert-file", o.MetricsTLSCertFile, "serve /metrics, /healthz and /readyz over TLS with this certificate (PEM, re-read when it changes); with --metrics-tls-key-file")
+	fs.StringVar(&o.MetricsTLSKeyFile, "metrics-tls-key-file", o.MetricsTLSKeyFile, "the metrics certificate's private key (PEM)")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "evaluations run in parallel")
 	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "queries per second to the API server")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "burst of queries to the API server")
@@ -199,6 +209,12 @@ func (o *Options) Validate() error {
 	}
 	if (o.WebhookTLSCertFile == "") != (o.WebhookTLSKeyFile == "") {
 		return fmt.Errorf("--webhook-tls-cert-file and --webhook-tls-key-file go together")
+	}
+	if (o.MetricsTLSCertFile == "") != (o.MetricsTLSKeyFile == "") {
+		return fmt.Errorf("--metrics-tls-cert-file and --metrics-tls-key-file go together")
+	}
+	if o.MetricsAuth != "none" && o.MetricsAuth != "kubernetes" {
+		return fmt.Errorf("--metrics-auth=%q: must be none or kubernetes", o.MetricsAuth)
 	}
 	if o.PrometheusURL == "" {
 		return fmt.Errorf("--prometheus-url must be set")

@@ -31,6 +31,7 @@ import (
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/leader"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/metricsauth"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/watch"
@@ -160,10 +161,12 @@ func run(ctx context.Context, o *Options) error {
 	defer factory.Shutdown()
 
 	var leading atomic.Bool
-	srv := &http.Server{Addr: o.MetricsBindAddress, Handler: httpHandler(reg, ctrl, &leading), ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv, err := metricsServer(o, client, reg, ctrl, &leading, logger)
+	if err != nil {
+		return err
+	}
 	srvErr := make(chan error, 2)
-	go func() { srvErr <- srv.ListenAndServe() }()
+	go func() { srvErr <- serve(srv) }()
 	defer func() {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -175,13 +178,7 @@ func run(ctx context.Context, o *Options) error {
 		if err != nil {
 			return err
 		}
-		go func() {
-			if hook.TLSConfig != nil {
-				srvErr <- hook.ListenAndServeTLS("", "")
-				return
-			}
-			srvErr <- hook.ListenAndServe()
-		}()
+		go func() { srvErr <- serve(hook) }()
 		defer func() {
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -264,11 +261,16 @@ func waitForShutdown(ctx context.Context, logger klog.Logger, srvErr <-chan erro
 	}
 }
 
-// httpHandler serves /metrics, /healthz (the process is alive) and /readyz
-// (the cache has synced; the body says whether this replica leads).
-func httpHandler(reg *prometheus.Registry, ctrl *watch.Controller, leading *atomic.Bool) http.Handler {
+// httpHandler serves /metrics (behind guard, when there is one), /healthz
+// (the process is alive) and /readyz (the cache has synced; the body says
+// whether this replica leads). The probes stay open for the kubelet.
+func httpHandler(reg *prometheus.Registry, ctrl *watch.Controller, leading *atomic.Bool, guard func(http.Handler) http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	var metricsHandler http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	if guard != nil {
+		metricsHandler = guard(metricsHandler)
+	}
+	mux.Handle("/metrics", metricsHandler)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !ctrl.HasSynced() {
@@ -287,6 +289,40 @@ func leaderIdentity() string {
 	}
 	host, _ := os.Hostname()
 	return host + "_" + strconv.Itoa(os.Getpid())
+}
+
+// metricsServer builds the server of /metrics and the probes: /metrics
+// behind the API server's reviews with --metrics-auth=kubernetes, and TLS
+// from files re-read on renewal.
+func metricsServer(o *Options, client kubernetes.Interface, reg *prometheus.Registry, ctrl *watch.Controller, leading *atomic.Bool,
+	logger klog.Logger) (*http.Server, error) {
+	var guard func(http.Handler) http.Handler
+	if o.MetricsAuth == "kubernetes" {
+		g, err := metricsauth.New(client, logger.WithName("metrics-auth"))
+		if err != nil {
+			return nil, err
+		}
+		guard = g.Wrap
+	}
+	srv := &http.Server{Addr: o.MetricsBindAddress, Handler: httpHandler(reg, ctrl, leading, guard), ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	if o.MetricsTLSCertFile != "" {
+		certs, err := webhook.NewCertFiles(o.MetricsTLSCertFile, o.MetricsTLSKeyFile, nil)
+		if err != nil {
+			return nil, fmt.Errorf("--metrics-tls-cert-file: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
+	}
+	logger.Info("Serving metrics and health", "address", o.MetricsBindAddress, "auth", o.MetricsAuth, "tls", o.MetricsTLSCertFile != "")
+	return srv, nil
+}
+
+// serve runs srv, over TLS when it has a TLS configuration.
+func serve(srv *http.Server) error {
+	if srv.TLSConfig != nil {
+		return srv.ListenAndServeTLS("", "")
+	}
+	return srv.ListenAndServe()
 }
 
 // webhookServer builds the Alertmanager webhook's server: the handler

@@ -8,7 +8,10 @@ package chart
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"os"
@@ -19,6 +22,8 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -33,7 +38,7 @@ const chartDir = "../../charts/reactive-autoscaler"
 
 // allOn switches on every optional object.
 var allOn = []string{"--set", "serviceMonitor.enabled=true,prometheusRule.enabled=true,podDisruptionBudget.enabled=true," +
-	"networkPolicy.enabled=true,grafanaDashboard.enabled=true,webhook.tls.secretName=webhook-tls,predictor.url=http://model:9400"}
+	"networkPolicy.enabled=true,grafanaDashboard.enabled=true,webhook.tls.secretName=webhook-tls,predictor.url=http://model:9400,hardened=true"}
 
 func helm(t *testing.T, args ...string) (string, error) {
 	t.Helper()
@@ -243,4 +248,115 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 	if n := len(find[rbacv1.ClusterRole](t, render(t, "--set", "watchNamespace=shop"), "ClusterRole")); n != 0 {
 		t.Errorf("watchNamespace=shop still renders %d ClusterRoles", n)
 	}
+}
+
+// TestHardenedIsOneValue: hardened=true closes every door the defaults
+// leave open: the NetworkPolicy admits only Alertmanager to the webhook and
+// Prometheus to /metrics, both are served over HTTPS with a certificate the
+// chart generates (valid for both Services, signed by the CA it ships in
+// the Secret), /metrics asks the API server (system:auth-delegator), and the
+// ServiceMonitor scrapes over TLS with a token.
+func TestHardenedIsOneValue(t *testing.T) {
+	def := render(t, "--set", "serviceMonitor.enabled=true")
+	if n := len(find[networkingv1.NetworkPolicy](t, def, "NetworkPolicy")); n != 0 {
+		t.Errorf("defaults render %d NetworkPolicies", n)
+	}
+	if args := strings.Join(find[appsv1.Deployment](t, def, "Deployment")[0].Spec.Template.Spec.Containers[0].Args, " "); !strings.Contains(args, "--metrics-auth=none") ||
+		strings.Contains(args, "tls") {
+		t.Errorf("defaults: args %s, want --metrics-auth=none and no TLS", args)
+	}
+
+	objs := render(t, "--set", "hardened=true,serviceMonitor.enabled=true")
+	np := find[networkingv1.NetworkPolicy](t, objs, "NetworkPolicy")
+	if len(np) != 1 || len(np[0].Spec.Ingress) != 2 {
+		t.Fatalf("hardened: NetworkPolicies %+v, want one with two ingress rules", np)
+	}
+	for i, who := range []string{"alertmanager", "prometheus"} {
+		from := np[0].Spec.Ingress[i].From
+		if len(from) != 1 || from[0].PodSelector == nil || from[0].PodSelector.MatchLabels["app.kubernetes.io/name"] != who {
+			t.Errorf("hardened: ingress rule %d admits %+v, want only %s pods", i, from, who)
+		}
+	}
+	d := find[appsv1.Deployment](t, objs, "Deployment")[0]
+	c := d.Spec.Template.Spec.Containers[0]
+	args := strings.Join(c.Args, " ")
+	for _, want := range []string{"--metrics-auth=kubernetes", "--metrics-tls-cert-file=", "--webhook-tls-cert-file="} {
+		if !strings.Contains(args, want) {
+			t.Errorf("hardened: args %s lack %s", args, want)
+		}
+	}
+	if c.LivenessProbe.HTTPGet.Scheme != corev1.URISchemeHTTPS || c.ReadinessProbe.HTTPGet.Scheme != corev1.URISchemeHTTPS {
+		t.Error("hardened: the probes do not use HTTPS")
+	}
+
+	var tlsSecret *corev1.Secret
+	for _, s := range find[corev1.Secret](t, objs, "Secret") {
+		if s.Type == corev1.SecretTypeTLS {
+			tlsSecret = &s
+		}
+	}
+	if tlsSecret == nil {
+		t.Fatal("hardened: no TLS Secret generated")
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(tlsSecret.Data["ca.crt"]) {
+		t.Fatal("hardened: ca.crt holds no certificate")
+	}
+	block, _ := pem.Decode(tlsSecret.Data["tls.crt"])
+	if block == nil {
+		t.Fatal("hardened: tls.crt is not PEM")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"rel-reactive-autoscaler-webhook.ops.svc", "rel-reactive-autoscaler-metrics.ops.svc", "rel-reactive-autoscaler-metrics.ops.svc.cluster.local"} {
+		if _, err := cert.Verify(x509.VerifyOptions{DNSName: name, Roots: pool}); err != nil {
+			t.Errorf("hardened: the certificate does not serve %s: %v", name, err)
+		}
+	}
+	if _, err := tls.X509KeyPair(tlsSecret.Data["tls.crt"], tlsSecret.Data["tls.key"]); err != nil {
+		t.Errorf("hardened: tls.key does not match tls.crt: %v", err)
+	}
+
+	delegates := false
+	for _, b := range find[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding") {
+		delegates = delegates || b.RoleRef.Name == "system:auth-delegator"
+	}
+	if !delegates {
+		t.Error("hardened: the ServiceAccount may not ask for token and access reviews")
+	}
+	readers := find[rbacv1.ClusterRole](t, objs, "ClusterRole")
+	if !slices.ContainsFunc(readers, func(r rbacv1.ClusterRole) bool {
+		return len(r.Rules) == 1 && slices.Equal(r.Rules[0].NonResourceURLs, []string{"/metrics"}) && slices.Equal(r.Rules[0].Verbs, []string{"get"})
+	}) {
+		t.Error("hardened: no metrics-reader ClusterRole")
+	}
+	sm := findUnstructured(objs, "ServiceMonitor")
+	ep, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+	if e, _ := ep[0].(map[string]any); e["scheme"] != "https" || e["bearerTokenFile"] == nil {
+		t.Errorf("hardened: the ServiceMonitor endpoint %v does not scrape over HTTPS with a token", e)
+	}
+
+	// A certificate of the user's (cert-manager) replaces the generated one.
+	own := render(t, "--set", "hardened=true,webhook.tls.secretName=from-cert-manager")
+	for _, s := range find[corev1.Secret](t, own, "Secret") {
+		if s.Type == corev1.SecretTypeTLS {
+			t.Errorf("hardened with webhook.tls.secretName still generates %s", s.Name)
+		}
+	}
+	if v := find[appsv1.Deployment](t, own, "Deployment")[0].Spec.Template.Spec.Volumes; !slices.ContainsFunc(v, func(v corev1.Volume) bool {
+		return v.Secret != nil && v.Secret.SecretName == "from-cert-manager"
+	}) {
+		t.Errorf("hardened with webhook.tls.secretName: volumes %v do not mount it", v)
+	}
+}
+
+func findUnstructured(objs []*unstructured.Unstructured, kind string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetKind() == kind {
+			return o
+		}
+	}
+	return &unstructured.Unstructured{Object: map[string]any{}}
 }

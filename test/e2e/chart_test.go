@@ -4,19 +4,29 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/localenv"
 )
 
 // TestChartInstallsAndItsIdentityIsEnough: helm installs the chart into the
@@ -155,4 +165,100 @@ func impersonatingKubeconfig(t *testing.T, sa, ns string) string {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return fmt.Sprint(line)
+}
+
+// TestHardenedMetricsAnswerOnlyAuthorizedScrapers: the chart installed with
+// hardened=true generates the serving certificate and binds the controller's
+// ServiceAccount to system:auth-delegator. The real binary, acting as that
+// ServiceAccount and serving /metrics with the generated certificate and
+// --metrics-auth=kubernetes, answers over TLS that verifies against the
+// chart's CA for the metrics Service's name: 401 without a token, 403 for a
+// ServiceAccount the API server knows but has not allowed, 200 for one bound
+// to the chart's metrics-reader ClusterRole. The probes stay open.
+func TestHardenedMetricsAnswerOnlyAuthorizedScrapers(t *testing.T) {
+	s := newScenario(t)
+	release := "hard"
+	fullname := release + "-reactive-autoscaler"
+	out, err := exec.Command(filepath.Join(binDir, "helm"), "install", release, "../../charts/reactive-autoscaler",
+		"--kubeconfig", env.Kubeconfig, "--namespace", s.ns, "--set", "watchNamespace="+s.ns, "--set", "hardened=true").CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm install: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command(filepath.Join(binDir, "helm"), "uninstall", release, "--kubeconfig", env.Kubeconfig, "--namespace", s.ns).Run()
+	})
+	secret, err := client.CoreV1().Secrets(s.ns).Get(s.ctx, fullname+"-tls", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the generated TLS Secret: %v", err)
+	}
+	dir := t.TempDir()
+	for _, f := range []string{"tls.crt", "tls.key"} {
+		if err := os.WriteFile(filepath.Join(dir, f), secret.Data[f], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port, err := localenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.metricsURL = fmt.Sprintf("https://127.0.0.1:%d", port)
+	sa := "system:serviceaccount:" + s.ns + ":" + fullname
+	s.scaler = s.runBinary("autoscaler-"+s.ns, nil, s.metricsURL, "run", "--kubeconfig", impersonatingKubeconfig(t, sa, s.ns),
+		"--namespace", s.ns, "--prometheus-url", env.PrometheusURL, "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port),
+		"--leader-elect=false", "--metrics-auth=kubernetes",
+		"--metrics-tls-cert-file", filepath.Join(dir, "tls.crt"), "--metrics-tls-key-file", filepath.Join(dir, "tls.key"))
+
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(secret.Data["ca.crt"]) {
+		t.Fatal("ca.crt holds no certificate")
+	}
+	scraper := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: roots, ServerName: fullname + "-metrics." + s.ns + ".svc", MinVersion: tls.VersionTLS12}}}
+	get := func(path, token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, s.metricsURL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := scraper.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	token := func(name string) string {
+		if _, err := client.CoreV1().ServiceAccounts(s.ns).Create(s.ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := client.CoreV1().ServiceAccounts(s.ns).CreateToken(s.ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("a token for %s: %v", name, err)
+		}
+		return tr.Status.Token
+	}
+	prometheus, intruder := token("prometheus"), token("intruder")
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: s.ns + "-metrics-reader"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: fullname + "-metrics-reader"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus", Namespace: s.ns}}}
+	if _, err := client.RbacV1().ClusterRoleBindings().Create(s.ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = client.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
+	})
+
+	if code, _ := get("/readyz", ""); code != http.StatusOK {
+		t.Errorf("/readyz without a token: HTTP %d, want 200 (the kubelet's probe)", code)
+	}
+	if code, body := get("/metrics", ""); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token: HTTP %d (%.80s), want 401", code, body)
+	}
+	if code, body := get("/metrics", intruder); code != http.StatusForbidden {
+		t.Errorf("/metrics as a ServiceAccount not allowed: HTTP %d (%.80s), want 403", code, body)
+	}
+	// The binding was just made; the API server's authorizer sees it at once.
+	if code, body := get("/metrics", prometheus); code != http.StatusOK || !strings.Contains(body, "reactive_autoscaler_leader") {
+		t.Errorf("/metrics as the bound scraper: HTTP %d (%.80s), want 200 with the metrics", code, body)
+	}
 }

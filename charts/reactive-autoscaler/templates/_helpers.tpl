@@ -37,3 +37,25 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "ra.tokenSecret" -}}
 {{- default (printf "%s-webhook" (include "ra.fullname" .)) .Values.webhook.existingSecret }}
 {{- end }}
+
+{{/* The Secret of the TLS certificate of the webhook and /metrics: the
+user's (webhook.tls.secretName), else with hardened one the chart
+generates; "" = plain HTTP. */}}
+{{- define "ra.tlsSecret" -}}
+{{- if .Values.webhook.tls.secretName -}}
+{{- .Values.webhook.tls.secretName -}}
+{{- else if .Values.hardened -}}
+{{- include "ra.fullname" . }}-tls
+{{- end -}}
+{{- end }}
+
+{{/* Who may read /metrics: hardened means kubernetes. */}}
+{{- define "ra.metricsAuth" -}}
+{{- if .Values.hardened }}kubernetes{{ else }}{{ .Values.metricsAuth }}{{ end -}}
+{{- end }}
+
+{{/* /metrics over TLS: only with hardened (the certificate must then name
+the metrics Service too). */}}
+{{- define "ra.metricsTLS" -}}
+{{- if .Values.hardened }}{{ include "ra.tlsSecret" . }}{{ end -}}
+{{- end }}
