@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
+	promconfig "github.com/prometheus/common/config"
 	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	logsapi "k8s.io/component-base/logs/api/v1"
@@ -20,11 +22,19 @@ import (
 // in the config file (--config, YAML, the keys below); a flag given on the
 // command line wins over the file, the file over the built-in default.
 type Options struct {
-	Kubeconfig         string          `json:"kubeconfig,omitempty"`
-	Namespace          string          `json:"namespace,omitempty"`
-	PrometheusURL      string          `json:"prometheusURL,omitempty"`
-	PrometheusTimeout  metav1.Duration `json:"prometheusTimeout,omitempty"`
-	MetricsBindAddress string          `json:"metricsBindAddress,omitempty"`
+	Kubeconfig        string          `json:"kubeconfig,omitempty"`
+	Namespace         string          `json:"namespace,omitempty"`
+	PrometheusURL     string          `json:"prometheusURL,omitempty"`
+	PrometheusTimeout metav1.Duration `json:"prometheusTimeout,omitempty"`
+	// PrometheusHTTP is how to reach Prometheus beyond its URL: TLS, basic
+	// auth, a bearer token or its file, OAuth2, headers such as
+	// X-Scope-OrgID, a proxy. It is the block Prometheus and Alertmanager
+	// use for their own clients (prometheus/common's HTTPClientConfig,
+	// keys as in prometheus.yml); config file only. Credential files are
+	// read on every request, TLS files when they change: a rotated Secret
+	// needs no restart.
+	PrometheusHTTP     *HTTPConfig `json:"prometheusHTTPConfig,omitempty"`
+	MetricsBindAddress string      `json:"metricsBindAddress,omitempty"`
 	// MetricsAuth is who may read /metrics: "none" (whoever reaches the
 	// port) or "kubernetes" (a token the API server accepts, for a user
 	// allowed to get the non-resource URL /metrics).
@@ -55,6 +65,9 @@ type Options struct {
 
 	PredictorURL     string          `json:"predictorURL,omitempty"`
 	PredictorTimeout metav1.Duration `json:"predictorTimeout,omitempty"`
+	// PredictorHTTP is the same block for the external predictor; its
+	// redirects are never followed, whatever follow_redirects says.
+	PredictorHTTP *HTTPConfig `json:"predictorHTTPConfig,omitempty"`
 
 	LeaderElect             bool            `json:"leaderElect"`
 	LeaderElectionNamespace string          `json:"leaderElectionNamespace,omitempty"`
@@ -158,6 +171,12 @@ func (o *Options) Complete(fs *pflag.FlagSet) error {
 		if err := yaml.UnmarshalStrict(data, file); err != nil {
 			return fmt.Errorf("config file %s: %w", o.configFile, err)
 		}
+		// Relative credential and certificate paths are the file's neighbours.
+		for _, c := range []*HTTPConfig{file.PrometheusHTTP, file.PredictorHTTP} {
+			if c != nil {
+				c.SetDirectory(filepath.Dir(o.configFile))
+			}
+		}
 		// The flags point into *o: copy the file's values in, then give the
 		// command line's flags back their values.
 		*o = *file
@@ -172,6 +191,21 @@ func (o *Options) Complete(fs *pflag.FlagSet) error {
 			o.Defaults[key] = *v
 		}
 	}
+	return nil
+}
+
+// HTTPConfig is prometheus/common's HTTPClientConfig read as Prometheus
+// reads it: strict YAML (an unknown key is an error, http_headers inline).
+// The config file reaches it as JSON, which is YAML.
+type HTTPConfig struct{ promconfig.HTTPClientConfig }
+
+// UnmarshalJSON parses and validates the block.
+func (h *HTTPConfig) UnmarshalJSON(b []byte) error {
+	c, err := promconfig.LoadHTTPConfig(string(b))
+	if err != nil {
+		return err
+	}
+	h.HTTPClientConfig = *c
 	return nil
 }
 

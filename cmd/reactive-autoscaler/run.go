@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	promconfig "github.com/prometheus/common/config"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/informers"
@@ -99,9 +100,9 @@ func run(ctx context.Context, o *Options) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rec := metrics.NewRecorder(reg)
-	promClient, err := api.NewClient(api.Config{Address: o.PrometheusURL})
+	promClient, err := prometheusClient(o)
 	if err != nil {
-		return fmt.Errorf("--prometheus-url: %w", err)
+		return err
 	}
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
@@ -116,9 +117,9 @@ func run(ctx context.Context, o *Options) error {
 		batch = metrics.NewBatch(source, scaler.GroupedDefaultQuery, "namespace", "service")
 		fastBatch = metrics.NewBatch(source, scaler.GroupedFastQuery, "namespace", "service")
 	}
-	var external scaler.Predictor
-	if o.PredictorURL != "" {
-		external = &predict.Client{URL: o.PredictorURL, Timeout: o.PredictorTimeout.Duration}
+	external, err := predictorClient(o)
+	if err != nil {
+		return err
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(o.Namespace))
 	// With leader election, every write first asks the elector: a replica
@@ -289,6 +290,44 @@ func leaderIdentity() string {
 	}
 	host, _ := os.Hostname()
 	return host + "_" + strconv.Itoa(os.Getpid())
+}
+
+// prometheusClient is the query API's client: the URL, and the
+// prometheusHTTPConfig block (TLS, credentials, headers, proxy) when set.
+func prometheusClient(o *Options) (api.Client, error) {
+	cfg := promconfig.DefaultHTTPClientConfig
+	if o.PrometheusHTTP != nil {
+		cfg = o.PrometheusHTTP.HTTPClientConfig
+	}
+	rt, err := promconfig.NewRoundTripperFromConfig(cfg, "reactive-autoscaler")
+	if err != nil {
+		return nil, fmt.Errorf("prometheusHTTPConfig: %w", err)
+	}
+	c, err := api.NewClient(api.Config{Address: o.PrometheusURL, RoundTripper: rt})
+	if err != nil {
+		return nil, fmt.Errorf("--prometheus-url: %w", err)
+	}
+	return c, nil
+}
+
+// predictorClient is the external predictor's client, nil without
+// --predictor-url; with predictorHTTPConfig, its redirects are still never
+// followed (a target's history is never re-posted elsewhere).
+func predictorClient(o *Options) (scaler.Predictor, error) {
+	if o.PredictorURL == "" {
+		return nil, nil
+	}
+	c := &predict.Client{URL: o.PredictorURL, Timeout: o.PredictorTimeout.Duration}
+	if o.PredictorHTTP != nil {
+		cfg := o.PredictorHTTP.HTTPClientConfig
+		cfg.FollowRedirects = false
+		hc, err := promconfig.NewClientFromConfig(cfg, "reactive-autoscaler")
+		if err != nil {
+			return nil, fmt.Errorf("predictorHTTPConfig: %w", err)
+		}
+		c.HTTP = hc
+	}
+	return c, nil
 }
 
 // metricsServer builds the server of /metrics and the probes: /metrics
