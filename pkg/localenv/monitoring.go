@@ -117,19 +117,8 @@ func (e *Env) startPrometheus(ctx context.Context) error {
 	if err := writeJSON(filepath.Join(dir, "targets.json"), []any{}); err != nil {
 		return err
 	}
-	po := e.opts.Prometheus
-	interval := po.ScrapeInterval
-	if interval == 0 {
-		interval = time.Second
-	}
-	cfg := map[string]any{
-		"global":     map[string]any{"scrape_interval": interval.String(), "evaluation_interval": interval.String()},
-		"rule_files": po.RuleFiles,
-		"scrape_configs": []any{map[string]any{
-			"job_name":        "demo",
-			"file_sd_configs": []any{map[string]any{"files": []string{filepath.Join(dir, "targets.json")}, "refresh_interval": "1s"}},
-		}},
-	}
+	cfg := e.scrapeConfig()
+	cfg["rule_files"] = e.opts.Prometheus.RuleFiles
 	if e.AlertmanagerURL != "" {
 		cfg["alerting"] = map[string]any{"alertmanagers": []any{map[string]any{
 			"static_configs": []any{map[string]any{"targets": []string{strings.TrimPrefix(e.AlertmanagerURL, "http://")}}},
@@ -147,6 +136,22 @@ func (e *Env) startPrometheus(ctx context.Context) error {
 	e.promArgs = []string{bin, "--config.file", cfgPath, "--storage.tsdb.path", filepath.Join(dir, "data"),
 		"--web.listen-address", addr(port), "--web.enable-lifecycle", "--log.level", "warn"}
 	return e.StartPrometheus(ctx)
+}
+
+// scrapeConfig is a Prometheus configuration that scrapes the targets
+// added with AddScrapeTarget at the environment's interval.
+func (e *Env) scrapeConfig() map[string]any {
+	interval := e.opts.Prometheus.ScrapeInterval
+	if interval == 0 {
+		interval = time.Second
+	}
+	return map[string]any{
+		"global": map[string]any{"scrape_interval": interval.String(), "evaluation_interval": interval.String()},
+		"scrape_configs": []any{map[string]any{
+			"job_name":        "demo",
+			"file_sd_configs": []any{map[string]any{"files": []string{filepath.Join(e.Dir, "prometheus", "targets.json")}, "refresh_interval": "1s"}},
+		}},
+	}
 }
 
 // Query returns the single value of an instant query against Prometheus at
