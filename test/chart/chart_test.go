@@ -21,6 +21,7 @@ import (
 	"strings"
 	"testing"
 
+	promconfig "github.com/prometheus/common/config"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -30,6 +31,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	psaapi "k8s.io/pod-security-admission/api"
 	psapolicy "k8s.io/pod-security-admission/policy"
+	"sigs.k8s.io/yaml"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
@@ -142,6 +144,9 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"webhook.tokn=x", "additional properties 'tokn' not allowed"},
 		{"defaults.min-replica=2", "invalid propertyName 'min-replica'"},
 		{"logging.format=xml", "value must be one of"},
+		{"prometheus.auth.password=x", "additional properties 'password' not allowed"},
+		{"prometheus.auth.tls.caKey=ca.crt", "prometheus.auth.existingSecret, which is not set"},
+		{"prometheus.auth.existingSecret=s,prometheus.auth.basicAuthPasswordKey=p,prometheus.auth.bearerTokenKey=t", "not both"},
 	} {
 		out, err := helm(t, "template", "rel", chartDir, "--set", tc.set)
 		if err == nil || !strings.Contains(out, tc.want) {
@@ -359,4 +364,45 @@ func findUnstructured(objs []*unstructured.Unstructured, kind string) *unstructu
 		}
 	}
 	return &unstructured.Unstructured{Object: map[string]any{}}
+}
+
+// TestPrometheusAuthBecomesPrometheusClientBlock: prometheus.auth renders
+// the config file's prometheusHTTPConfig, which Prometheus' own parser
+// accepts, with every credential a file of the mounted existing Secret.
+func TestPrometheusAuthBecomesPrometheusClientBlock(t *testing.T) {
+	objs := render(t, "--set", "prometheus.auth.existingSecret=prom-creds,prometheus.auth.basicAuthUsername=autoscaler,"+
+		"prometheus.auth.basicAuthPasswordKey=password,prometheus.auth.tls.caKey=ca.crt,prometheus.auth.tls.certKey=tls.crt,"+
+		"prometheus.auth.tls.keyKey=tls.key,prometheus.auth.tls.serverName=prometheus.monitoring.svc,"+
+		"prometheus.auth.headers.X-Scope-OrgID=tenant-a,prometheus.auth.proxyURL=http://proxy:3128")
+	var file map[string]any
+	if err := yaml.Unmarshal([]byte(find[corev1.ConfigMap](t, objs, "ConfigMap")[0].Data["config.yaml"]), &file); err != nil {
+		t.Fatal(err)
+	}
+	block, err := yaml.Marshal(file["prometheusHTTPConfig"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := promconfig.LoadHTTPConfig(string(block))
+	if err != nil {
+		t.Fatalf("Prometheus' parser refuses the rendered block: %v\n%s", err, block)
+	}
+	const dir = "/etc/reactive-autoscaler/prometheus/"
+	if cfg.BasicAuth == nil || cfg.BasicAuth.Username != "autoscaler" || cfg.BasicAuth.PasswordFile != dir+"password" ||
+		cfg.TLSConfig.CAFile != dir+"ca.crt" || cfg.TLSConfig.CertFile != dir+"tls.crt" || cfg.TLSConfig.KeyFile != dir+"tls.key" ||
+		cfg.TLSConfig.ServerName != "prometheus.monitoring.svc" || cfg.ProxyURL.String() != "http://proxy:3128" ||
+		cfg.HTTPHeaders == nil || !slices.Equal(cfg.HTTPHeaders.Headers["X-Scope-OrgID"].Values, []string{"tenant-a"}) {
+		t.Errorf("rendered block:\n%s", block)
+	}
+	d := find[appsv1.Deployment](t, objs, "Deployment")[0]
+	mounted := slices.ContainsFunc(d.Spec.Template.Spec.Containers[0].VolumeMounts, func(m corev1.VolumeMount) bool {
+		return m.MountPath+"/" == dir && m.ReadOnly
+	}) && slices.ContainsFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool {
+		return v.Secret != nil && v.Secret.SecretName == "prom-creds"
+	})
+	if !mounted {
+		t.Error("the existing Secret is not mounted read-only at " + dir)
+	}
+	if def := find[corev1.ConfigMap](t, render(t), "ConfigMap")[0].Data["config.yaml"]; def == "" || strings.Contains(def, "prometheusHTTPConfig") {
+		t.Errorf("the defaults' config file:\n%s\nwant one without prometheusHTTPConfig", def)
+	}
 }

@@ -3,12 +3,15 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestPrometheusBehindTLSAndBasicAuth: the real Prometheus started with a
@@ -17,7 +20,9 @@ import (
 // Deployment where it is (no scale-down on data it does not have); given
 // the CA and a password file in prometheusHTTPConfig it scales the
 // Deployment up; the password file rewritten with a wrong password turns
-// into no data within two intervals, without a restart.
+// into no data within two intervals, without a restart. The credentials
+// reach the controller as a user of the chart gives them: prometheus.auth
+// naming an existing Secret.
 func TestPrometheusBehindTLSAndBasicAuth(t *testing.T) {
 	s := newScenario(t)
 	const password = "correct horse battery staple"
@@ -44,20 +49,46 @@ func TestPrometheusBehindTLSAndBasicAuth(t *testing.T) {
 	}
 	s.scaler.Stop(10 * time.Second)
 
-	// The CA and a password file: it reads the rate and scales up.
-	dir := t.TempDir()
-	passwordFile := filepath.Join(dir, "password")
-	if err := os.WriteFile(passwordFile, []byte(password), 0o600); err != nil {
+	// The chart's prometheus.auth: an existing Secret with the password and
+	// the CA. The controller runs on the config file the chart rendered,
+	// with the Secret projected into a directory as the kubelet would.
+	ca, err := os.ReadFile(sp.CAFile)
+	if err != nil {
 		t.Fatal(err)
 	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "prom-creds"},
+		Data: map[string][]byte{"password": []byte(password), "ca.crt": ca}}
+	if _, err := client.CoreV1().Secrets(s.ns).Create(s.ctx, secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const release = "guard"
+	out, err := exec.Command(filepath.Join(binDir, "helm"), "install", release, "../../charts/reactive-autoscaler",
+		"--kubeconfig", env.Kubeconfig, "--namespace", s.ns, "--set", "watchNamespace="+s.ns, "--set", "prometheus.url="+sp.URL,
+		"--set", "prometheus.auth.existingSecret=prom-creds,prometheus.auth.basicAuthUsername=autoscaler",
+		"--set", "prometheus.auth.basicAuthPasswordKey=password,prometheus.auth.tls.caKey=ca.crt").CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm install with prometheus.auth: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command(filepath.Join(binDir, "helm"), "uninstall", release, "--kubeconfig", env.Kubeconfig, "--namespace", s.ns).Run()
+	})
+	cm, err := client.CoreV1().ConfigMaps(s.ns).Get(s.ctx, release+"-reactive-autoscaler", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for key, value := range secret.Data {
+		if err := os.WriteFile(filepath.Join(dir, key), value, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	passwordFile := filepath.Join(dir, "password")
 	config := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(`prometheusHTTPConfig:
-  basic_auth:
-    username: autoscaler
-    password_file: password
-  tls_config:
-    ca_file: %s
-`, sp.CAFile)), 0o600); err != nil {
+	rendered := strings.ReplaceAll(cm.Data["config.yaml"], "/etc/reactive-autoscaler/prometheus/", dir+"/")
+	if !strings.Contains(rendered, "password_file: \""+passwordFile) {
+		t.Fatalf("the chart's config file names no password file:\n%s", rendered)
+	}
+	if err := os.WriteFile(config, []byte(rendered), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s.startAutoscaler("--prometheus-url", sp.URL, "--config", config)
