@@ -60,6 +60,9 @@ type Options struct {
 	AllowedQueries []string        `json:"allowedQueries,omitempty"`
 	MinInterval    metav1.Duration `json:"minInterval,omitempty"`
 
+	// StatefulSets: also scale annotated StatefulSets (needs get, list,
+	// watch, patch on statefulsets and get, update on statefulsets/scale).
+	StatefulSets bool `json:"statefulSets"`
 	BatchQueries bool `json:"batchQueries"`
 	LeanCache    bool `json:"leanCache"`
 
@@ -95,6 +98,7 @@ func newOptions() *Options {
 		Workers:                 4,
 		PredictorTimeout:        metav1.Duration{Duration: 2 * time.Second},
 		BatchQueries:            true,
+		StatefulSets:            true,
 		LeanCache:               true,
 		QueryPolicy:             string(watch.QueryAllowed),
 		MinInterval:             metav1.Duration{Duration: time.Second},
@@ -139,6 +143,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.QueryPolicy, "query-policy", o.QueryPolicy, "whether a Deployment's autoscale.io/query is honoured: allowed, off (only the built-in queries), or allowlist (only --allowed-queries); a query runs with this controller's Prometheus access")
 	fs.StringArrayVar(&o.AllowedQueries, "allowed-queries", o.AllowedQueries, "with --query-policy=allowlist: a query template a Deployment may use, exactly as written (repeatable)")
 	fs.DurationVar(&o.MinInterval.Duration, "min-interval", o.MinInterval.Duration, "the shortest autoscale.io/interval a Deployment may set")
+	fs.BoolVar(&o.StatefulSets, "statefulsets", o.StatefulSets, "also scale StatefulSets annotated autoscale.io/reactive=true (false: Deployments only, for RBAC without statefulsets)")
 	fs.BoolVar(&o.BatchQueries, "batch-queries", o.BatchQueries, "answer every target on the default query from one query grouped by service per tick of its interval (evaluations then align to those ticks); false = one query per target")
 	fs.BoolVar(&o.LeanCache, "lean-cache", o.LeanCache, "cache only what decisions read of each Deployment; false (whole objects) exists to measure the difference")
 	fs.StringVar(&o.PredictorURL, "predictor-url", o.PredictorURL, "base URL of the external predictive model (POST {url}/predict) for targets with autoscale.io/predictor=external; empty = none")

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	logsapi "k8s.io/component-base/logs/api/v1"
@@ -133,9 +134,8 @@ func run(ctx context.Context, o *Options) error {
 			return e != nil && e.IsLeader()
 		}
 	}
-	ctrl, err := watch.New(watch.Config{
+	base := watch.Config{
 		Client:          client,
-		Informer:        factory.Apps().V1().Deployments(),
 		HPAs:            factory.Autoscaling().V2().HorizontalPodAutoscalers(),
 		Source:          source,
 		Batch:           batch,
@@ -153,9 +153,26 @@ func run(ctx context.Context, o *Options) error {
 		Tracer:          tp.Tracer(watch.TracerName),
 		Builtin:         predict.DefaultForecaster,
 		External:        external,
-	})
-	if err != nil {
-		return err
+	}
+	// One Controller per kind, sharing Prometheus, the predictors, the
+	// HPA informer and the fence.
+	kinds := map[watch.Kind]cache.SharedIndexInformer{watch.Deployments: factory.Apps().V1().Deployments().Informer()}
+	if o.StatefulSets {
+		kinds[watch.StatefulSets] = factory.Apps().V1().StatefulSets().Informer()
+	}
+	var ctrl watch.Group
+	for _, kind := range []watch.Kind{watch.Deployments, watch.StatefulSets} {
+		inf, ok := kinds[kind]
+		if !ok {
+			continue
+		}
+		cfg := base
+		cfg.Kind, cfg.Informer = kind, inf
+		c, err := watch.New(cfg)
+		if err != nil {
+			return fmt.Errorf("the %s controller: %w", kind.Name, err)
+		}
+		ctrl = append(ctrl, c)
 	}
 	// Caches warm on every replica, so that a new leader starts at once.
 	factory.Start(ctx.Done())
@@ -265,7 +282,7 @@ func waitForShutdown(ctx context.Context, logger klog.Logger, srvErr <-chan erro
 // httpHandler serves /metrics (behind guard, when there is one), /healthz
 // (the process is alive) and /readyz (the cache has synced; the body says
 // whether this replica leads). The probes stay open for the kubelet.
-func httpHandler(reg *prometheus.Registry, ctrl *watch.Controller, leading *atomic.Bool, guard func(http.Handler) http.Handler) http.Handler {
+func httpHandler(reg *prometheus.Registry, ctrl watch.Group, leading *atomic.Bool, guard func(http.Handler) http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	var metricsHandler http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	if guard != nil {
@@ -333,7 +350,7 @@ func predictorClient(o *Options) (scaler.Predictor, error) {
 // metricsServer builds the server of /metrics and the probes: /metrics
 // behind the API server's reviews with --metrics-auth=kubernetes, and TLS
 // from files re-read on renewal.
-func metricsServer(o *Options, client kubernetes.Interface, reg *prometheus.Registry, ctrl *watch.Controller, leading *atomic.Bool,
+func metricsServer(o *Options, client kubernetes.Interface, reg *prometheus.Registry, ctrl watch.Group, leading *atomic.Bool,
 	logger klog.Logger) (*http.Server, error) {
 	var guard func(http.Handler) http.Handler
 	if o.MetricsAuth == "kubernetes" {

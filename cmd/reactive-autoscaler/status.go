@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -21,12 +20,13 @@ import (
 )
 
 // newStatusCommand: what is managed, its replicas and the last decision,
-// read from the Deployments and their autoscale.io/status annotation.
+// read from the Deployments and StatefulSets and their autoscale.io/status
+// annotation.
 func newStatusCommand() *cobra.Command {
 	var kubeconfig, namespace string
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "List the managed Deployments: replicas, data health, last decision, predictor MAPE",
+		Short: "List the managed Deployments and StatefulSets: replicas, data health, last decision, predictor MAPE",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rules := clientcmd.NewDefaultClientConfigLoadingRules()
@@ -41,11 +41,22 @@ func newStatusCommand() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			list, err := client.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{})
+			deployments, err := client.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{})
 			if err != nil {
 				return err
 			}
-			return printStatus(cmd.OutOrStdout(), list.Items, time.Now())
+			var rows []workloadRow
+			for _, d := range deployments.Items {
+				rows = append(rows, workloadRow{"Deployment", d.ObjectMeta, d.Spec.Replicas, d.Status.ReadyReplicas})
+			}
+			statefulSets, err := client.AppsV1().StatefulSets(namespace).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return err
+			}
+			for _, s := range statefulSets.Items {
+				rows = append(rows, workloadRow{"StatefulSet", s.ObjectMeta, s.Spec.Replicas, s.Status.ReadyReplicas})
+			}
+			return printStatus(cmd.OutOrStdout(), rows, time.Now())
 		},
 	}
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file; empty = KUBECONFIG or ~/.kube/config")
@@ -53,21 +64,29 @@ func newStatusCommand() *cobra.Command {
 	return cmd
 }
 
-func printStatus(w io.Writer, deployments []appsv1.Deployment, now time.Time) error {
-	slices.SortFunc(deployments, func(a, b appsv1.Deployment) int {
-		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+// workloadRow is what status shows of a Deployment or a StatefulSet.
+type workloadRow struct {
+	Kind string
+	metav1.ObjectMeta
+	Replicas *int32
+	Ready    int32
+}
+
+func printStatus(w io.Writer, rows []workloadRow, now time.Time) error {
+	slices.SortFunc(rows, func(a, b workloadRow) int {
+		return strings.Compare(a.Namespace+"/"+a.Name+"/"+a.Kind, b.Namespace+"/"+b.Name+"/"+b.Kind)
 	})
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tDEPLOYMENT\tREPLICAS\tREADY\tDATA\tLAST SCALE\tLAST DECISION\tPREDICTOR MAPE")
+	fmt.Fprintln(tw, "NAMESPACE\tNAME\tKIND\tREPLICAS\tREADY\tDATA\tLAST SCALE\tLAST DECISION\tPREDICTOR MAPE")
 	n := 0
-	for _, d := range deployments {
+	for _, d := range rows {
 		if !scaler.Managed(d.Annotations) {
 			continue
 		}
 		n++
 		replicas := int32(1)
-		if d.Spec.Replicas != nil {
-			replicas = *d.Spec.Replicas
+		if d.Replicas != nil {
+			replicas = *d.Replicas
 		}
 		st := watch.Status{DataHealth: "-"}
 		if raw := d.Annotations[watch.StatusAnnotation]; raw != "" {
@@ -85,13 +104,13 @@ func printStatus(w io.Writer, deployments []appsv1.Deployment, now time.Time) er
 		if p := st.Predictor; p != nil && p.MAPEPercent != nil {
 			mape = fmt.Sprintf("%.0f%% (%s, %d scored)", *p.MAPEPercent, p.Predictor, p.Scored)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", d.Namespace, d.Name, replicas, d.Status.ReadyReplicas, st.DataHealth, last, decision, mape)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", d.Namespace, d.Name, d.Kind, replicas, d.Ready, st.DataHealth, last, decision, mape)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if n == 0 {
-		fmt.Fprintln(w, "No Deployment is annotated autoscale.io/reactive=true.")
+		fmt.Fprintln(w, "No Deployment or StatefulSet is annotated autoscale.io/reactive=true.")
 	}
 	return nil
 }

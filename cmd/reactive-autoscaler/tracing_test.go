@@ -73,7 +73,7 @@ func runOneScale(t *testing.T, ctx context.Context, cfgTracer watch.Config) {
 	}
 	factory := informers.NewSharedInformerFactory(client, 0)
 	cfg := cfgTracer
-	cfg.Client, cfg.Informer = client, factory.Apps().V1().Deployments()
+	cfg.Client, cfg.Informer = client, factory.Apps().V1().Deployments().Informer()
 	cfg.Source = metrics.NewSource(promv1.NewAPI(pc), time.Second, nil)
 	cfg.Recorder = record.NewFakeRecorder(100)
 	ctrl, err := watch.New(cfg)

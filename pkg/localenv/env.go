@@ -246,7 +246,7 @@ func (e *Env) startControllerManager(ctx context.Context) error {
 	e.logf("starting kube-controller-manager")
 	p, err := e.start("kube-controller-manager", filepath.Join(e.opts.BinDir, "kube-controller-manager"),
 		"--kubeconfig", e.Kubeconfig, "--leader-elect=false", "--use-service-account-credentials=false",
-		"--controllers", "deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller",
+		"--controllers", "deployment-controller,replicaset-controller,statefulset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller",
 		"--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(port), "--cert-dir", filepath.Join(e.Dir, "kcm"))
 	if err != nil {
 		return err

@@ -25,8 +25,28 @@ func Deployment(namespace, name string, replicas int32, annotations map[string]s
 	}
 }
 
+// StatefulSet returns a StatefulSet whose pods are bound to the first kwok
+// node and started in parallel (each becomes Running and Ready without
+// waiting for the one before).
+func StatefulSet(namespace, name string, replicas int32, annotations map[string]string) *appsv1.StatefulSet {
+	labels := map[string]string{"app": name}
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Annotations: annotations},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:            &replicas,
+			ServiceName:         name,
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			Selector:            &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{NodeName: NodeName, Containers: []corev1.Container{{Name: name, Image: name + ":kwok"}}},
+			},
+		},
+	}
+}
+
 // SpikeStack is the environment the demo and the e2e tests run: the control
-// plane with the Deployment controllers, one kwok node, Prometheus scraping
+// plane with the Deployment and StatefulSet controllers, one kwok node, Prometheus scraping
 // every second with the spike rules loaded, and Alertmanager sending
 // RequestRateSpike to webhookURL with the token in tokenFile.
 func SpikeStack(binDir, rules, webhookURL, tokenFile string) Options {

@@ -43,7 +43,7 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 	r.ObserveAlert(AlertQueued)
 	r.ObservePredictorError(scaler.PredictorTimeout)
 	r.ObservePrediction("ns", "d", 5, true, 0.1, 3)
-	r.SetManaged(1)
+	r.SetManaged("Deployment", 1)
 	r.SetLeader(true)
 	r.observeQuery(time.Millisecond)
 	mfs, err := reg.Gather()

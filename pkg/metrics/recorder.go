@@ -54,7 +54,7 @@ type Recorder struct {
 	spikeToScale prometheus.Histogram
 	alerts       *prometheus.CounterVec
 	queryDur     prometheus.Histogram
-	managed      prometheus.Gauge
+	managed      *prometheus.GaugeVec
 	leader       prometheus.Gauge
 	predErrors   *prometheus.CounterVec
 	predMAPE     *prometheus.GaugeVec
@@ -88,8 +88,8 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 			Help: "Time from a spike trigger (webhook) being received to the replicas it caused being written.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "webhook_alerts_total",
 			Help: "Alerts received on the webhook by outcome: queued, duplicate, unknown_target, resolved."}, []string{"outcome"}),
-		managed: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "managed_targets",
-			Help: "Deployments currently opted in and evaluated."}),
+		managed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "managed_targets",
+			Help: "Workloads currently opted in and evaluated, by kind (Deployment, StatefulSet)."}, []string{"kind"}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "leader",
 			Help: "1 while this replica holds the leader lease, else 0."}),
 		predErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "predictor_errors_total",
@@ -118,6 +118,9 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 	}
 	for _, reason := range Reasons {
 		r.queryErrors.WithLabelValues(string(reason))
+	}
+	for _, kind := range []string{"Deployment", "StatefulSet"} {
+		r.managed.WithLabelValues(kind)
 	}
 	return r
 }
@@ -187,12 +190,12 @@ func (r *Recorder) ObserveLag(d time.Duration) {
 	r.lag.Observe(max(0, d.Seconds()))
 }
 
-// SetManaged sets the number of managed targets.
-func (r *Recorder) SetManaged(n int) {
+// SetManaged sets the number of managed targets of a kind.
+func (r *Recorder) SetManaged(kind string, n int) {
 	if r == nil {
 		return
 	}
-	r.managed.Set(float64(n))
+	r.managed.WithLabelValues(kind).Set(float64(n))
 }
 
 // SetLeader records whether this replica leads.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -20,18 +19,18 @@ const EventConflictingAutoscaler = "ConflictingAutoscaler"
 
 const hpaTargetIndex = "target"
 
-// indexHPAByTarget indexes HPAs by the namespace/name of the Deployment
+// indexHPAByTarget indexes HPAs by the Kind/namespace/name of the workload
 // their scaleTargetRef names.
 func indexHPAByTarget(obj any) ([]string, error) {
 	h, ok := obj.(*autoscalingv2.HorizontalPodAutoscaler)
-	if !ok || h.Spec.ScaleTargetRef.Kind != "Deployment" {
+	if !ok {
 		return nil, nil
 	}
 	gv, err := schema.ParseGroupVersion(h.Spec.ScaleTargetRef.APIVersion)
 	if err != nil || (gv.Group != "apps" && gv.Group != "extensions") {
 		return nil, nil
 	}
-	return []string{h.Namespace + "/" + h.Spec.ScaleTargetRef.Name}, nil
+	return []string{h.Spec.ScaleTargetRef.Kind + "/" + h.Namespace + "/" + h.Spec.ScaleTargetRef.Name}, nil
 }
 
 // watchHPAs indexes HPAs by target and queues a managed Deployment when an
@@ -39,8 +38,11 @@ func indexHPAByTarget(obj any) ([]string, error) {
 // once. It returns the registration's HasSynced.
 func (c *Controller) watchHPAs(inf autoscalinginformers.HorizontalPodAutoscalerInformer) (cache.InformerSynced, error) {
 	i := inf.Informer()
-	if err := i.AddIndexers(cache.Indexers{hpaTargetIndex: indexHPAByTarget}); err != nil {
-		return nil, fmt.Errorf("adding the HPA target index: %w", err)
+	// One index for every kind's Controller on the shared informer.
+	if _, ok := i.GetIndexer().GetIndexers()[hpaTargetIndex]; !ok {
+		if err := i.AddIndexers(cache.Indexers{hpaTargetIndex: indexHPAByTarget}); err != nil {
+			return nil, fmt.Errorf("adding the HPA target index: %w", err)
+		}
 	}
 	c.hpas = i.GetIndexer()
 	requeue := func(obj any) {
@@ -49,8 +51,9 @@ func (c *Controller) watchHPAs(inf autoscalinginformers.HorizontalPodAutoscalerI
 		}
 		keys, _ := indexHPAByTarget(obj)
 		for _, k := range keys {
+			kind, k, _ := strings.Cut(k, "/")
 			ns, name, _ := strings.Cut(k, "/")
-			if c.Managed(ns, name) {
+			if kind == c.kind.Name && c.Managed(ns, name) {
 				c.schedule(k, 0)
 			}
 		}
@@ -66,12 +69,12 @@ func (c *Controller) watchHPAs(inf autoscalinginformers.HorizontalPodAutoscalerI
 	return reg.HasSynced, nil
 }
 
-// conflictingHPA names an HPA that targets the Deployment k ("" if none).
+// conflictingHPA names an HPA that targets the workload k ("" if none).
 func (c *Controller) conflictingHPA(k string) string {
 	if c.hpas == nil {
 		return ""
 	}
-	objs, _ := c.hpas.ByIndex(hpaTargetIndex, k)
+	objs, _ := c.hpas.ByIndex(hpaTargetIndex, c.kind.Name+"/"+k)
 	if len(objs) == 0 {
 		return ""
 	}
@@ -86,7 +89,7 @@ func (c *Controller) conflictingHPA(k string) string {
 // (one Warning Event and a status write when the conflict starts, a log
 // line and a status write when it ends). Both writing deployments/scale
 // would fight every interval; the HPA was there for a reason, so it wins.
-func (c *Controller) checkConflict(ctx context.Context, k string, t *target, d *appsv1.Deployment) bool {
+func (c *Controller) checkConflict(ctx context.Context, k string, t *target, d workload) bool {
 	hpa := c.conflictingHPA(k)
 	if hpa == t.status.Conflict {
 		return hpa != ""
@@ -96,8 +99,8 @@ func (c *Controller) checkConflict(ctx context.Context, k string, t *target, d *
 	if hpa != "" {
 		st.Conflict = hpa
 		c.recorder.Eventf(d, corev1.EventTypeWarning, EventConflictingAutoscaler,
-			"HorizontalPodAutoscaler %s also scales this Deployment; reactive-autoscaler leaves it alone until that is gone", hpa)
-		klog.FromContext(ctx).Info("Another autoscaler scales this Deployment; not managing it", "hpa", hpa)
+			"HorizontalPodAutoscaler %s also scales this %s; reactive-autoscaler leaves it alone until that is gone", hpa, c.kind.Name)
+		klog.FromContext(ctx).Info("Another autoscaler scales this workload; not managing it", "hpa", hpa)
 	} else {
 		klog.FromContext(ctx).Info("No other autoscaler any more; managing again", "was", t.status.Conflict)
 	}

@@ -83,12 +83,15 @@ func TestAnHPAOnTheSameDeploymentWins(t *testing.T) {
 func TestIndexHPAByTarget(t *testing.T) {
 	for _, c := range []struct {
 		apiVersion, kind string
-		want             bool
-	}{{"apps/v1", "Deployment", true}, {"extensions/v1beta1", "Deployment", true}, {"apps/v1", "StatefulSet", false}, {"example.com/v1", "Deployment", false}, {"::", "Deployment", false}} {
+		want             string // "": not indexed
+	}{
+		{"apps/v1", "Deployment", "Deployment/shop/frontend"}, {"extensions/v1beta1", "Deployment", "Deployment/shop/frontend"},
+		{"apps/v1", "StatefulSet", "StatefulSet/shop/frontend"}, {"example.com/v1", "Deployment", ""}, {"::", "Deployment", ""},
+	} {
 		hpa := hpaFor("h", "frontend", c.apiVersion)
 		hpa.Spec.ScaleTargetRef.Kind = c.kind
 		keys, _ := indexHPAByTarget(hpa)
-		if got := len(keys) == 1 && keys[0] == "shop/frontend"; got != c.want {
+		if got := strings.Join(keys, ","); got != c.want {
 			t.Errorf("%s %s: indexed %v", c.apiVersion, c.kind, keys)
 		}
 	}

@@ -14,13 +14,10 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
-	appsv1 "k8s.io/api/apps/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	appsinformers "k8s.io/client-go/informers/apps/v1"
 	autoscalinginformers "k8s.io/client-go/informers/autoscaling/v2"
 	"k8s.io/client-go/kubernetes"
-	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -49,7 +46,7 @@ type Monitor interface {
 	// received to the replicas it caused being written.
 	ObserveSpikeToScale(d time.Duration)
 	ForgetTarget(namespace, name string)
-	SetManaged(n int)
+	SetManaged(kind string, n int)
 	// ObserveLag records how late a periodic evaluation started.
 	ObserveLag(d time.Duration)
 	// ObservePredictorError counts a failed prediction by reason.
@@ -61,8 +58,11 @@ type Monitor interface {
 
 // Config wires a Controller.
 type Config struct {
-	Client   kubernetes.Interface
-	Informer appsinformers.DeploymentInformer
+	Client kubernetes.Interface
+	// Kind is what this Controller scales (zero: Deployments), Informer
+	// that kind's shared informer.
+	Kind     Kind
+	Informer cache.SharedIndexInformer
 	Source   RPSSource
 	Recorder record.EventRecorder
 	Monitor  Monitor           // optional
@@ -126,7 +126,7 @@ type BatchSource interface {
 // Controller evaluates every opted-in Deployment on its interval.
 type Controller struct {
 	client kubernetes.Interface
-	lister appslisters.DeploymentLister
+	kind   Kind
 	synced cache.InformerSynced
 	queue  workqueue.TypedRateLimitingInterface[string]
 	// spikes holds targets to evaluate at once, and their follow-ups.
@@ -168,6 +168,9 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
+	if cfg.Kind == (Kind{}) {
+		cfg.Kind = Deployments
+	}
 	if cfg.Monitor == nil {
 		cfg.Monitor = nopMonitor{}
 	}
@@ -185,7 +188,7 @@ func New(cfg Config) (*Controller, error) {
 	}
 	c := &Controller{
 		client:          cfg.Client,
-		lister:          cfg.Informer.Lister(),
+		kind:            cfg.Kind,
 		source:          cfg.Source,
 		recorder:        cfg.Recorder,
 		monitor:         cfg.Monitor,
@@ -209,10 +212,10 @@ func New(cfg Config) (*Controller, error) {
 		due:             map[string]time.Time{},
 	}
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(c.limiter,
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "deployments", Clock: cfg.Clock})
-	inf := cfg.Informer.Informer()
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource, Clock: cfg.Clock})
+	inf := cfg.Informer
 	if !cfg.FullCache {
-		if err := inf.SetTransform(leanDeployment); err != nil {
+		if err := inf.SetTransform(leanWorkload); err != nil {
 			return nil, fmt.Errorf("setting the informer transform: %w", err)
 		}
 	}
@@ -351,8 +354,8 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 // is not managed.
 func (c *Controller) Spike(namespace, name string, receivedAt time.Time) bool {
 	key := namespace + "/" + name
-	d, err := c.lister.Deployments(namespace).Get(name)
-	if err != nil || !scaler.Managed(d.Annotations) {
+	d, err := c.get(namespace, name)
+	if err != nil || !scaler.Managed(d.GetAnnotations()) {
 		return false
 	}
 	c.mu.Lock()
@@ -368,8 +371,8 @@ func (c *Controller) Spike(namespace, name string, receivedAt time.Time) bool {
 
 // Managed reports whether namespace/name is an opted-in Deployment.
 func (c *Controller) Managed(namespace, name string) bool {
-	d, err := c.lister.Deployments(namespace).Get(name)
-	return err == nil && scaler.Managed(d.Annotations)
+	d, err := c.get(namespace, name)
+	return err == nil && scaler.Managed(d.GetAnnotations())
 }
 
 // ByService returns the names (namespace/name) of the managed Deployments
@@ -383,7 +386,7 @@ func (c *Controller) ByService(namespace, service string) []string {
 	}
 	keys := make([]string, 0, len(objs))
 	for _, o := range objs {
-		keys = append(keys, key(o.(*appsv1.Deployment)))
+		keys = append(keys, key(o.(workload)))
 	}
 	return keys
 }
@@ -393,35 +396,35 @@ const serviceIndex = "service"
 // indexByService indexes managed Deployments by namespace/service and by
 // */service, service being autoscale.io/service or the Deployment's name.
 func indexByService(obj any) ([]string, error) {
-	d, ok := obj.(*appsv1.Deployment)
-	if !ok || !scaler.Managed(d.Annotations) {
+	d, ok := obj.(workload)
+	if !ok || !scaler.Managed(d.GetAnnotations()) {
 		return nil, nil
 	}
-	svc := d.Annotations[scaler.AnnotationPrefix+scaler.KeyService]
+	svc := d.GetAnnotations()[scaler.AnnotationPrefix+scaler.KeyService]
 	if svc == "" {
-		svc = d.Name
+		svc = d.GetName()
 	}
-	return []string{d.Namespace + "/" + svc, "*/" + svc}, nil
+	return []string{d.GetNamespace() + "/" + svc, "*/" + svc}, nil
 }
 
 func (c *Controller) onAdd(obj any) {
-	if d, ok := obj.(*appsv1.Deployment); ok && scaler.Managed(d.Annotations) {
+	if d, ok := obj.(workload); ok && scaler.Managed(d.GetAnnotations()) {
 		c.enqueue(d)
 	}
 }
 
 func (c *Controller) onUpdate(oldObj, newObj any) {
-	old, ok1 := oldObj.(*appsv1.Deployment)
-	d, ok2 := newObj.(*appsv1.Deployment)
+	old, ok1 := oldObj.(workload)
+	d, ok2 := newObj.(workload)
 	if !ok1 || !ok2 {
 		return
 	}
 	switch {
-	case !scaler.Managed(d.Annotations):
-		if scaler.Managed(old.Annotations) {
+	case !scaler.Managed(d.GetAnnotations()):
+		if scaler.Managed(old.GetAnnotations()) {
 			c.forget(key(d))
 		}
-	case !scaler.Managed(old.Annotations) || settingsChanged(old.Annotations, d.Annotations):
+	case !scaler.Managed(old.GetAnnotations()) || settingsChanged(old.GetAnnotations(), d.GetAnnotations()):
 		// Newly opted in or reconfigured: evaluate now. Replica changes and
 		// the controller's own status writes wait for the next interval.
 		c.enqueue(d)
@@ -432,12 +435,12 @@ func (c *Controller) onDelete(obj any) {
 	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
 	}
-	if d, ok := obj.(*appsv1.Deployment); ok {
+	if d, ok := obj.(workload); ok {
 		c.forget(key(d))
 	}
 }
 
-func (c *Controller) enqueue(d *appsv1.Deployment) { c.schedule(key(d), 0) }
+func (c *Controller) enqueue(d workload) { c.schedule(key(d), 0) }
 
 // schedule queues the periodic evaluation of k after d and records when it
 // is due. An earlier due time already queued wins, as in the queue itself.
@@ -464,11 +467,11 @@ func (c *Controller) forget(k string) {
 	if had {
 		ns, name, _ := cache.SplitMetaNamespaceKey(k)
 		c.monitor.ForgetTarget(ns, name)
-		c.monitor.SetManaged(n)
+		c.monitor.SetManaged(c.kind.Name, n)
 	}
 }
 
-func key(d *appsv1.Deployment) string { return d.Namespace + "/" + d.Name }
+func key(d workload) string { return d.GetNamespace() + "/" + d.GetName() }
 
 type nopMonitor struct{}
 
@@ -477,6 +480,6 @@ func (nopMonitor) ObserveScale(scaler.Action)                                   
 func (nopMonitor) ObserveSpikeToScale(time.Duration)                                         {}
 func (nopMonitor) ForgetTarget(string, string)                                               {}
 func (nopMonitor) ObserveLag(time.Duration)                                                  {}
-func (nopMonitor) SetManaged(int)                                                            {}
+func (nopMonitor) SetManaged(string, int)                                                    {}
 func (nopMonitor) ObservePredictorError(string)                                              {}
 func (nopMonitor) ObservePrediction(string, string, float64, bool, float64, int)             {}

@@ -291,10 +291,11 @@ func TestLeanCacheDropsWhatTheDecisionDoesNotRead(t *testing.T) {
 	d.Spec.Template.Spec.Containers = nil
 	d.Spec.Template.Annotations = map[string]string{"big": strings.Repeat("y", 1000)}
 	h := newHarness(t, d)
-	got, err := h.ctrl.lister.Deployments("shop").Get("frontend")
+	w, err := h.ctrl.get("shop", "frontend")
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := w.(*appsv1.Deployment)
 	if len(got.Annotations) != 1 || got.Spec.Template.Annotations != nil || *got.Spec.Replicas != 2 {
 		t.Errorf("cached object keeps more than needed: annotations %v, template %v", got.Annotations, got.Spec.Template.Annotations)
 	}

@@ -87,6 +87,7 @@ type harnessOptions struct {
 	external scaler.Predictor // the External predictor
 	batch    bool             // answer default-query targets from one grouped query
 	start    time.Time        // the fake clock's start (zero: a fixed day)
+	kind     Kind             // what the controller scales (zero: Deployments)
 	// The controller's query policy and minimum interval.
 	queryPolicy    QueryPolicy
 	allowedQueries []string
@@ -123,9 +124,14 @@ func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *
 		batch = metrics.NewBatch(source, scaler.GroupedDefaultQuery, "namespace", "service")
 		fastBatch = metrics.NewBatch(source, scaler.GroupedFastQuery, "namespace", "service")
 	}
+	informer := factory.Apps().V1().Deployments().Informer()
+	if opts.kind == StatefulSets {
+		informer = factory.Apps().V1().StatefulSets().Informer()
+	}
 	h.ctrl, err = New(Config{
 		Client:    h.client,
-		Informer:  factory.Apps().V1().Deployments(),
+		Kind:      opts.kind,
+		Informer:  informer,
 		Source:    source,
 		Batch:     batch,
 		FastBatch: fastBatch,
@@ -167,11 +173,11 @@ func (h *harness) replicas(name string) int32 {
 func (h *harness) waitCache(name string, ok func(*appsv1.Deployment) bool) {
 	h.t.Helper()
 	err := wait.PollUntilContextTimeout(h.ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		d, err := h.ctrl.lister.Deployments("shop").Get(name)
+		d, err := h.ctrl.get("shop", name)
 		if err != nil {
 			return ok(nil), nil
 		}
-		return ok(d), nil
+		return ok(d.(*appsv1.Deployment)), nil
 	})
 	if err != nil {
 		h.t.Fatalf("cache never showed the expected state of %s: %v", name, err)

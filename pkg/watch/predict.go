@@ -8,7 +8,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 
@@ -23,14 +22,14 @@ const EventPredictorUnavailable = "PredictorUnavailable"
 // a warm-up without history, a scored prediction, a predictor's answer or
 // failure (an Event, at most every cycle.PredictorEventEvery while it keeps
 // failing, and a metric).
-func (c *Controller) reportObservation(ctx context.Context, t *target, d *appsv1.Deployment, spec *scaler.Spec, o cycle.Outcome) {
+func (c *Controller) reportObservation(ctx context.Context, t *target, d workload, spec *scaler.Spec, o cycle.Outcome) {
 	logger := klog.FromContext(ctx)
 	if o.WarmErr != nil {
 		logger.V(2).Info("No history to warm the smoothed rate from", "err", o.WarmErr)
 	}
 	mape, n := t.cycle.Shadow().MAPE()
 	if o.Scored {
-		c.monitor.ObservePrediction(d.Namespace, d.Name, 0, false, mape, n)
+		c.monitor.ObservePrediction(d.GetNamespace(), d.GetName(), 0, false, mape, n)
 	}
 	if o.PredictorErr != nil {
 		c.monitor.ObservePredictorError(scaler.PredictorReason(o.PredictorErr))
@@ -46,7 +45,7 @@ func (c *Controller) reportObservation(ctx context.Context, t *target, d *appsv1
 		logger.Info("Predictor answering again", "predictor", spec.Predictor)
 	}
 	if p := o.Prediction; p != nil {
-		c.monitor.ObservePrediction(d.Namespace, d.Name, p.RPS, p.HasRPS, mape, n)
+		c.monitor.ObservePrediction(d.GetNamespace(), d.GetName(), p.RPS, p.HasRPS, mape, n)
 	}
 }
 

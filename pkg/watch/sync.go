@@ -6,16 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
@@ -91,13 +89,13 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 	if err != nil {
 		return 0, nil // a malformed key never becomes valid
 	}
-	d, err := c.lister.Deployments(ns).Get(name)
-	if apierrors.IsNotFound(err) || (err == nil && !scaler.Managed(d.Annotations)) {
+	d, err := c.get(ns, name)
+	if apierrors.IsNotFound(err) || (err == nil && !scaler.Managed(d.GetAnnotations())) {
 		c.forget(k)
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("reading deployment %s from the cache: %w", k, err)
+		return 0, fmt.Errorf("reading %s %s from the cache: %w", c.kind.Name, k, err)
 	}
 	ctx, span := c.traced(ctx, d)
 	defer span.End()
@@ -117,7 +115,7 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 	spec, specErr, changed := c.specFor(t, d)
 	if specErr != nil {
 		if changed {
-			c.recorder.Eventf(d, corev1.EventTypeWarning, EventInvalidAnnotation, "%v; the Deployment is left untouched", specErr)
+			c.recorder.Eventf(d, corev1.EventTypeWarning, EventInvalidAnnotation, "%v; the %s is left untouched", specErr, c.kind.Name)
 			logger.Info("Invalid autoscaling annotation; not managing until fixed", "err", specErr)
 		}
 		c.monitor.ObserveEvaluation(ns, name, nil, metrics.ResultInvalid, c.clock.Since(start))
@@ -128,8 +126,8 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 	}
 
 	current := int32(1)
-	if d.Spec.Replicas != nil {
-		current = *d.Spec.Replicas
+	if r := specReplicas(d); r != nil {
+		current = *r
 	}
 	o := t.cycle.Evaluate(ctx, now, spec, current, c.env(d, spec, due))
 	c.reportObservation(ctx, t, d, spec, o)
@@ -165,9 +163,9 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 
 // traced starts an evaluation's span and puts in ctx a logger that names
 // the Deployment and the trace.
-func (c *Controller) traced(ctx context.Context, d *appsv1.Deployment) (context.Context, trace.Span) {
+func (c *Controller) traced(ctx context.Context, d workload) (context.Context, trace.Span) {
 	ctx, span := c.tracer.Start(ctx, "evaluate", trace.WithAttributes(
-		attribute.String("k8s.namespace.name", d.Namespace), attribute.String("k8s.deployment.name", d.Name)))
+		attribute.String("k8s.namespace.name", d.GetNamespace()), attribute.String("k8s."+strings.ToLower(c.kind.Name)+".name", d.GetName())))
 	logger := klog.LoggerWithValues(klog.FromContext(ctx), "deployment", klog.KObj(d))
 	if sc := span.SpanContext(); sc.IsValid() {
 		logger = klog.LoggerWithValues(logger, "traceID", sc.TraceID().String(), "spanID", sc.SpanID().String())
@@ -187,13 +185,13 @@ func (c *Controller) takeTrigger(t *target) (bool, time.Time) {
 
 // standsAside reports whether the target is not to be evaluated now: it
 // is paused, or another autoscaler scales it.
-func (c *Controller) standsAside(ctx context.Context, k string, t *target, d *appsv1.Deployment, spec *scaler.Spec) bool {
+func (c *Controller) standsAside(ctx context.Context, k string, t *target, d workload, spec *scaler.Spec) bool {
 	if spec.Paused {
 		klog.FromContext(ctx).V(4).Info("Paused")
 		return true
 	}
 	if c.checkConflict(ctx, k, t, d) {
-		c.monitor.ObserveEvaluation(d.Namespace, d.Name, nil, metrics.ResultConflict, 0)
+		c.monitor.ObserveEvaluation(d.GetNamespace(), d.GetName(), nil, metrics.ResultConflict, 0)
 		return true
 	}
 	return false
@@ -209,7 +207,7 @@ type applied struct {
 
 // apply carries out a decision: holds, reports a dry run, or writes the
 // replicas, with the Event that says so.
-func (c *Controller) apply(ctx context.Context, d *appsv1.Deployment, spec *scaler.Spec, o cycle.Outcome) applied {
+func (c *Controller) apply(ctx context.Context, d workload, spec *scaler.Spec, o cycle.Outcome) applied {
 	logger := klog.FromContext(ctx)
 	dec := o.Decision
 	a := applied{result: metrics.ResultHeld}
@@ -249,7 +247,7 @@ func (c *Controller) apply(ctx context.Context, d *appsv1.Deployment, spec *scal
 // on its own at most every PredictorStatusEvery (spread over targets): its
 // MAPE moves at every evaluation, and thousands of targets must not write at
 // once when their first predictions are scored.
-func (c *Controller) reportStatus(ctx context.Context, k string, t *target, d *appsv1.Deployment, spec *scaler.Spec, o cycle.Outcome, scaled bool, now time.Time) {
+func (c *Controller) reportStatus(ctx context.Context, k string, t *target, d workload, spec *scaler.Spec, o cycle.Outcome, scaled bool, now time.Time) {
 	st, changed := nextStatus(t.status, o.Decision, o.Input.NoData, scaled, spec.DryRun, now)
 	if ps, psChanged := predictorStatus(t.status.Predictor, spec, t.cycle.Shadow()); changed || (psChanged && now.Sub(t.statusWritten) >= predictorStatusEvery(k)) {
 		st.Predictor, changed = ps, true
@@ -289,9 +287,9 @@ func (c *Controller) next(spec *scaler.Spec, now time.Time) time.Duration {
 
 // env is what a target's cycle reads: Prometheus (one query per target, or
 // the tick's grouped query) and its predictor, each traced.
-func (c *Controller) env(d *appsv1.Deployment, spec *scaler.Spec, due time.Time) cycle.Env {
-	src := &promSource{c: c, spec: spec, due: due, key: d.Namespace + "/" + spec.Service}
-	src.query, src.queryErr = spec.RenderQuery(d.Namespace, d.Name)
+func (c *Controller) env(d workload, spec *scaler.Spec, due time.Time) cycle.Env {
+	src := &promSource{c: c, spec: spec, due: due, key: d.GetNamespace() + "/" + spec.Service}
+	src.query, src.queryErr = spec.RenderQuery(d.GetNamespace(), d.GetName())
 	var p scaler.Predictor
 	switch spec.Predictor {
 	case scaler.PredictorExternal:
@@ -299,7 +297,7 @@ func (c *Controller) env(d *appsv1.Deployment, spec *scaler.Spec, due time.Time)
 	case scaler.PredictorBuiltin:
 		p = c.builtin
 	}
-	env := cycle.Env{Source: src, Namespace: d.Namespace, Name: d.Name}
+	env := cycle.Env{Source: src, Namespace: d.GetNamespace(), Name: d.GetName()}
 	if p != nil {
 		env.Predictor = tracedPredictor{p: p, tracer: c.tracer, kind: spec.Predictor}
 	}
@@ -355,7 +353,7 @@ func (s *promSource) History(ctx context.Context, end time.Time, step time.Durat
 // scale writes replicas through the scale subresource. A conflict is retried
 // with a fresh read; if the fresh read shows that someone else changed the
 // replica count, their count wins and errReplicasChanged is returned.
-func (c *Controller) scale(ctx context.Context, d *appsv1.Deployment, from, to int32) (err error) {
+func (c *Controller) scale(ctx context.Context, d workload, from, to int32) (err error) {
 	ctx, span := c.tracer.Start(ctx, "scale.write", trace.WithAttributes(
 		attribute.Int("autoscale.from_replicas", int(from)), attribute.Int("autoscale.to_replicas", int(to))))
 	defer func() {
@@ -364,12 +362,11 @@ func (c *Controller) scale(ctx context.Context, d *appsv1.Deployment, from, to i
 		}
 		span.End()
 	}()
-	deployments := c.client.AppsV1().Deployments(d.Namespace)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if c.fenced() {
 			return errFenced
 		}
-		sc, err := deployments.GetScale(ctx, d.Name, metav1.GetOptions{})
+		sc, err := c.getScale(ctx, d)
 		if err != nil {
 			return err
 		}
@@ -377,14 +374,13 @@ func (c *Controller) scale(ctx context.Context, d *appsv1.Deployment, from, to i
 			return fmt.Errorf("%w: now %d", errReplicasChanged, sc.Spec.Replicas)
 		}
 		sc.Spec.Replicas = to
-		_, err = deployments.UpdateScale(ctx, d.Name, sc, metav1.UpdateOptions{FieldManager: FieldManager})
-		return err
+		return c.updateScale(ctx, d, sc)
 	})
 }
 
 // writeStatus patches the status annotation. A failure is logged, not
 // returned: the status is reported again at the next evaluation.
-func (c *Controller) writeStatus(ctx context.Context, d *appsv1.Deployment, st Status) error {
+func (c *Controller) writeStatus(ctx context.Context, d workload, st Status) error {
 	if c.fenced() {
 		return errFenced
 	}
@@ -395,7 +391,7 @@ func (c *Controller) writeStatus(ctx context.Context, d *appsv1.Deployment, st S
 		var patch []byte
 		patch, err = json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{StatusAnnotation: string(js)}}})
 		if err == nil {
-			_, err = c.client.AppsV1().Deployments(d.Namespace).Patch(ctx, d.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
+			err = c.mergePatch(ctx, d, patch)
 		}
 	}
 	if err != nil {

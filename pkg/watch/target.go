@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/cycle"
@@ -81,13 +80,13 @@ func parseStatus(s string) (Status, bool) {
 // targetLocked returns the target for key, creating it from the Deployment's
 // status annotation when this process sees it first, so that a restart or a
 // new leader keeps the cooldown the previous one started. c.mu must be held.
-func (c *Controller) targetLocked(k string, d *appsv1.Deployment) *target {
+func (c *Controller) targetLocked(k string, d workload) *target {
 	if t, ok := c.targets[k]; ok {
 		return t
 	}
 	t := &target{statusWritten: c.clock.Now()}
 	var lastScale time.Time
-	if st, ok := parseStatus(d.Annotations[StatusAnnotation]); ok {
+	if st, ok := parseStatus(d.GetAnnotations()[StatusAnnotation]); ok {
 		t.status = st
 		if st.LastScaleTime != nil {
 			lastScale = st.LastScaleTime.Time
@@ -95,7 +94,7 @@ func (c *Controller) targetLocked(k string, d *appsv1.Deployment) *target {
 	}
 	t.cycle = cycle.New(lastScale)
 	c.targets[k] = t
-	c.monitor.SetManaged(len(c.targets))
+	c.monitor.SetManaged(c.kind.Name, len(c.targets))
 	return t
 }
 
@@ -114,15 +113,15 @@ func settingsChanged(a, b map[string]string) bool { return !maps.Equal(settings(
 
 // specFor parses the target's settings, reusing the last parse when they
 // have not changed. The bool reports a change (new or different settings).
-func (c *Controller) specFor(t *target, d *appsv1.Deployment) (*scaler.Spec, error, bool) {
-	s := settings(d.Annotations)
+func (c *Controller) specFor(t *target, d workload) (*scaler.Spec, error, bool) {
+	s := settings(d.GetAnnotations())
 	if t.settings != nil && maps.Equal(s, t.settings) {
 		return t.spec, t.specErr, false
 	}
 	t.settings = s
-	t.spec, t.specErr = scaler.Parse(d.Name, d.Annotations, c.defaults)
+	t.spec, t.specErr = scaler.Parse(d.GetName(), d.GetAnnotations(), c.defaults)
 	if t.specErr == nil {
-		if err := c.admit(t.spec, d.Annotations); err != nil {
+		if err := c.admit(t.spec, d.GetAnnotations()); err != nil {
 			t.spec, t.specErr = nil, err
 		}
 	}
@@ -163,37 +162,6 @@ func (c *Controller) admit(spec *scaler.Spec, ann map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// leanDeployment keeps only what the controller reads of a Deployment, so
-// the cache does not hold every pod template and last-applied annotation of
-// the cluster: identity, the autoscale.io/* annotations, and replica counts.
-func leanDeployment(obj any) (any, error) {
-	d, ok := obj.(*appsv1.Deployment)
-	if !ok {
-		return obj, nil
-	}
-	var ann map[string]string
-	for k, v := range d.Annotations {
-		if strings.HasPrefix(k, scaler.AnnotationPrefix) {
-			if ann == nil {
-				ann = map[string]string{}
-			}
-			ann[k] = v
-		}
-	}
-	return &appsv1.Deployment{
-		TypeMeta: d.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{
-			Name: d.Name, Namespace: d.Namespace, UID: d.UID, ResourceVersion: d.ResourceVersion,
-			Generation: d.Generation, DeletionTimestamp: d.DeletionTimestamp, Annotations: ann,
-		},
-		Spec: appsv1.DeploymentSpec{Replicas: d.Spec.Replicas},
-		Status: appsv1.DeploymentStatus{
-			ObservedGeneration: d.Status.ObservedGeneration, Replicas: d.Status.Replicas,
-			ReadyReplicas: d.Status.ReadyReplicas, AvailableReplicas: d.Status.AvailableReplicas,
-		},
-	}, nil
 }
 
 // nextStatus returns the status after decision dec at now, and whether it

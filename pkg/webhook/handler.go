@@ -41,7 +41,8 @@ const MaxDedupEntries = 10000
 type Targets interface {
 	// Ready reports whether triggers can be taken now (else 503).
 	Ready() bool
-	// Managed reports whether namespace/name is an opted-in Deployment.
+	// Managed reports whether namespace/name is an opted-in Deployment (or
+	// StatefulSet).
 	Managed(namespace, name string) bool
 	// ByService lists managed Deployments (namespace/name) of a service,
 	// within namespace, or in every namespace when it is "".
@@ -244,11 +245,15 @@ func Decode(body []byte) (*amwebhook.Message, error) {
 	return &msg, nil
 }
 
-// MapTargets names the managed Deployments an alert is about: labels
-// namespace + deployment name one directly; otherwise service (within
-// namespace when given) names every managed Deployment of that service.
+// MapTargets names the managed workloads an alert is about: labels
+// namespace + deployment (or statefulset) name one directly; otherwise
+// service (within namespace when given) names every managed workload of
+// that service.
 func MapTargets(labels map[string]string, t Targets) []string {
 	ns, dep, svc := labels["namespace"], labels["deployment"], labels["service"]
+	if dep == "" {
+		dep = labels["statefulset"]
+	}
 	if dep != "" && ns != "" {
 		if t.Managed(ns, dep) {
 			return []string{ns + "/" + dep}

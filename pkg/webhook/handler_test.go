@@ -28,7 +28,7 @@ type fakeTargets struct {
 	spikes []string
 }
 
-var managedSet = map[string]string{"shop/frontend": "frontend", "shop/api": "api", "other/api": "api"}
+var managedSet = map[string]string{"shop/frontend": "frontend", "shop/api": "api", "other/api": "api", "shop/cache": "cache"}
 
 func (f *fakeTargets) Ready() bool { return f.ready }
 func (f *fakeTargets) Managed(ns, name string) bool {
@@ -185,20 +185,21 @@ func TestMapping(t *testing.T) {
 		alert("firing", "f4", map[string]string{"namespace": "shop", "deployment": "db"}), // not managed
 		alert("firing", "f5", map[string]string{"alertname": "NoTarget"}),
 		alert("resolved", "f6", map[string]string{"namespace": "shop", "deployment": "frontend"}),
+		alert("firing", "f7", map[string]string{"namespace": "shop", "statefulset": "cache"}), // a StatefulSet
 	)
 	w := post(h, body, "Bearer "+token)
 	var reply Reply
 	if err := json.Unmarshal(w.Body.Bytes(), &reply); err != nil || w.Code != http.StatusOK {
 		t.Fatalf("%d %s %v", w.Code, w.Body, err)
 	}
-	want := Reply{Queued: []string{"other/api", "shop/api", "shop/frontend"}, Unknown: 2, Resolved: 1}
+	want := Reply{Queued: []string{"other/api", "shop/api", "shop/cache", "shop/frontend"}, Unknown: 2, Resolved: 1}
 	if diff := cmp.Diff(want, reply); diff != "" {
 		t.Errorf("reply (-want +got):\n%s", diff)
 	}
-	if targets.count() != 3 {
+	if targets.count() != 4 {
 		t.Errorf("%d spikes, want one per target: %v", targets.count(), targets.spikes)
 	}
-	if diff := cmp.Diff(map[string]int{"queued": 3, "unknown_target": 2, "resolved": 1}, mon.outcomes); diff != "" {
+	if diff := cmp.Diff(map[string]int{"queued": 4, "unknown_target": 2, "resolved": 1}, mon.outcomes); diff != "" {
 		t.Errorf("alert outcomes (-want +got):\n%s", diff)
 	}
 }

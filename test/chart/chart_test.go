@@ -218,6 +218,8 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 	allowed := map[string][]string{ // group/resource -> verbs
 		"apps/deployments":                     {"get", "list", "watch", "patch"},
 		"apps/deployments/scale":               {"get", "update"},
+		"apps/statefulsets":                    {"get", "list", "watch", "patch"},
+		"apps/statefulsets/scale":              {"get", "update"},
 		"/events":                              {"create", "patch"},
 		"autoscaling/horizontalpodautoscalers": {"get", "list", "watch"},
 		"coordination.k8s.io/leases":           {"get", "list", "watch", "update", "create"},

@@ -55,10 +55,17 @@ func TestChartInstallsAndItsIdentityIsEnough(t *testing.T) {
 	kubeconfig := impersonatingKubeconfig(t, sa, s.ns)
 	svc := s.demoService("charted")
 	s.deployment("charted", 1, fast("service", "charted"))
+	if _, err := client.AppsV1().StatefulSets(s.ns).Create(s.ctx, localenv.StatefulSet(s.ns, "charted-sts", 1, fast("service", "charted")), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	s.startAutoscaler("--kubeconfig", kubeconfig, "--leader-elect=true", "--leader-election-namespace", s.ns,
 		"--leader-election-id", fullname)
 	s.load(svc, "steady", 45) // seed table: 3 replicas
 	s.waitReplicas("charted", "scaled by the chart's identity", time.Minute, func(r int32) bool { return r == 3 })
+	s.poll("the StatefulSet scaled by the chart's identity", time.Minute, func() (bool, error) {
+		sts, err := client.AppsV1().StatefulSets(s.ns).Get(s.ctx, "charted-sts", metav1.GetOptions{})
+		return err == nil && *sts.Spec.Replicas == 3, err
+	})
 	if h := s.holder(fullname); h == "" {
 		t.Errorf("the chart's Lease %s has no holder", fullname)
 	}
@@ -86,7 +93,8 @@ func TestChartInstallsAndItsIdentityIsEnough(t *testing.T) {
 	if !apierrors.IsForbidden(err) {
 		t.Errorf("listing pods as %s: %v, want Forbidden", sa, err)
 	}
-	checkAdmissionPolicy(s, as, sa, "charted")
+	checkAdmissionPolicy(s, as, sa, "deployments", "charted")
+	checkAdmissionPolicy(s, as, sa, "statefulsets", "charted-sts")
 	// The controller's own status writes pass the policy.
 	s.poll("the status annotation written under the policy", time.Minute, func() (bool, error) {
 		st := s.get("charted").Annotations["autoscale.io/status"]
@@ -95,14 +103,20 @@ func TestChartInstallsAndItsIdentityIsEnough(t *testing.T) {
 }
 
 // checkAdmissionPolicy: the chart's ValidatingAdmissionPolicy lets sa patch
-// the status annotation of a Deployment and nothing else, and RBAC refuses
-// it patch on the scale subresource (replicas are written with update).
+// the status annotation of a workload (resource: deployments or
+// statefulsets) and nothing else, and RBAC refuses it patch on the scale
+// subresource (replicas are written with update).
 // Every write is a server-side dry run: admission runs, nothing changes.
-func checkAdmissionPolicy(s *scenario, as kubernetes.Interface, sa, name string) {
+func checkAdmissionPolicy(s *scenario, as kubernetes.Interface, sa, resource, name string) {
 	s.t.Helper()
 	patch := func(body string, subresources ...string) error {
-		_, err := as.AppsV1().Deployments(s.ns).Patch(context.Background(), name, types.MergePatchType, []byte(body),
-			metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}}, subresources...)
+		opts := metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}}
+		var err error
+		if resource == "statefulsets" {
+			_, err = as.AppsV1().StatefulSets(s.ns).Patch(context.Background(), name, types.MergePatchType, []byte(body), opts, subresources...)
+		} else {
+			_, err = as.AppsV1().Deployments(s.ns).Patch(context.Background(), name, types.MergePatchType, []byte(body), opts, subresources...)
+		}
 		return err
 	}
 	// The policy is enforced once the API server has loaded it.
@@ -110,7 +124,7 @@ func checkAdmissionPolicy(s *scenario, as kubernetes.Interface, sa, name string)
 		return apierrors.IsForbidden(patch(`{"metadata":{"labels":{"tenant":"other"}}}`)), nil
 	})
 	if err := patch(`{"metadata":{"annotations":{"autoscale.io/status":"{\"note\":\"dry run\"}"}}}`); err != nil {
-		s.t.Errorf("patching the status annotation as %s: %v", sa, err)
+		s.t.Errorf("patching the status annotation of %s %s as %s: %v", resource, name, sa, err)
 	}
 	for what, body := range map[string]string{
 		"the pod template":   `{"spec":{"template":{"metadata":{"annotations":{"injected":"true"}}}}}`,
@@ -120,11 +134,11 @@ func checkAdmissionPolicy(s *scenario, as kubernetes.Interface, sa, name string)
 	} {
 		err := patch(body)
 		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
-			s.t.Errorf("patching %s as %s: %v, want Forbidden by the ValidatingAdmissionPolicy", what, sa, err)
+			s.t.Errorf("patching %s of %s %s as %s: %v, want Forbidden by the ValidatingAdmissionPolicy", what, resource, name, sa, err)
 		}
 	}
 	if err := patch(`{"spec":{"replicas":2}}`, "scale"); !apierrors.IsForbidden(err) {
-		s.t.Errorf("patching deployments/scale as %s: %v, want Forbidden", sa, err)
+		s.t.Errorf("patching %s/scale as %s: %v, want Forbidden", resource, sa, err)
 	}
 }
 

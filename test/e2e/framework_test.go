@@ -250,9 +250,14 @@ func (s *scenario) poll(what string, timeout time.Duration, cond func() (bool, e
 
 // events returns the Events of a Deployment by reason.
 func (s *scenario) events(name, reason string) []corev1.Event {
+	return s.eventsOf("Deployment", name, reason)
+}
+
+// eventsOf returns the Events of an object of kind by reason.
+func (s *scenario) eventsOf(kind, name, reason string) []corev1.Event {
 	s.t.Helper()
 	list, err := client.CoreV1().Events(s.ns).List(s.ctx, metav1.ListOptions{FieldSelector: fields.Set{
-		"involvedObject.name": name, "involvedObject.kind": "Deployment", "reason": reason,
+		"involvedObject.name": name, "involvedObject.kind": kind, "reason": reason,
 	}.String()})
 	if err != nil {
 		s.t.Fatal(err)

@@ -1,5 +1,5 @@
-// Package watchtest makes a fake clientset serve the deployments/scale
-// subresource from the Deployments it tracks, as the API server does, for
+// Package watchtest makes a fake clientset serve the scale subresource of
+// the Deployments and StatefulSets it tracks, as the API server does, for
 // tests of code that scales through it.
 package watchtest
 
@@ -17,7 +17,16 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 )
 
-var deployments = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+// replicas points at spec.replicas of a Deployment or a StatefulSet.
+func replicas(obj runtime.Object) **int32 {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		return &o.Spec.Replicas
+	case *appsv1.StatefulSet:
+		return &o.Spec.Replicas
+	}
+	return nil
+}
 
 // Scale serves deployments/scale on a fake clientset. Its fields let a test
 // interfere with the writes.
@@ -42,11 +51,19 @@ func (s *Scale) BeforeNextGet(f func()) {
 	s.mu.Unlock()
 }
 
-// InstallScale makes client serve get and update of deployments/scale.
+// InstallScale makes client serve get and update of deployments/scale and
+// statefulsets/scale.
 func InstallScale(client *fake.Clientset) *Scale {
 	s := &Scale{}
+	for _, resource := range []string{"deployments", "statefulsets"} {
+		s.install(client, schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: resource})
+	}
+	return s
+}
+
+func (s *Scale) install(client *fake.Clientset, gvr schema.GroupVersionResource) {
 	tracker := client.Tracker()
-	client.PrependReactor("get", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+	client.PrependReactor("get", gvr.Resource, func(a k8stesting.Action) (bool, runtime.Object, error) {
 		ga := a.(k8stesting.GetAction)
 		if ga.GetSubresource() != "scale" {
 			return false, nil, nil
@@ -58,17 +75,17 @@ func InstallScale(client *fake.Clientset) *Scale {
 		if hook != nil {
 			hook()
 		}
-		obj, err := tracker.Get(deployments, ga.GetNamespace(), ga.GetName())
+		obj, err := tracker.Get(gvr, ga.GetNamespace(), ga.GetName())
 		if err != nil {
 			return true, nil, err
 		}
-		d := obj.(*appsv1.Deployment)
+		m := obj.(metav1.Object)
 		return true, &autoscalingv1.Scale{
-			ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: d.Namespace, ResourceVersion: d.ResourceVersion},
-			Spec:       autoscalingv1.ScaleSpec{Replicas: *d.Spec.Replicas},
+			ObjectMeta: metav1.ObjectMeta{Name: m.GetName(), Namespace: m.GetNamespace(), ResourceVersion: m.GetResourceVersion()},
+			Spec:       autoscalingv1.ScaleSpec{Replicas: **replicas(obj)},
 		}, nil
 	})
-	client.PrependReactor("update", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+	client.PrependReactor("update", gvr.Resource, func(a k8stesting.Action) (bool, runtime.Object, error) {
 		ua := a.(k8stesting.UpdateAction)
 		if ua.GetSubresource() != "scale" {
 			return false, nil, nil
@@ -81,15 +98,15 @@ func InstallScale(client *fake.Clientset) *Scale {
 		}
 		s.mu.Unlock()
 		if conflict {
-			return true, nil, apierrors.NewConflict(deployments.GroupResource(), sc.Name, fmt.Errorf("the object has been modified"))
+			return true, nil, apierrors.NewConflict(gvr.GroupResource(), sc.Name, fmt.Errorf("the object has been modified"))
 		}
-		obj, err := tracker.Get(deployments, sc.Namespace, sc.Name)
+		obj, err := tracker.Get(gvr, sc.Namespace, sc.Name)
 		if err != nil {
 			return true, nil, err
 		}
-		d := obj.(*appsv1.Deployment).DeepCopy()
-		d.Spec.Replicas = &sc.Spec.Replicas
-		return true, sc, tracker.Update(deployments, d, sc.Namespace)
+		obj = obj.DeepCopyObject()
+		n := sc.Spec.Replicas
+		*replicas(obj) = &n
+		return true, sc, tracker.Update(gvr, obj, sc.Namespace)
 	})
-	return s
 }

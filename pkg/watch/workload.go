@@ -1,0 +1,130 @@
+package watch
+
+import (
+	"context"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+)
+
+// Kind is a kind of workload a Controller scales: an apps/v1 kind with a
+// /scale subresource. One Controller serves one kind; the binary runs one
+// per kind and the webhook asks them all (Group).
+type Kind struct {
+	Name     string // "Deployment"
+	Resource string // "deployments"
+}
+
+// The kinds the controller scales.
+var (
+	Deployments  = Kind{Name: "Deployment", Resource: "deployments"}
+	StatefulSets = Kind{Name: "StatefulSet", Resource: "statefulsets"}
+)
+
+// workload is a scaled object as the cache holds it: a Deployment or a
+// StatefulSet (lean unless Config.FullCache).
+type workload interface {
+	metav1.Object
+	runtime.Object
+}
+
+// specReplicas is the workload's spec.replicas (nil: the API default, 1).
+func specReplicas(w workload) *int32 {
+	switch o := w.(type) {
+	case *appsv1.Deployment:
+		return o.Spec.Replicas
+	case *appsv1.StatefulSet:
+		return o.Spec.Replicas
+	}
+	return nil
+}
+
+// get returns namespace/name from the cache, or a NotFound error.
+func (c *Controller) get(namespace, name string) (workload, error) {
+	obj, exists, err := c.indexer.GetByKey(namespace + "/" + name)
+	if err != nil {
+		return nil, err
+	}
+	w, ok := obj.(workload)
+	if !exists || !ok {
+		return nil, apierrors.NewNotFound(appsv1.Resource(c.kind.Resource), name)
+	}
+	return w, nil
+}
+
+// getScale and updateScale read and write the scale subresource.
+func (c *Controller) getScale(ctx context.Context, w workload) (*autoscalingv1.Scale, error) {
+	if c.kind == StatefulSets {
+		return c.client.AppsV1().StatefulSets(w.GetNamespace()).GetScale(ctx, w.GetName(), metav1.GetOptions{})
+	}
+	return c.client.AppsV1().Deployments(w.GetNamespace()).GetScale(ctx, w.GetName(), metav1.GetOptions{})
+}
+
+func (c *Controller) updateScale(ctx context.Context, w workload, sc *autoscalingv1.Scale) error {
+	opts := metav1.UpdateOptions{FieldManager: FieldManager}
+	var err error
+	if c.kind == StatefulSets {
+		_, err = c.client.AppsV1().StatefulSets(w.GetNamespace()).UpdateScale(ctx, w.GetName(), sc, opts)
+	} else {
+		_, err = c.client.AppsV1().Deployments(w.GetNamespace()).UpdateScale(ctx, w.GetName(), sc, opts)
+	}
+	return err
+}
+
+// mergePatch applies a JSON merge patch to the workload (its status
+// annotation: the only change the chart's admission policy allows).
+func (c *Controller) mergePatch(ctx context.Context, w workload, patch []byte) error {
+	opts := metav1.PatchOptions{FieldManager: FieldManager}
+	var err error
+	if c.kind == StatefulSets {
+		_, err = c.client.AppsV1().StatefulSets(w.GetNamespace()).Patch(ctx, w.GetName(), types.MergePatchType, patch, opts)
+	} else {
+		_, err = c.client.AppsV1().Deployments(w.GetNamespace()).Patch(ctx, w.GetName(), types.MergePatchType, patch, opts)
+	}
+	return err
+}
+
+// leanWorkload keeps only what the controller reads of a workload, so the
+// cache does not hold every pod template and last-applied annotation of
+// the cluster: identity, the autoscale.io/* annotations, and replicas.
+func leanWorkload(obj any) (any, error) {
+	w, ok := obj.(workload)
+	if !ok {
+		return obj, nil
+	}
+	var ann map[string]string
+	for k, v := range w.GetAnnotations() {
+		if strings.HasPrefix(k, scaler.AnnotationPrefix) {
+			if ann == nil {
+				ann = map[string]string{}
+			}
+			ann[k] = v
+		}
+	}
+	meta := metav1.ObjectMeta{
+		Name: w.GetName(), Namespace: w.GetNamespace(), UID: w.GetUID(), ResourceVersion: w.GetResourceVersion(),
+		Generation: w.GetGeneration(), DeletionTimestamp: w.GetDeletionTimestamp(), Annotations: ann,
+	}
+	switch o := w.(type) {
+	case *appsv1.Deployment:
+		return &appsv1.Deployment{TypeMeta: o.TypeMeta, ObjectMeta: meta, Spec: appsv1.DeploymentSpec{Replicas: o.Spec.Replicas},
+			Status: appsv1.DeploymentStatus{
+				ObservedGeneration: o.Status.ObservedGeneration, Replicas: o.Status.Replicas,
+				ReadyReplicas: o.Status.ReadyReplicas, AvailableReplicas: o.Status.AvailableReplicas,
+			}}, nil
+	case *appsv1.StatefulSet:
+		return &appsv1.StatefulSet{TypeMeta: o.TypeMeta, ObjectMeta: meta, Spec: appsv1.StatefulSetSpec{Replicas: o.Spec.Replicas},
+			Status: appsv1.StatefulSetStatus{
+				ObservedGeneration: o.Status.ObservedGeneration, Replicas: o.Status.Replicas,
+				ReadyReplicas: o.Status.ReadyReplicas, AvailableReplicas: o.Status.AvailableReplicas,
+			}}, nil
+	}
+	return obj, nil
+}
