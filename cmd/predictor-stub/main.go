@@ -1,5 +1,5 @@
 // Command predictor-stub is a predictive model speaking the protocol of
-// SPEC section 4 (POST /predict), for tests and the demo. Its answers come
+// docs/REFERENCE.md section 4 (POST /predict), for tests and the demo. Its answers come
 // from a mode, switchable while it runs with POST /mode?mode=...:
 //
 //	echo     the current rate (rps = currentRPS)

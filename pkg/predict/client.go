@@ -1,4 +1,4 @@
-// Package predict holds the two predictors of SPEC section 4: Client, the
+// Package predict holds the two predictors of docs/REFERENCE.md section 4: Client, the
 // HTTP client of an external model, and Forecaster, the built-in one.
 package predict
 
@@ -29,7 +29,7 @@ const MaxReplicas = 100000
 // never re-posted to wherever a predictor points.
 var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-// Client asks an external model: POST {URL}/predict (SPEC section 4).
+// Client asks an external model: POST {URL}/predict (docs/REFERENCE.md section 4).
 type Client struct {
 	URL     string // base URL; /predict is appended
 	Timeout time.Duration

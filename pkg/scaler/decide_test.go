@@ -29,7 +29,7 @@ type outcome struct {
 
 func outcomeOf(d Decision) outcome { return outcome{d.Desired, d.Action, d.DataOK} }
 
-// TestDecideRules has one case per numbered rule of SPEC section 2.
+// TestDecideRules has one case per numbered rule of docs/REFERENCE.md section 2.
 func TestDecideRules(t *testing.T) {
 	seed := mustSpec(t, nil)
 	bounded := mustSpec(t, map[string]string{"autoscale.io/min-replicas": "2", "autoscale.io/max-replicas": "4"})

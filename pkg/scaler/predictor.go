@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Predictor forecasts a target's load HorizonSeconds ahead (SPEC section 4).
+// Predictor forecasts a target's load HorizonSeconds ahead (docs/REFERENCE.md section 4).
 // Two implement it: the HTTP client of an external model and the built-in
 // forecaster (package predict). An error means "unavailable": the decision
 // falls back to the reactive answer.
@@ -53,7 +53,7 @@ func PredictorReason(err error) string {
 	return PredictorOther
 }
 
-// PredictRequest is what a predictor is told, in SPEC's wire format.
+// PredictRequest is what a predictor is told, in the wire format of docs/REFERENCE.md section 4.
 type PredictRequest struct {
 	Namespace       string   `json:"namespace"`
 	Deployment      string   `json:"deployment"`

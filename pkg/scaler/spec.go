@@ -129,7 +129,7 @@ var Profiles = map[string]map[string]string{
 // Strategy names how the reactive and predictive inputs are combined.
 type Strategy string
 
-// The strategies of SPEC section 4.
+// The strategies of docs/REFERENCE.md section 4.
 const (
 	StrategyReactive Strategy = "reactive"
 	StrategyOverride Strategy = "override"

@@ -3,6 +3,7 @@ package scaler
 import (
 	"errors"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +77,7 @@ func TestParseDefaults(t *testing.T) {
 		s.ScaleUpCooldown != time.Minute || s.ScaleDownCooldown != time.Minute || s.Strategy != StrategyReactive ||
 		s.Service != "frontend" || s.Table.String() != SeedTable || s.DryRun || s.Paused ||
 		s.OverrideThreshold != 2 || s.PredictiveWeight != 0.7 || s.Location != time.UTC {
-		t.Errorf("defaults not as SPEC section 1 says: %+v", s)
+		t.Errorf("defaults not as docs/REFERENCE.md section 1 says: %+v", s)
 	}
 	q, err := s.RenderQuery("shop", "frontend")
 	if want := `sum(rate(http_requests_total{namespace="shop",service="frontend"}[1m]))`; err != nil || q != want {
@@ -117,7 +118,7 @@ func TestParsePrecedence(t *testing.T) {
 	}
 }
 
-// TestParseErrors covers each rule of SPEC section 1: the error names the
+// TestParseErrors covers each rule of docs/REFERENCE.md section 1: the error names the
 // annotation, the value and the rule.
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
@@ -235,4 +236,35 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("desired %d outside [%d, %d]", d.Desired, s.MinReplicas, s.MaxReplicas)
 		}
 	})
+}
+
+// TestReferenceListsEverySetting: docs/REFERENCE.md's annotation table has
+// a row for every setting, with its built-in default.
+func TestReferenceListsEverySetting(t *testing.T) {
+	data, err := os.ReadFile("../../docs/REFERENCE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{} // key -> its table row
+	for _, line := range strings.Split(string(data), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 {
+			continue
+		}
+		for _, k := range strings.Split(cells[1], ",") {
+			if k = strings.TrimSpace(k); strings.HasPrefix(k, "`") {
+				rows[strings.Trim(k, "`")] = line
+			}
+		}
+	}
+	for _, s := range Settings {
+		row, ok := rows[s.Key]
+		if !ok {
+			t.Errorf("docs/REFERENCE.md has no row for %s", s.Key)
+			continue
+		}
+		if !strings.Contains(row, s.Default) {
+			t.Errorf("docs/REFERENCE.md's row for %s does not give its default %q: %s", s.Key, s.Default, row)
+		}
+	}
 }

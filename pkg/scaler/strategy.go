@@ -7,7 +7,7 @@ import (
 )
 
 // combine merges the reactive recommendation (already bounded) with the
-// predictive input according to spec.Strategy (SPEC section 4). A failed
+// predictive input according to spec.Strategy (docs/REFERENCE.md section 4). A failed
 // predictor falls back to the reactive answer, which keeps reacting to
 // spikes, rather than to the current count. The reason names both inputs.
 func combine(now time.Time, spec *Spec, current, reactive int32, reactiveReason string, p *Prediction) (int32, string) {

@@ -132,7 +132,7 @@ func (t Table) row(r int32) Row {
 	return t[r-1]
 }
 
-// Recommend applies the hysteresis rules of SPEC section 2.3 to a smoothed
+// Recommend applies the hysteresis rules of docs/REFERENCE.md section 2.3 to a smoothed
 // rate at current replicas. It returns the recommended count before bounds
 // and whether the rate lies above, below or between the current row's
 // thresholds. exhaustedUp is used when no row can carry the rate.

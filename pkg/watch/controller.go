@@ -349,7 +349,7 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	return true
 }
 
-// Spike asks for an immediate spike evaluation of namespace/name (SPEC
+// Spike asks for an immediate spike evaluation of namespace/name (docs/REFERENCE.md
 // section 3), received at receivedAt. It reports false when the Deployment
 // is not managed.
 func (c *Controller) Spike(namespace, name string, receivedAt time.Time) bool {

@@ -15,7 +15,7 @@ import (
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
-// EventPredictorUnavailable reports a predictor failure (SPEC section 5).
+// EventPredictorUnavailable reports a predictor failure (docs/REFERENCE.md section 5).
 const EventPredictorUnavailable = "PredictorUnavailable"
 
 // reportObservation reports what a cycle observed besides its decision:

@@ -23,7 +23,7 @@ import (
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
-// Event reasons (SPEC section 5).
+// Event reasons (docs/REFERENCE.md section 5).
 const (
 	EventSuccessfulRescale = "SuccessfulRescale"
 	EventDryRunRescale     = "DryRunRescale"

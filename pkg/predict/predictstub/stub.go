@@ -1,4 +1,4 @@
-// Package predictstub is a predictor speaking SPEC section 4's protocol,
+// Package predictstub is a predictor speaking docs/REFERENCE.md section 4's protocol,
 // for tests and the demo (cmd/predictor-stub serves it). Its mode can be
 // changed while it runs: POST /mode?mode=fail.
 package predictstub
