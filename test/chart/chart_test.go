@@ -368,9 +368,10 @@ func findUnstructured(objs []*unstructured.Unstructured, kind string) *unstructu
 	return &unstructured.Unstructured{Object: map[string]any{}}
 }
 
-// TestPrometheusAuthBecomesPrometheusClientBlock: prometheus.auth renders
-// the config file's prometheusHTTPConfig, which Prometheus' own parser
-// accepts, with every credential a file of the mounted existing Secret.
+// TestPrometheusAuthBecomesPrometheusClientBlock: prometheus.auth (and
+// predictor.auth) render the config file's prometheusHTTPConfig (and
+// predictorHTTPConfig), which Prometheus' own parser accepts, with every
+// credential a file of the mounted existing Secret.
 func TestPrometheusAuthBecomesPrometheusClientBlock(t *testing.T) {
 	objs := render(t, "--set", "prometheus.auth.existingSecret=prom-creds,prometheus.auth.basicAuthUsername=autoscaler,"+
 		"prometheus.auth.basicAuthPasswordKey=password,prometheus.auth.tls.caKey=ca.crt,prometheus.auth.tls.certKey=tls.crt,"+
@@ -403,6 +404,23 @@ func TestPrometheusAuthBecomesPrometheusClientBlock(t *testing.T) {
 	})
 	if !mounted {
 		t.Error("the existing Secret is not mounted read-only at " + dir)
+	}
+	// The predictor's client takes the same values.
+	objs = render(t, "--set", "predictor.url=https://model:9400,predictor.auth.existingSecret=model-creds,predictor.auth.bearerTokenKey=token,"+
+		"predictor.auth.tls.caKey=ca.crt")
+	if err := yaml.Unmarshal([]byte(find[corev1.ConfigMap](t, objs, "ConfigMap")[0].Data["config.yaml"]), &file); err != nil {
+		t.Fatal(err)
+	}
+	block, _ = yaml.Marshal(file["predictorHTTPConfig"])
+	cfg, err = promconfig.LoadHTTPConfig(string(block))
+	if err != nil || cfg.Authorization == nil || cfg.Authorization.CredentialsFile != "/etc/reactive-autoscaler/predictor/token" ||
+		cfg.TLSConfig.CAFile != "/etc/reactive-autoscaler/predictor/ca.crt" {
+		t.Errorf("predictor block %v:\n%s", err, block)
+	}
+	if !slices.ContainsFunc(find[appsv1.Deployment](t, objs, "Deployment")[0].Spec.Template.Spec.Volumes, func(v corev1.Volume) bool {
+		return v.Secret != nil && v.Secret.SecretName == "model-creds"
+	}) {
+		t.Error("the predictor's Secret is not mounted")
 	}
 	if def := find[corev1.ConfigMap](t, render(t), "ConfigMap")[0].Data["config.yaml"]; def == "" || strings.Contains(def, "prometheusHTTPConfig") {
 		t.Errorf("the defaults' config file:\n%s\nwant one without prometheusHTTPConfig", def)

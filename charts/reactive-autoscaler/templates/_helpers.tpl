@@ -59,3 +59,61 @@ the metrics Service too). */}}
 {{- define "ra.metricsTLS" -}}
 {{- if .Values.hardened }}{{ include "ra.tlsSecret" . }}{{ end -}}
 {{- end }}
+
+{{/* An HTTP client block of the config file (Prometheus' own format) from
+<name>.auth values: every credential a file of the existing Secret mounted
+at /etc/reactive-autoscaler/<name>/. Args: auth, name, key. */}}
+{{- define "ra.httpClientConfig" -}}
+{{- $dir := printf "/etc/reactive-autoscaler/%s/" .name }}
+{{- with .auth }}
+{{- $keys := list .basicAuthPasswordKey .bearerTokenKey .tls.caKey .tls.certKey .tls.keyKey | compact }}
+{{- if and $keys (not .existingSecret) }}
+{{- fail (printf "%s.auth: the *Key values name entries of %s.auth.existingSecret, which is not set" $.name $.name) }}
+{{- end }}
+{{- if and .basicAuthPasswordKey .bearerTokenKey }}
+{{- fail (printf "%s.auth: basic auth or a bearer token, not both" $.name) }}
+{{- end }}
+{{- if and .basicAuthUsername (not .basicAuthPasswordKey) }}
+{{- fail (printf "%s.auth.basicAuthUsername needs %s.auth.basicAuthPasswordKey" $.name $.name) }}
+{{- end }}
+{{- if or $keys .headers .proxyURL .tls.serverName .tls.insecureSkipVerify }}
+# How to reach the {{ $.name }}: Prometheus' own client block ({{ $.name }}.auth).
+{{ $.key }}:
+  {{- if .basicAuthPasswordKey }}
+  basic_auth:
+    username: {{ .basicAuthUsername | quote }}
+    password_file: {{ print $dir .basicAuthPasswordKey | quote }}
+  {{- end }}
+  {{- if .bearerTokenKey }}
+  authorization:
+    credentials_file: {{ print $dir .bearerTokenKey | quote }}
+  {{- end }}
+  {{- if or .tls.caKey .tls.certKey .tls.serverName .tls.insecureSkipVerify }}
+  tls_config:
+    {{- with .tls.caKey }}
+    ca_file: {{ print $dir . | quote }}
+    {{- end }}
+    {{- with .tls.certKey }}
+    cert_file: {{ print $dir . | quote }}
+    {{- end }}
+    {{- with .tls.keyKey }}
+    key_file: {{ print $dir . | quote }}
+    {{- end }}
+    {{- with .tls.serverName }}
+    server_name: {{ . | quote }}
+    {{- end }}
+    insecure_skip_verify: {{ .tls.insecureSkipVerify }}
+  {{- end }}
+  {{- with .headers }}
+  http_headers:
+    {{- range $k, $v := . }}
+    {{ $k | quote }}:
+      values: [{{ $v | quote }}]
+    {{- end }}
+  {{- end }}
+  {{- with .proxyURL }}
+  proxy_url: {{ . | quote }}
+  {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
