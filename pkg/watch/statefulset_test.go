@@ -19,7 +19,7 @@ func statefulSet(name string, replicas int32, ann map[string]string) *appsv1.Sta
 	}
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", Annotations: a, ResourceVersion: "1"},
-		Spec:       appsv1.StatefulSetSpec{Replicas: &replicas},
+		Spec:       appsv1.StatefulSetSpec{Replicas: &replicas, ServiceName: name},
 	}
 }
 
@@ -35,6 +35,11 @@ func TestAStatefulSetIsScaledLikeADeployment(t *testing.T) {
 		statefulSet("cache", 1, nil), statefulSet("queue", 1, nil), managed("cache", 1),
 		onQueue, hpaFor("deployment-hpa", "cache", "apps/v1"))
 	h.prom.Set(promtest.Value(45)) // the seed table: 3 replicas
+	if w, err := h.ctrl.get("shop", "cache"); err != nil {
+		t.Fatal(err)
+	} else if sts, ok := w.(*appsv1.StatefulSet); !ok || sts.Spec.ServiceName != "" || len(sts.Annotations) != 1 {
+		t.Errorf("the cache holds %#v, want a lean StatefulSet", w)
+	}
 	h.evaluate("cache", 0)
 	sts, err := h.client.AppsV1().StatefulSets("shop").Get(h.ctx, "cache", metav1.GetOptions{})
 	if err != nil {
