@@ -25,7 +25,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	logsapi "k8s.io/component-base/logs/api/v1"
@@ -154,25 +153,9 @@ func run(ctx context.Context, o *Options) error {
 		Builtin:         predict.DefaultForecaster,
 		External:        external,
 	}
-	// One Controller per kind, sharing Prometheus, the predictors, the
-	// HPA informer and the fence.
-	kinds := map[watch.Kind]cache.SharedIndexInformer{watch.Deployments: factory.Apps().V1().Deployments().Informer()}
-	if o.StatefulSets {
-		kinds[watch.StatefulSets] = factory.Apps().V1().StatefulSets().Informer()
-	}
-	var ctrl watch.Group
-	for _, kind := range []watch.Kind{watch.Deployments, watch.StatefulSets} {
-		inf, ok := kinds[kind]
-		if !ok {
-			continue
-		}
-		cfg := base
-		cfg.Kind, cfg.Informer = kind, inf
-		c, err := watch.New(cfg)
-		if err != nil {
-			return fmt.Errorf("the %s controller: %w", kind.Name, err)
-		}
-		ctrl = append(ctrl, c)
+	ctrl, err := controllers(o, base, factory)
+	if err != nil {
+		return err
 	}
 	// Caches warm on every replica, so that a new leader starts at once.
 	factory.Start(ctx.Done())
@@ -307,6 +290,32 @@ func leaderIdentity() string {
 	}
 	host, _ := os.Hostname()
 	return host + "_" + strconv.Itoa(os.Getpid())
+}
+
+// controllers builds one Controller per kind from base: Deployments, and
+// StatefulSets unless --statefulsets=false. They share Prometheus, the
+// predictors, the HPA informer and the fence.
+func controllers(o *Options, base watch.Config, factory informers.SharedInformerFactory) (watch.Group, error) {
+	kinds := []watch.Kind{watch.Deployments}
+	if o.StatefulSets {
+		kinds = append(kinds, watch.StatefulSets)
+	}
+	var group watch.Group
+	for _, kind := range kinds {
+		cfg := base
+		cfg.Kind = kind
+		if kind == watch.StatefulSets {
+			cfg.Informer = factory.Apps().V1().StatefulSets().Informer()
+		} else {
+			cfg.Informer = factory.Apps().V1().Deployments().Informer()
+		}
+		c, err := watch.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("the %s controller: %w", kind.Name, err)
+		}
+		group = append(group, c)
+	}
+	return group, nil
 }
 
 // prometheusClient is the query API's client: the URL, and the

@@ -38,15 +38,7 @@ func TestChartInstallsAndItsIdentityIsEnough(t *testing.T) {
 	s := newScenario(t)
 	release := "ra"
 	fullname := release + "-reactive-autoscaler"
-	out, err := exec.Command(filepath.Join(binDir, "helm"), "install", release, "../../charts/reactive-autoscaler",
-		"--kubeconfig", env.Kubeconfig, "--namespace", s.ns, "--set", "watchNamespace="+s.ns).CombinedOutput()
-	if err != nil {
-		t.Fatalf("helm install: %v\n%s", err, out)
-	}
-	t.Logf("helm install: %s", firstLine(string(out)))
-	t.Cleanup(func() {
-		_ = exec.Command(filepath.Join(binDir, "helm"), "uninstall", release, "--kubeconfig", env.Kubeconfig, "--namespace", s.ns).Run()
-	})
+	s.helmInstall(release)
 	if _, err := client.AppsV1().Deployments(s.ns).Get(s.ctx, fullname, metav1.GetOptions{}); err != nil {
 		t.Fatalf("the chart's Deployment: %v", err)
 	}
@@ -142,6 +134,25 @@ func checkAdmissionPolicy(s *scenario, as kubernetes.Interface, sa, resource, na
 	}
 }
 
+// helmInstall installs the chart as release into the scenario's namespace,
+// managing only that namespace, with --set values; the test uninstalls it.
+func (s *scenario) helmInstall(release string, values ...string) {
+	s.t.Helper()
+	args := []string{"install", release, "../../charts/reactive-autoscaler", "--kubeconfig", env.Kubeconfig, "--namespace", s.ns,
+		"--set", "watchNamespace=" + s.ns}
+	for _, v := range values {
+		args = append(args, "--set", v)
+	}
+	out, err := exec.Command(filepath.Join(binDir, "helm"), args...).CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("helm install %v: %v\n%s", values, err, out)
+	}
+	s.t.Logf("helm install %s %v: %s", release, values, firstLine(string(out)))
+	s.t.Cleanup(func() {
+		_ = exec.Command(filepath.Join(binDir, "helm"), "uninstall", release, "--kubeconfig", env.Kubeconfig, "--namespace", s.ns).Run()
+	})
+}
+
 func impersonation(sa, ns string) rest.ImpersonationConfig {
 	return rest.ImpersonationConfig{UserName: sa, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}
 }
@@ -193,14 +204,7 @@ func TestHardenedMetricsAnswerOnlyAuthorizedScrapers(t *testing.T) {
 	s := newScenario(t)
 	release := "hard"
 	fullname := release + "-reactive-autoscaler"
-	out, err := exec.Command(filepath.Join(binDir, "helm"), "install", release, "../../charts/reactive-autoscaler",
-		"--kubeconfig", env.Kubeconfig, "--namespace", s.ns, "--set", "watchNamespace="+s.ns, "--set", "hardened=true").CombinedOutput()
-	if err != nil {
-		t.Fatalf("helm install: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		_ = exec.Command(filepath.Join(binDir, "helm"), "uninstall", release, "--kubeconfig", env.Kubeconfig, "--namespace", s.ns).Run()
-	})
+	s.helmInstall(release, "hardened=true")
 	secret, err := client.CoreV1().Secrets(s.ns).Get(s.ctx, fullname+"-tls", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("the generated TLS Secret: %v", err)

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,16 +61,8 @@ func TestPrometheusBehindTLSAndBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	const release = "guard"
-	out, err := exec.Command(filepath.Join(binDir, "helm"), "install", release, "../../charts/reactive-autoscaler",
-		"--kubeconfig", env.Kubeconfig, "--namespace", s.ns, "--set", "watchNamespace="+s.ns, "--set", "prometheus.url="+sp.URL,
-		"--set", "prometheus.auth.existingSecret=prom-creds,prometheus.auth.basicAuthUsername=autoscaler",
-		"--set", "prometheus.auth.basicAuthPasswordKey=password,prometheus.auth.tls.caKey=ca.crt").CombinedOutput()
-	if err != nil {
-		t.Fatalf("helm install with prometheus.auth: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		_ = exec.Command(filepath.Join(binDir, "helm"), "uninstall", release, "--kubeconfig", env.Kubeconfig, "--namespace", s.ns).Run()
-	})
+	s.helmInstall(release, "prometheus.url="+sp.URL, "prometheus.auth.existingSecret=prom-creds,prometheus.auth.basicAuthUsername=autoscaler",
+		"prometheus.auth.basicAuthPasswordKey=password,prometheus.auth.tls.caKey=ca.crt")
 	cm, err := client.CoreV1().ConfigMaps(s.ns).Get(s.ctx, release+"-reactive-autoscaler", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
