@@ -99,11 +99,24 @@ func New(cfg Config) (*Elector, error) {
 	return &Elector{cfg: cfg, wake: make(chan struct{}, 1)}, nil
 }
 
-// IsLeader reports whether this replica leads and its last look at the
-// Lease still showed itself as the holder.
+// IsLeader reports whether this replica leads, its last look at the Lease
+// still showed itself as the holder, and its last renewal seen is younger
+// than the renew deadline. client-go's elector still calls itself the
+// leader while it tries to release a Lease it could not renew (up to
+// another renew deadline), and another replica may take the Lease in that
+// time: a replica cut off from the API server writes nothing after its
+// renew deadline.
 func (e *Elector) IsLeader() bool {
 	le := e.current.Load()
-	return e.leading.Load() && le != nil && le.IsLeader()
+	return e.leading.Load() && le != nil && le.IsLeader() && !e.renewalStale()
+}
+
+// renewalStale reports whether the watched Lease names this replica and has
+// not changed for the renew deadline: its renewals stopped landing.
+func (e *Elector) renewalStale() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.observed != nil && holder(e.observed) == e.cfg.Identity && e.cfg.Clock.Since(e.observedAt) > e.cfg.RenewDeadline
 }
 
 // Run campaigns, leads, and returns when ctx ends or leadership is lost.

@@ -215,3 +215,32 @@ func TestALeaderThatSeesAnotherHolderStopsWritingBeforeItsDeadline(t *testing.T)
 		t.Errorf("holder = %q; a must not take the lease back", got)
 	}
 }
+
+// TestALeaderWhoseRenewalsStopLandingStopsWritingAtItsDeadline: the API
+// server stops accepting the leader's renewals (a partition, say). Once its
+// last renewal is a renew deadline old it no longer calls itself the leader,
+// though client-go's elector still does while it tries to release the Lease
+// (for up to another renew deadline): writes are fenced before that ends.
+func TestALeaderWhoseRenewalsStopLandingStopsWritingAtItsDeadline(t *testing.T) {
+	client := newClient()
+	var cut atomic.Bool
+	client.PrependReactor("update", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if cut.Load() { // a blackhole: the request hangs, then fails
+			time.Sleep(1500 * time.Millisecond)
+			return true, nil, errors.New("dial tcp: i/o timeout")
+		}
+		return false, nil, nil
+	})
+	fast := Config{LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 500 * time.Millisecond}
+	a := campaign(t, client, "a", fast)
+	eventually(t, "a leads", 5*time.Second, a.e.IsLeader)
+	cut.Store(true)
+	start := time.Now()
+	eventually(t, "a stops claiming leadership", 3*time.Second, func() bool { return !a.e.IsLeader() })
+	fenced := time.Since(start)
+	if a.stopped.Load() {
+		t.Errorf("the fence closed only when leadership ended (%v): it must close at the renew deadline", fenced)
+	}
+	eventually(t, "a's leadership ends", 10*time.Second, a.stopped.Load)
+	t.Logf("renewals cut: fenced after %v, leadership ended after %v", fenced.Round(10*time.Millisecond), time.Since(start).Round(10*time.Millisecond))
+}

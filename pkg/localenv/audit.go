@@ -9,17 +9,23 @@ import (
 	"time"
 )
 
-// auditPolicy records, at Metadata level, the writes a test may need to
-// attribute: Deployments, their scale subresource and Events.
+// auditPolicy records the writes a test may need to attribute: scale
+// writes with their request (the replica count written), and at Metadata
+// level the writes to Deployments and StatefulSets and Events.
 const auditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
 rules:
+- level: Request
+  verbs: ["update", "patch"]
+  resources:
+  - group: "apps"
+    resources: ["deployments/scale", "statefulsets/scale"]
 - level: Metadata
   verbs: ["create", "update", "patch", "delete"]
   resources:
   - group: "apps"
-    resources: ["deployments", "deployments/scale"]
+    resources: ["deployments", "statefulsets"]
   - group: ""
     resources: ["events"]
 - level: None
@@ -35,6 +41,8 @@ type Write struct {
 	Name      string
 	Code      int32
 	At        time.Time
+	// Replicas is the count a scale update wrote (nil for other writes).
+	Replicas *int32
 }
 
 // auditEvent holds the fields of audit.k8s.io/v1 Event that Writes reads.
@@ -50,6 +58,11 @@ type auditEvent struct {
 	ResponseStatus *struct {
 		Code int32 `json:"code"`
 	} `json:"responseStatus"`
+	RequestObject *struct {
+		Spec *struct {
+			Replicas *int32 `json:"replicas"`
+		} `json:"spec"`
+	} `json:"requestObject"`
 	RequestReceivedTimestamp time.Time `json:"requestReceivedTimestamp"`
 }
 
@@ -79,6 +92,9 @@ func (e *Env) Writes(namespace string) ([]Write, error) {
 		}
 		if ev.ResponseStatus != nil {
 			w.Code = ev.ResponseStatus.Code
+		}
+		if ev.RequestObject != nil && ev.RequestObject.Spec != nil && ev.ObjectRef.Subresource == "scale" {
+			w.Replicas = ev.RequestObject.Spec.Replicas
 		}
 		out = append(out, w)
 	}

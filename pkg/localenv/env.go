@@ -81,8 +81,11 @@ type Env struct {
 	procs      map[string]*Proc
 	order      []string
 	promArgs   []string
-	log        io.Writer
-	targetsMu  sync.Mutex // guards the Prometheus targets file
+	// args are the command lines of the components started by start, to
+	// restart them as they were.
+	args      map[string][]string
+	log       io.Writer
+	targetsMu sync.Mutex // guards the Prometheus targets file
 }
 
 // NodeName is the name of the first fake node; pods are bound to it.
@@ -90,7 +93,7 @@ const NodeName = "kwok-node-0"
 
 // Start brings the environment up; on error everything started is stopped.
 func Start(ctx context.Context, opts Options) (env *Env, err error) {
-	e := &Env{opts: opts, procs: map[string]*Proc{}, log: opts.Log}
+	e := &Env{opts: opts, procs: map[string]*Proc{}, args: map[string][]string{}, log: opts.Log}
 	if e.log == nil {
 		e.log = io.Discard
 	}
@@ -157,7 +160,37 @@ func (e *Env) start(name, bin string, args ...string) (*Proc, error) {
 	}
 	e.procs[name] = p
 	e.order = append(e.order, name)
+	e.args[name] = append([]string{bin}, args...)
 	return p, nil
+}
+
+// StopAPIServer stops kube-apiserver and etcd, as an upgrade or a crash of
+// the control plane does; StartAPIServer brings them back on the same
+// addresses with the same data. The other components keep running and
+// reconnect.
+func (e *Env) StopAPIServer() {
+	for _, name := range []string{"kube-apiserver", "etcd"} {
+		if p := e.procs[name]; p != nil {
+			p.Stop(10 * time.Second)
+		}
+	}
+}
+
+// StartAPIServer restarts etcd and kube-apiserver and waits until the API
+// server is ready.
+func (e *Env) StartAPIServer(ctx context.Context) error {
+	var api *Proc
+	for _, name := range []string{"etcd", "kube-apiserver"} {
+		e.logf("restarting %s", name)
+		args := e.args[name]
+		p, err := e.StartProcess(name, args[0], nil, args[1:]...)
+		if err != nil {
+			return err
+		}
+		api = p
+	}
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: insecureTLS()}, Timeout: 2 * time.Second}
+	return waitHTTP(ctx, insecure, e.APIServerURL+"/readyz", e.Token, api, 2*time.Minute)
 }
 
 // Proc returns a component's process by name (etcd, kube-apiserver,

@@ -193,3 +193,55 @@ func (e *Env) StartPrometheus(ctx context.Context) error {
 // insecureTLS is used only to poll /readyz of components with self-signed
 // certificates on loopback before their CA is known.
 func insecureTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} } //nolint:gosec // loopback readiness probe
+
+// AlertmanagerPeer is one Alertmanager of a highly available cluster.
+type AlertmanagerPeer struct {
+	URL  string
+	Proc *Proc
+}
+
+// StartAlertmanagerCluster starts n Alertmanagers named name-0... that
+// gossip with each other on loopback (--cluster.*), each with config, as
+// an HA pair runs: every alert is sent to all of them, the first in the
+// cluster's order notifies, the others wait peerTimeout per position and
+// notify only what the first did not. It waits until each sees n members.
+func (e *Env) StartAlertmanagerCluster(ctx context.Context, name string, n int, config string, peerTimeout time.Duration) ([]AlertmanagerPeer, error) {
+	bin, err := findBinary("prometheus-alertmanager", "alertmanager")
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(2 * n)
+	if err != nil {
+		return nil, err
+	}
+	var peers []string
+	for i := range n {
+		peers = append(peers, "--cluster.peer="+addr(ports[n+i]))
+	}
+	var out []AlertmanagerPeer
+	for i := range n {
+		dir := filepath.Join(e.Dir, fmt.Sprintf("%s-%d", name, i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		cfg := filepath.Join(dir, "alertmanager.yml")
+		if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
+			return nil, err
+		}
+		args := append([]string{"--config.file", cfg, "--storage.path", dir, "--web.listen-address", addr(ports[i]),
+			"--cluster.listen-address", addr(ports[n+i]), "--cluster.advertise-address", addr(ports[n+i]),
+			"--cluster.peer-timeout", peerTimeout.String(), "--cluster.gossip-interval", "50ms", "--cluster.pushpull-interval", "1s"}, peers...)
+		p, err := e.StartProcess(fmt.Sprintf("%s-%d", name, i), bin, nil, args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, AlertmanagerPeer{URL: "http://" + addr(ports[i]), Proc: p})
+	}
+	for _, am := range out {
+		if err := waitHTTP(ctx, &http.Client{Timeout: 2 * time.Second}, am.URL+"/-/ready", "", am.Proc, time.Minute); err != nil {
+			return nil, err
+		}
+	}
+	e.logf("started an Alertmanager cluster of %d (%s)", n, name)
+	return out, nil
+}

@@ -10,7 +10,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -34,14 +36,47 @@ const (
 // replica is one controller process of a two-replica deployment.
 type replica struct {
 	id         string
-	proc       *localenv.Proc
 	metricsURL string
 	webhook    string // host:port, or empty
+	// name, environ and args start it again (restart).
+	name    string
+	environ []string
+	args    []string
+	mu      sync.Mutex
+	proc    *localenv.Proc // the running process (current() when a supervisor restarts it)
+}
+
+// current returns the replica's latest process.
+func (r *replica) current() *localenv.Proc {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.proc
+}
+
+// restart starts the replica again, as the kubelet restarts a container,
+// without waiting for it to be ready (the API server may be down).
+func (r *replica) restart(t testing.TB) {
+	t.Helper()
+	p, err := env.StartProcess(r.name, filepath.Join(binDir, "reactive-autoscaler"), r.environ, r.args...)
+	if err != nil {
+		t.Errorf("restarting %s: %v", r.id, err)
+		return
+	}
+	r.mu.Lock()
+	r.proc = p
+	r.mu.Unlock()
 }
 
 // startReplica runs the binary with leader election on (the defaults), its
 // Lease in the scenario's namespace and its identity as POD_NAME.
 func (s *scenario) startReplica(id string, withWebhook bool) *replica {
+	s.t.Helper()
+	return s.startReplicaWith(id, withWebhook, env.Kubeconfig)
+}
+
+// startReplicaWith is startReplica reaching the API server as kubeconfig
+// says (through a fault proxy, say), with extra flags.
+func (s *scenario) startReplicaWith(id string, withWebhook bool, kubeconfig string, extra ...string) *replica {
 	s.t.Helper()
 	ports := make([]int, 2)
 	for i := range ports {
@@ -52,14 +87,16 @@ func (s *scenario) startReplica(id string, withWebhook bool) *replica {
 		ports[i] = p
 	}
 	r := &replica{id: id, metricsURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
-	args := []string{"run", "--kubeconfig", env.Kubeconfig, "--namespace", s.ns,
+	args := []string{"run", "--kubeconfig", kubeconfig, "--namespace", s.ns,
 		"--prometheus-url", env.PrometheusURL, "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		"--leader-elect=true", "--leader-election-namespace", s.ns, "-v=2"}
 	if withWebhook {
 		r.webhook = fmt.Sprintf("127.0.0.1:%d", ports[1])
 		args = append(args, "--webhook-bind-address", r.webhook, "--webhook-token-file", tokenFile)
 	}
-	r.proc = s.runBinary("autoscaler-"+s.ns+"-"+id, []string{"POD_NAME=" + id}, r.metricsURL, args...)
+	args = append(args, extra...)
+	r.name, r.environ, r.args = "autoscaler-"+s.ns+"-"+id, []string{"POD_NAME=" + id}, args
+	r.proc = s.runBinary(r.name, r.environ, r.metricsURL, args...)
 	return r
 }
 
@@ -322,11 +359,18 @@ func serveRoundRobin(t *testing.T, addr string, backends ...string) {
 // postAlert sends one firing alert to the environment's Alertmanager.
 func postAlert(t *testing.T, labels map[string]string) {
 	t.Helper()
-	body, err := json.Marshal([]map[string]any{{"labels": labels, "startsAt": time.Now().UTC().Format(time.RFC3339)}})
+	postAlertTo(t, env.AlertmanagerURL, labels, time.Now())
+}
+
+// postAlertTo sends one firing alert to the Alertmanager at url, as
+// Prometheus does (to every Alertmanager it knows).
+func postAlertTo(t *testing.T, url string, labels map[string]string, startsAt time.Time) {
+	t.Helper()
+	body, err := json.Marshal([]map[string]any{{"labels": labels, "startsAt": startsAt.UTC().Format(time.RFC3339)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(env.AlertmanagerURL+"/api/v2/alerts", "application/json", bytes.NewReader(body))
+	resp, err := http.Post(url+"/api/v2/alerts", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -275,15 +275,24 @@ func (s *scenario) evaluations() float64 {
 // over the series whose labels include every name/value pair in match.
 func scrape(t testing.TB, metricsURL, name string, match ...string) float64 {
 	t.Helper()
-	resp, err := http.Get(metricsURL + "/metrics")
+	v, err := scrapeErr(metricsURL, name, match...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return v
+}
+
+// scrapeErr is scrape returning its error.
+func scrapeErr(metricsURL, name string, match ...string) (float64, error) {
+	resp, err := http.Get(metricsURL + "/metrics")
+	if err != nil {
+		return 0, err
 	}
 	defer resp.Body.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	total := 0.0
 	for _, m := range mfs[name].GetMetric() {
@@ -299,7 +308,7 @@ func scrape(t testing.TB, metricsURL, name string, match ...string) float64 {
 			total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
-	return total
+	return total, nil
 }
 
 // afterEvaluations returns once the controller has run n more evaluations:

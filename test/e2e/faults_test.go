@@ -1,0 +1,650 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/localenv"
+)
+
+// The fault suite (make e2e-faults, part of make check): each fault is
+// injected while a load that goes up and down runs against two annotated
+// Deployments and two controller replicas, and the API server's audit log,
+// which records every scale write with the count written, is the witness
+// the checks read. Waits are conditions with deadlines; a fault lasts as
+// long as its scenario says.
+
+// faultTargets are the rig's Deployments: their cooldowns differ so that a
+// takeover lands inside one and after the other.
+var faultTargets = []struct {
+	name     string
+	cooldown time.Duration
+}{{"alpha", 6 * time.Second}, {"beta", 30 * time.Second}}
+
+// faultInterval is the targets' evaluation interval (fast()).
+const faultInterval = 2 * time.Second
+
+// faultRig is one fault scenario: the Deployments, the load, two replicas
+// ("a" leads first), the Lease's history and the replicas' exits.
+type faultRig struct {
+	*scenario
+	svc  string
+	a, b *replica
+
+	mu      sync.Mutex
+	leaders []leadership // every holder seen, in order
+	exits   []exit
+}
+
+type leadership struct {
+	id   string
+	from time.Time
+}
+
+type exit struct {
+	id   string
+	code int
+	at   time.Time
+}
+
+// newFaultRig starts the rig; a reaches the API server as aKubeconfig
+// says, both run with extra flags.
+func newFaultRig(t *testing.T, aKubeconfig string, webhooks bool, extra ...string) *faultRig {
+	s := newScenario(t)
+	r := &faultRig{scenario: s, svc: s.demoService("faults")}
+	for _, tg := range faultTargets {
+		s.deployment(tg.name, 1, fast("service", "faults", "cooldown", tg.cooldown.String()))
+	}
+	r.a = s.startReplicaWith("a", webhooks, aKubeconfig, extra...)
+	s.waitHolder("a", 30*time.Second)
+	r.b = s.startReplicaWith("b", webhooks, env.Kubeconfig, extra...)
+	go r.watchLeaders()
+	return r
+}
+
+// watchLeaders records every change of the Lease's holder (the API server
+// may be down: a failed read records nothing).
+func (r *faultRig) watchLeaders() {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		h := r.holder()
+		r.mu.Lock()
+		if h != "" && (len(r.leaders) == 0 || r.leaders[len(r.leaders)-1].id != h) {
+			r.leaders = append(r.leaders, leadership{h, time.Now()})
+		}
+		r.mu.Unlock()
+	}
+}
+
+// supervise restarts a replica a second after it exits, as the kubelet
+// restarts a container, and records the exit.
+func (r *faultRig) supervise() {
+	for _, rep := range []*replica{r.a, r.b} {
+		go func() {
+			for {
+				p := rep.current()
+				select {
+				case <-r.ctx.Done():
+					return
+				case <-p.Done():
+				}
+				r.mu.Lock()
+				r.exits = append(r.exits, exit{rep.id, p.ExitCode(), time.Now()})
+				r.mu.Unlock()
+				select {
+				case <-r.ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+				rep.restart(r.t)
+			}
+		}()
+	}
+}
+
+func (r *faultRig) exitsOf(id string) []exit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []exit
+	for _, e := range r.exits {
+		if e.id == id {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (r *faultRig) replicaByID(id string) *replica {
+	if id == "a" {
+		return r.a
+	}
+	return r.b
+}
+
+// bothAt waits until every target has n replicas.
+func (r *faultRig) bothAt(n int32, what string, timeout time.Duration) {
+	r.t.Helper()
+	for _, tg := range faultTargets {
+		r.waitReplicas(tg.name, what, timeout, func(got int32) bool { return got == n })
+	}
+}
+
+// scaleWrite is one audited scale update.
+type scaleWrite struct {
+	target   string
+	by       string // replica id, from the user agent
+	from, to int32
+	at       time.Time
+}
+
+// scaleWrites reads every successful scale update of the rig's targets
+// from the audit log, with the count each replaced.
+func (r *faultRig) scaleWrites() []scaleWrite {
+	r.t.Helper()
+	all, err := env.Writes(r.ns)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var out []scaleWrite
+	last := map[string]int32{}
+	for _, w := range all {
+		if w.Resource != "deployments/scale" || w.Verb != "update" || w.Replicas == nil || w.Code >= 300 {
+			continue
+		}
+		from, ok := last[w.Name]
+		if !ok {
+			from = 1
+		}
+		by := ""
+		for _, id := range []string{"a", "b"} {
+			if strings.Contains(w.UserAgent, "("+id+")") {
+				by = id
+			}
+		}
+		out = append(out, scaleWrite{w.Name, by, from, *w.Replicas, w.At})
+		last[w.Name] = *w.Replicas
+	}
+	return out
+}
+
+// window is a span of time; a zero to means still open.
+type window struct{ from, to time.Time }
+
+func (w window) contains(t time.Time) bool {
+	return !t.Before(w.from) && (w.to.IsZero() || t.Before(w.to))
+}
+
+// faultReport is a row of the README's reliability table.
+type faultReport struct {
+	fault, duration, did        string
+	writesDuring                int
+	cooldownViolations, blindDn int
+	alertsLost                  int
+	recovery                    time.Duration
+}
+
+// verify checks the audit log's scale writes: no two writes to a target
+// closer than its cooldown (1 s of timestamp slack); no scale-down while
+// the controllers had no data (blind), nor by a new leader before its
+// second evaluation (it needs two good samples after taking over). It
+// fails the test on a violation and returns the counts for the report.
+func (r *faultRig) verify(rep *faultReport, fault window, blind ...window) {
+	r.t.Helper()
+	writes := r.scaleWrites()
+	r.mu.Lock()
+	leaders := slices.Clone(r.leaders)
+	r.mu.Unlock()
+	for i, l := range leaders {
+		if i > 0 {
+			blind = append(blind, window{l.from, l.from.Add(faultInterval - 500*time.Millisecond)})
+		}
+	}
+	prev := map[string]scaleWrite{}
+	for _, w := range writes {
+		if fault.contains(w.at) {
+			rep.writesDuring++
+		}
+		cooldown := time.Duration(0)
+		for _, tg := range faultTargets {
+			if tg.name == w.target {
+				cooldown = tg.cooldown
+			}
+		}
+		if p, ok := prev[w.target]; ok && w.at.Sub(p.at) < cooldown-time.Second {
+			rep.cooldownViolations++
+			r.t.Errorf("%s: %d->%d by %s at %s only %v after %d->%d by %s (cooldown %v)", w.target, w.from, w.to, w.by,
+				w.at.Format("15:04:05.000"), w.at.Sub(p.at), p.from, p.to, p.by, cooldown)
+		}
+		prev[w.target] = w
+		if w.to < w.from {
+			for _, b := range blind {
+				if b.contains(w.at) {
+					rep.blindDn++
+					r.t.Errorf("%s: scaled down %d->%d by %s at %s, without the data for it (%s to %s)", w.target, w.from, w.to, w.by,
+						w.at.Format("15:04:05.000"), b.from.Format("15:04:05.000"), b.to.Format("15:04:05.000"))
+				}
+			}
+		}
+	}
+	r.t.Logf("scale writes: %v", writes)
+	r.t.Logf("leaders: %v", leaders)
+	r.t.Logf("FAULT-TABLE | %s | %s | %s | %d | %d | %d | %d | %s |", rep.fault, rep.duration, rep.did, rep.writesDuring,
+		rep.cooldownViolations, rep.blindDn, rep.alertsLost, rep.recovery.Round(100*time.Millisecond))
+}
+
+func (w scaleWrite) String() string {
+	return fmt.Sprintf("%s %d->%d by %s at %s", w.target, w.from, w.to, w.by, w.at.Format("15:04:05.000"))
+}
+
+func (l leadership) String() string { return l.id + " from " + l.from.Format("15:04:05.000") }
+
+// kubeconfigVia writes a copy of the environment's kubeconfig whose server
+// is addr (a fault proxy; the certificate names 127.0.0.1 whatever the port).
+func kubeconfigVia(t *testing.T, addr string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cfg.Clusters {
+		c.Server = "https://" + addr
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func apiServerHostPort() string { return strings.TrimPrefix(env.APIServerURL, "https://") }
+
+// TestFaultPrometheusOutage: Prometheus stopped for 60 s while the load
+// drops. No scale-down during the outage or on the first sample after it;
+// FailedGetMetrics Events and the dataHealth status show it; decisions
+// resume once data is back.
+func TestFaultPrometheusOutage(t *testing.T) {
+	r := newFaultRig(t, env.Kubeconfig, false)
+	r.load(r.svc, "steady", 45)
+	r.bothAt(3, "scaled to 3 before the outage", 90*time.Second)
+
+	env.StopPrometheus()
+	down := time.Now()
+	running := false
+	t.Cleanup(func() {
+		if !running {
+			_ = env.StartPrometheus(context.Background())
+		}
+	})
+	r.load(r.svc, "stop", 0)
+	for _, tg := range faultTargets {
+		r.poll(tg.name+" FailedGetMetrics", time.Minute, func() (bool, error) { return len(r.events(tg.name, "FailedGetMetrics")) > 0, nil })
+		r.poll(tg.name+" status no data", time.Minute, func() (bool, error) {
+			return strings.Contains(r.get(tg.name).Annotations["autoscale.io/status"], `"dataHealth":"no data`), nil
+		})
+	}
+	time.Sleep(time.Until(down.Add(60 * time.Second))) // the outage lasts 60 s
+	for _, tg := range faultTargets {
+		if n := r.replicas(tg.name); n != 3 {
+			t.Errorf("%s at %d replicas after 60 s without data, want 3 held", tg.name, n)
+		}
+	}
+	if err := env.StartPrometheus(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	running = true
+	up := time.Now()
+	var data time.Time
+	r.poll("the first sample after the outage", time.Minute, func() (bool, error) {
+		_, err := promQuery(`sum(rate(http_requests_total{service="faults"}[5s]))`)
+		data = time.Now()
+		return err == nil, nil
+	})
+	r.bothAt(1, "scaled down once data is back", 2*time.Minute)
+	rep := &faultReport{fault: "Prometheus stopped", duration: "60 s", did: "held both targets, FailedGetMetrics, status no data; scaled down 2 evaluations after data returned"}
+	for _, w := range r.scaleWrites() {
+		if w.at.After(up) && rep.recovery == 0 {
+			rep.recovery = w.at.Sub(up)
+		}
+	}
+	// Blind from the stop until the second good sample after the restart.
+	r.verify(rep, window{down, up}, window{down, data.Add(faultInterval)})
+}
+
+// TestFaultNetworkPartition: the leader reaches the API server through a
+// proxy that starts dropping everything. It writes nothing more, exits
+// non-zero when its renew deadline passes, and the other replica takes
+// over within the lease duration and keeps the cooldowns the leader
+// started.
+func TestFaultNetworkPartition(t *testing.T) {
+	proxy := newFaultProxy(t, apiServerHostPort())
+	r := newFaultRig(t, kubeconfigVia(t, proxy.Addr), false)
+	r.load(r.svc, "steady", 80)
+	r.bothAt(4, "scaled to 4 by a", 90*time.Second)
+
+	proxy.Blackhole()
+	cut := time.Now()
+	r.load(r.svc, "stop", 0)
+	p := r.a.current()
+	select {
+	case <-p.Done():
+	case <-time.After(renewDeadline + 10*time.Second):
+		t.Fatalf("a still runs %v after the partition (renew deadline %v)", time.Since(cut), renewDeadline)
+	}
+	exited := time.Since(cut)
+	if p.ExitCode() == 0 {
+		t.Errorf("a exited with code 0 after losing the API server, want non-zero")
+	}
+	took := r.waitHolder("b", leaseDuration+retryPeriod+10*time.Second).Sub(cut)
+	t.Logf("partition -> a exits (code %d): %v; -> b leads: %v", p.ExitCode(), exited.Round(10*time.Millisecond), took.Round(10*time.Millisecond))
+	if took > leaseDuration+retryPeriod {
+		t.Errorf("b took over %v after the partition, want within the lease duration (%v) + a retry period", took, leaseDuration)
+	}
+	r.bothAt(1, "scaled down by b", 2*time.Minute)
+	for _, w := range r.scaleWrites() {
+		if w.by == "a" && w.at.After(cut) {
+			t.Errorf("a wrote after the partition: %v", w)
+		}
+	}
+	for _, w := range r.writesBy("a", "beta") {
+		if w.At.After(cut.Add(renewDeadline)) {
+			t.Errorf("a wrote %s %s after its renew deadline", w.Verb, w.Resource)
+		}
+	}
+	rep := &faultReport{fault: "leader partitioned from the API server", duration: "until it exits", recovery: took,
+		did: fmt.Sprintf("leader exited %v after the cut (code %d), the other took over at %v and scaled down after the cooldowns", exited.Round(100*time.Millisecond), p.ExitCode(), took.Round(100*time.Millisecond))}
+	r.verify(rep, window{cut, cut.Add(took)})
+}
+
+// TestFaultSlowAPIServer: every request of the leader to the API server is
+// delayed by 500 ms for 60 s while the load moves: evaluations slow down
+// (the lag metric shows it) but none is lost or duplicated, and the
+// writes still respect the cooldowns.
+func TestFaultSlowAPIServer(t *testing.T) {
+	proxy := newFaultProxy(t, apiServerHostPort())
+	r := newFaultRig(t, kubeconfigVia(t, proxy.Addr), false)
+	r.load(r.svc, "steady", 45)
+	r.bothAt(3, "scaled to 3", 90*time.Second)
+	lag := func() (sum, count float64) {
+		return r.a.metric(t, "reactive_autoscaler_evaluation_lag_seconds_sum"), r.a.metric(t, "reactive_autoscaler_evaluation_lag_seconds_count")
+	}
+	evals0 := r.a.metric(t, "reactive_autoscaler_evaluations_total")
+	lagSum0, lagN0 := lag()
+
+	proxy.Delay(500 * time.Millisecond)
+	slow := time.Now()
+	r.load(r.svc, "steady", 80)
+	r.bothAt(4, "scaled to 4 through the slow API server", time.Minute)
+	r.load(r.svc, "stop", 0)
+	time.Sleep(time.Until(slow.Add(60 * time.Second))) // the slowness lasts 60 s
+	evals := r.a.metric(t, "reactive_autoscaler_evaluations_total") - evals0
+	lagSum, lagN := lag()
+	proxy.Heal()
+	healed := time.Now()
+
+	if h := r.holder(); h != "a" {
+		t.Errorf("the lease moved to %q under 500 ms of latency", h)
+	}
+	want := float64(len(faultTargets)) * time.Since(slow).Seconds() / faultInterval.Seconds()
+	t.Logf("%.0f evaluations in %v (%.0f expected at one per interval); mean lag %.3fs before, %.3fs while slow",
+		evals, healed.Sub(slow).Round(time.Second), want, lagSum0/max(lagN0, 1), (lagSum-lagSum0)/max(lagN-lagN0, 1))
+	if evals < 0.9*want || evals > 1.1*want {
+		t.Errorf("%.0f evaluations while slow, want %.0f +-10%% (none lost, none duplicated)", evals, want)
+	}
+	if (lagSum-lagSum0)/max(lagN-lagN0, 1) <= lagSum0/max(lagN0, 1) {
+		t.Errorf("the evaluation lag metric does not show the slowness")
+	}
+	r.bothAt(1, "scaled down", 2*time.Minute)
+	rep := &faultReport{fault: "500 ms added to every API request of the leader", duration: "60 s",
+		did: fmt.Sprintf("kept the lease, %.0f of %.0f evaluations, mean lag %.2fs -> %.2fs", evals, want, lagSum0/max(lagN0, 1), (lagSum-lagSum0)/max(lagN-lagN0, 1))}
+	r.verify(rep, window{slow, healed})
+}
+
+// TestFaultAPIServerRestart: etcd and kube-apiserver stopped for 20 s and
+// started again while the load rises. The leader exits when its renew
+// deadline passes (the outage is longer); it is restarted as the kubelet
+// would; once the API server is back a leader is elected, the informers
+// resync and the targets are scaled, with no cooldown violated and no
+// scale-down on data the new leader did not have.
+func TestFaultAPIServerRestart(t *testing.T) {
+	r := newFaultRig(t, env.Kubeconfig, false)
+	r.supervise()
+	r.load(r.svc, "steady", 45)
+	r.bothAt(3, "scaled to 3", 90*time.Second)
+
+	env.StopAPIServer()
+	stopped := time.Now()
+	running := false
+	t.Cleanup(func() {
+		if !running {
+			_ = env.StartAPIServer(context.Background())
+		}
+	})
+	r.load(r.svc, "steady", 80)
+	time.Sleep(time.Until(stopped.Add(20 * time.Second))) // the outage lasts 20 s
+	if err := env.StartAPIServer(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	running = true
+	back := time.Now()
+	var leader string
+	r.poll("a leader after the API server returned", time.Minute, func() (bool, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if l := r.leaders[len(r.leaders)-1]; l.from.After(back) || r.holderRenewedAfter(back) {
+			leader = l.id
+			return true, nil
+		}
+		return false, nil
+	})
+	elected := time.Since(back)
+	r.bothAt(4, "scaled to 4 after the restart", 90*time.Second)
+	recovered := time.Since(back)
+	exits := r.exitsOf("a")
+	if len(exits) == 0 || exits[0].code == 0 || exits[0].at.Sub(stopped) > renewDeadline+5*time.Second {
+		t.Errorf("a's exits %v: want one with a non-zero code within the renew deadline (%v) of the outage", exits, renewDeadline)
+	}
+	r.load(r.svc, "stop", 0)
+	r.bothAt(1, "scaled down", 2*time.Minute)
+	rep := &faultReport{fault: "etcd and kube-apiserver stopped", duration: "20 s", recovery: recovered,
+		did: fmt.Sprintf("leader exited (renew deadline) and was restarted; %s led %v after the API server was back; informers resynced", leader, elected.Round(100*time.Millisecond))}
+	r.verify(rep, window{stopped, back})
+}
+
+// holderRenewedAfter reports whether the Lease was renewed after t.
+func (r *faultRig) holderRenewedAfter(t time.Time) bool {
+	l, err := client.CoordinationV1().Leases(r.ns).Get(r.ctx, leaseName, metav1.GetOptions{})
+	return err == nil && l.Spec.RenewTime != nil && l.Spec.RenewTime.After(t)
+}
+
+// TestFaultCrashLoop: the leader is SIGKILLed every 20 s for 5 minutes
+// while the load goes up and down and spike alerts go through the real
+// Alertmanager to both replicas. Across every restart: no cooldown
+// violated, no scale-down on missing data, every alert delivered
+// (Alertmanager records no failed notification), and the final replica
+// count is what the load asks for.
+func TestFaultCrashLoop(t *testing.T) {
+	r := newFaultRig(t, env.Kubeconfig, true)
+	serveRoundRobin(t, webhookAddr, r.a.webhook, r.b.webhook)
+	r.supervise()
+	failed0, _ := amMetric(`alertmanager_notifications_failed_total{integration="webhook"}`)
+	start := time.Now()
+	var kills atomic.Int32
+	killing, stop := context.WithCancel(r.ctx)
+	go func() { // every 20 s, SIGKILL whoever leads
+		tick := time.NewTicker(20 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-killing.Done():
+				return
+			case <-tick.C:
+			}
+			if id := r.holder(); id != "" && r.replicaByID(id).current().Signal(syscall.SIGKILL) == nil {
+				kills.Add(1)
+			}
+		}
+	}()
+	phases := []float64{45, 0, 80, 10, 45} // a minute each
+	for i, rps := range phases {
+		r.load(r.svc, "steady", rps)
+		if i > 0 && rps > phases[i-1] {
+			for _, tg := range faultTargets {
+				postAlert(t, map[string]string{"alertname": "RequestRateSpike", "namespace": r.ns, "deployment": tg.name, "phase": fmt.Sprint(i)})
+			}
+		}
+		time.Sleep(time.Until(start.Add(time.Duration(i+1) * time.Minute))) // the phase lasts a minute
+	}
+	stop()
+	stopped := time.Now()
+	r.bothAt(3, "at the load's 3 replicas after the crash loop", 2*time.Minute)
+	recovered := time.Since(stopped)
+	failed, err := amMetric(`alertmanager_notifications_failed_total{integration="webhook"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := int(failed - failed0)
+	if lost != 0 {
+		t.Errorf("Alertmanager gave up on %d notifications", lost)
+	}
+	t.Logf("%d SIGKILLs in %v; exits a %d, b %d", kills.Load(), stopped.Sub(start).Round(time.Second), len(r.exitsOf("a")), len(r.exitsOf("b")))
+	rep := &faultReport{fault: "leader SIGKILLed every 20 s", duration: "5 min", alertsLost: lost, recovery: recovered,
+		did: fmt.Sprintf("%d kills, each replica restarted; decisions resumed under every new leader", kills.Load())}
+	r.verify(rep, window{start, stopped})
+}
+
+// amMetric reads a counter from the environment's Alertmanager (0 when the
+// series does not exist yet).
+func amMetric(series string) (float64, error) {
+	name, labels, _ := strings.Cut(strings.TrimSuffix(series, "}"), "{")
+	var match []string
+	for _, kv := range strings.Split(labels, ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			match = append(match, k, strings.Trim(v, `"`))
+		}
+	}
+	return scrapeErr(env.AlertmanagerURL, name, match...)
+}
+
+// TestFaultAlertmanagerHAPair: two real Alertmanagers clustered on
+// loopback, both routing to the replicas' webhooks behind a Service-like
+// proxy, each alert sent to both as Prometheus does. A spike makes exactly
+// one evaluation per notification group (Alertmanager's own HA and the
+// webhook's dedup), and an Alertmanager killed mid-spike does not lose it.
+func TestFaultAlertmanagerHAPair(t *testing.T) {
+	r := newFaultRig(t, env.Kubeconfig, true, "--spike-window=0s")
+	port, err := localenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := fmt.Sprintf("127.0.0.1:%d", port)
+	serveRoundRobin(t, front, r.a.webhook, r.b.webhook)
+	const peerTimeout = 3 * time.Second
+	ams, err := env.StartAlertmanagerCluster(r.ctx, "am-"+r.ns, 2, localenv.WebhookRoute("http://"+front+"/webhook/alertmanager", tokenFile), peerTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, am := range ams {
+			am.Proc.Stop(5 * time.Second)
+		}
+	})
+	for _, am := range ams {
+		r.poll("the Alertmanager cluster formed", time.Minute, func() (bool, error) {
+			var st struct {
+				Cluster struct {
+					Peers []any `json:"peers"`
+				} `json:"cluster"`
+			}
+			return getJSON(am.URL+"/api/v2/status", &st) == nil && len(st.Cluster.Peers) == 2, nil
+		})
+	}
+	r.load(r.svc, "steady", 45)
+	r.bothAt(3, "scaled to 3", 90*time.Second)
+	outcome := func(o string) float64 {
+		return r.a.metric(t, "reactive_autoscaler_webhook_alerts_total", "outcome", o) + r.b.metric(t, "reactive_autoscaler_webhook_alerts_total", "outcome", o)
+	}
+	sent := func() float64 {
+		n := 0.0
+		for _, am := range ams {
+			if am.Proc.Exited() {
+				continue
+			}
+			v, _ := scrapeErr(am.URL, "alertmanager_notifications_total", "integration", "webhook")
+			n += v
+		}
+		return n
+	}
+	queued0 := outcome("queued")
+
+	// One spike, sent to both Alertmanagers.
+	spike := time.Now()
+	labels := map[string]string{"alertname": "RequestRateSpike", "namespace": r.ns, "deployment": "alpha"}
+	for _, am := range ams {
+		postAlertTo(t, am.URL, labels, spike)
+	}
+	r.poll("the spike queued", 30*time.Second, func() (bool, error) { return outcome("queued") >= queued0+1, nil })
+	queuedAt := time.Since(spike)
+	// The second Alertmanager notifies, if at all, within its peer timeout
+	// after the group wait; after that nothing more can come.
+	time.Sleep(time.Until(spike.Add(1*time.Second + 2*peerTimeout + 2*time.Second)))
+	if q := outcome("queued") - queued0; q != 1 {
+		t.Errorf("%v evaluations queued for one notification group, want exactly 1", q)
+	}
+	delivered := sent()
+	t.Logf("spike queued %v after it was sent; the pair delivered %v notifications, %v answered as duplicates",
+		queuedAt.Round(10*time.Millisecond), delivered, outcome("duplicate"))
+
+	// A second spike; the first Alertmanager dies before its group wait.
+	second := time.Now()
+	labels = map[string]string{"alertname": "RequestRateSpike", "namespace": r.ns, "deployment": "beta"}
+	for _, am := range ams {
+		postAlertTo(t, am.URL, labels, second)
+	}
+	if err := ams[0].Proc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	r.poll("the spike queued though an Alertmanager died", time.Minute, func() (bool, error) { return outcome("queued") >= queued0+2, nil })
+	recovered := time.Since(second)
+	lost := 0
+	if outcome("queued")-queued0 != 2 {
+		lost = 1
+	}
+	rep := &faultReport{fault: "Alertmanager HA pair, one killed mid-spike", duration: "rest of the test", recovery: recovered, alertsLost: lost,
+		did: fmt.Sprintf("1 evaluation per notification group (%v delivered, %v duplicates); the survivor delivered the second spike %v after it was sent",
+			delivered, outcome("duplicate"), recovered.Round(100*time.Millisecond))}
+	r.verify(rep, window{second, second.Add(recovered)})
+}
+
+// getJSON decodes the JSON answer of a GET.
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
