@@ -344,7 +344,11 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	}
 	c.limiter.Forget(key)
 	if after > 0 {
-		c.schedule(key, after)
+		// The interval runs from this evaluation's start, not its end: a
+		// slow evaluation (a slow API server) does not stretch the period,
+		// and one slower than the interval makes the next start late,
+		// which the lag metric shows.
+		c.scheduleAt(key, now.Add(after))
 	}
 	return true
 }
@@ -444,14 +448,17 @@ func (c *Controller) enqueue(d workload) { c.schedule(key(d), 0) }
 
 // schedule queues the periodic evaluation of k after d and records when it
 // is due. An earlier due time already queued wins, as in the queue itself.
-func (c *Controller) schedule(k string, d time.Duration) {
-	at := c.clock.Now().Add(d)
+func (c *Controller) schedule(k string, d time.Duration) { c.scheduleAt(k, c.clock.Now().Add(d)) }
+
+// scheduleAt queues the periodic evaluation of k for at (at once if at has
+// passed) and records at as when it is due.
+func (c *Controller) scheduleAt(k string, at time.Time) {
 	c.mu.Lock()
 	if prev, ok := c.due[k]; !ok || at.Before(prev) {
 		c.due[k] = at
 	}
 	c.mu.Unlock()
-	c.queue.AddAfter(k, d)
+	c.queue.AddAfter(k, max(0, at.Sub(c.clock.Now())))
 }
 
 // forget drops everything kept about a target: its state, its metric series

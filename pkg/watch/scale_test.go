@@ -201,3 +201,28 @@ func TestAnotherNamespacesTrafficIsNotOurs(t *testing.T) {
 		t.Errorf("shop/frontend at 5 RPS went to %d replicas: another namespace's 500 RPS counted", r)
 	}
 }
+
+// TestTheIntervalRunsFromTheEvaluationsStart: an evaluation that takes
+// long (here its scale write, 1.5 s on the fake clock) does not push the
+// next one back: it is due one interval after this one started. (Scheduled
+// from its end, a slow API server stretched every period and the lag
+// metric could not show it.)
+func TestTheIntervalRunsFromTheEvaluationsStart(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1, "interval", "10s"))
+	h.prom.Set(promtest.Value(45)) // scale to 3: a scale write
+	h.scale.BeforeNextGet(func() { h.clock.Step(1500 * time.Millisecond) })
+	start := h.clock.Now()
+	h.ctrl.schedule("shop/frontend", 0)
+	if !h.ctrl.processNextWorkItem(h.ctx) {
+		t.Fatal("the queue shut down")
+	}
+	if r := h.replicas("frontend"); r != 3 {
+		t.Fatalf("replicas %d, want 3", r)
+	}
+	h.ctrl.mu.Lock()
+	due := h.ctrl.due["shop/frontend"]
+	h.ctrl.mu.Unlock()
+	if want := start.Add(10 * time.Second); !due.Equal(want) {
+		t.Errorf("next evaluation due %v after the start, want %v (one interval)", due.Sub(start), want.Sub(start))
+	}
+}

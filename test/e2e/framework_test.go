@@ -282,6 +282,27 @@ func scrape(t testing.TB, metricsURL, name string, match ...string) float64 {
 	return v
 }
 
+// scrapeHistogram reads the sum and count of a histogram from a
+// controller's /metrics.
+func scrapeHistogram(t testing.TB, metricsURL, name string) (sum, count float64) {
+	t.Helper()
+	resp, err := http.Get(metricsURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mfs[name].GetMetric() {
+		sum += m.GetHistogram().GetSampleSum()
+		count += float64(m.GetHistogram().GetSampleCount())
+	}
+	return sum, count
+}
+
 // scrapeErr is scrape returning its error.
 func scrapeErr(metricsURL, name string, match ...string) (float64, error) {
 	resp, err := http.Get(metricsURL + "/metrics")
