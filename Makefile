@@ -35,7 +35,13 @@ deps: ## Install Prometheus and Alertmanager (Debian packages) when absent
 
 .PHONY: e2e
 e2e: build tools deps ## End-to-end tests on a real local cluster, Prometheus and Alertmanager
-	go test -race -tags e2e -count=1 -timeout 30m $(GO_TEST_FLAGS) ./test/e2e/...
+	go test -race -tags e2e -count=1 -timeout 30m -skip '^TestFault' $(GO_TEST_FLAGS) ./test/e2e/...
+
+.PHONY: e2e-faults
+e2e-faults: build tools deps ## The fault suite: API server restart, Prometheus outage, Alertmanager HA, partition, crash loop, slow API (about 13 min)
+	@echo "go test -race -tags e2e -run '^TestFault' ./test/e2e/... (full output in $(BIN)/e2e-faults.log)"
+	@go test -race -tags e2e -count=1 -timeout 40m -run '^TestFault' -v $(GO_TEST_FLAGS) ./test/e2e/... > $(BIN)/e2e-faults.log 2>&1; rc=$$?; \
+	if [ $$rc -ne 0 ]; then tail -n 300 $(BIN)/e2e-faults.log; else grep -E '^(--- |ok)|FAULT-TABLE' $(BIN)/e2e-faults.log; fi; exit $$rc
 
 .PHONY: rules
 rules: deps ## promtool check and unit-test the spike rule; amtool check the example route
@@ -85,7 +91,7 @@ load: build ## Drive load at a demo-app: make load URL=http://127.0.0.1:8081 PRO
 	$(BIN)/demo-app load --url $(URL) --profile $(PROFILE) --rps $(RPS) --duration $(or $(DURATION),60s)
 
 .PHONY: check
-check: lint rules test chart image-test e2e ## Everything CI runs
+check: lint rules test chart image-test e2e e2e-faults ## Everything CI runs
 
 .PHONY: bench
 bench: build tools deps ## Benchmarks (speed claims live here, as ratios against a baseline of the same run)
