@@ -58,31 +58,7 @@ const banner = `reactive-autoscaler demo
 func run(ctx context.Context, binDir, rules string, keep bool, plotPath string, peak float64) error {
 	fmt.Print(banner)
 	fmt.Println("\nStarting the local cluster and monitoring stack...")
-	rules, err := filepath.Abs(rules)
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(rules); err != nil {
-		return fmt.Errorf("the spike rule file: %w", err)
-	}
-	dir, err := os.MkdirTemp("", "reactive-autoscaler-demo-")
-	if err != nil {
-		return err
-	}
-	tokenFile := filepath.Join(dir, "webhook-token")
-	token := make([]byte, 16)
-	_, _ = rand.Read(token)
-	if err := os.WriteFile(tokenFile, []byte(hex.EncodeToString(token)), 0o600); err != nil {
-		return err
-	}
-	hookPort, err := localenv.FreePort()
-	if err != nil {
-		return err
-	}
-	hookAddr := fmt.Sprintf("127.0.0.1:%d", hookPort)
-	opts := localenv.SpikeStack(binDir, rules, "http://"+hookAddr+"/webhook/alertmanager", tokenFile)
-	opts.Dir, opts.KeepDir, opts.Log = dir, true, os.Stdout
-	env, err := localenv.Start(ctx, opts)
+	env, hookAddr, tokenFile, err := startStack(ctx, binDir, rules)
 	if err != nil {
 		return err
 	}
@@ -91,20 +67,8 @@ func run(ctx context.Context, binDir, rules string, keep bool, plotPath string, 
 		env.Stop()
 		fmt.Printf("Logs of every component are in %s\n", env.Dir)
 	}()
-
-	appPort, err := localenv.FreePort()
+	app, err := startApp(ctx, env, binDir)
 	if err != nil {
-		return err
-	}
-	app := fmt.Sprintf("127.0.0.1:%d", appPort)
-	appProc, err := env.StartProcess("demo-app", filepath.Join(binDir, "demo-app"), nil, "serve", "--listen", app, "--service", "frontend")
-	if err != nil {
-		return err
-	}
-	if err := localenv.WaitReady(ctx, "http://"+app+"/load", appProc, 30*time.Second); err != nil {
-		return err
-	}
-	if err := env.AddScrapeTarget("frontend", app, "namespace", "default"); err != nil {
 		return err
 	}
 	metricsPort, err := localenv.FreePort()
@@ -126,7 +90,75 @@ func run(ctx context.Context, binDir, rules string, keep bool, plotPath string, 
 	}
 	fmt.Printf("\nkubeconfig: %s   Prometheus: %s   autoscaler metrics: http://127.0.0.1:%d/metrics\n", env.Kubeconfig, env.PrometheusURL, metricsPort)
 	fmt.Println("Deployment frontend: autoscale.io/reactive=true, seed thresholds 1:10/0,2:30/8,3:60/25,4:100/50,5:inf/90")
+	if err := walkthrough(ctx, w, app, peak); err != nil {
+		return err
+	}
+	if err := w.writeSVG(plotPath); err != nil {
+		return err
+	}
+	fmt.Printf("\nScale actions: %s\nTimeline plot: %s\n", w.actionSummary(), plotPath)
+	if w.distinctReplicas() < 3 || !w.scaledDown() {
+		return fmt.Errorf("the walkthrough did not scale through three replica counts and back down: %s", w.actionSummary())
+	}
+	if keep {
+		fmt.Printf("\nThe environment stays up until Ctrl-C. Try:\n  export KUBECONFIG=%s\n  bin/kubectl get deployment frontend --watch\n  bin/demo-app load --url http://%s --profile spike --rps 150 --duration 30s\n", env.Kubeconfig, app)
+		<-ctx.Done()
+	}
+	return nil
+}
 
+// startStack starts the local cluster, Prometheus with the spike rule and
+// Alertmanager routing it to the webhook address it returns, with the
+// token file the autoscaler and Alertmanager share.
+func startStack(ctx context.Context, binDir, rules string) (env *localenv.Env, hookAddr, tokenFile string, err error) {
+	if rules, err = filepath.Abs(rules); err != nil {
+		return nil, "", "", err
+	}
+	if _, err := os.Stat(rules); err != nil {
+		return nil, "", "", fmt.Errorf("the spike rule file: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "reactive-autoscaler-demo-")
+	if err != nil {
+		return nil, "", "", err
+	}
+	tokenFile = filepath.Join(dir, "webhook-token")
+	token := make([]byte, 16)
+	_, _ = rand.Read(token)
+	if err := os.WriteFile(tokenFile, []byte(hex.EncodeToString(token)), 0o600); err != nil {
+		return nil, "", "", err
+	}
+	hookPort, err := localenv.FreePort()
+	if err != nil {
+		return nil, "", "", err
+	}
+	hookAddr = fmt.Sprintf("127.0.0.1:%d", hookPort)
+	opts := localenv.SpikeStack(binDir, rules, "http://"+hookAddr+"/webhook/alertmanager", tokenFile)
+	opts.Dir, opts.KeepDir, opts.Log = dir, true, os.Stdout
+	env, err = localenv.Start(ctx, opts)
+	return env, hookAddr, tokenFile, err
+}
+
+// startApp starts the demo's frontend and has Prometheus scrape it; it
+// returns its address.
+func startApp(ctx context.Context, env *localenv.Env, binDir string) (string, error) {
+	appPort, err := localenv.FreePort()
+	if err != nil {
+		return "", err
+	}
+	app := fmt.Sprintf("127.0.0.1:%d", appPort)
+	appProc, err := env.StartProcess("demo-app", filepath.Join(binDir, "demo-app"), nil, "serve", "--listen", app, "--service", "frontend")
+	if err != nil {
+		return "", err
+	}
+	if err := localenv.WaitReady(ctx, "http://"+app+"/load", appProc, 30*time.Second); err != nil {
+		return "", err
+	}
+	return app, env.AddScrapeTarget("frontend", app, "namespace", "default")
+}
+
+// walkthrough drives the load through its steps (ramp, peak, stop, spike)
+// and follows the Deployment until each step's condition holds.
+func walkthrough(ctx context.Context, w *watcher, app string, peak float64) error {
 	steps := []struct {
 		say      string
 		profile  string
@@ -163,17 +195,6 @@ func run(ctx context.Context, binDir, rules string, keep bool, plotPath string, 
 				fmt.Printf("%-6s ---- Spike to new replicas written: %.1f s after the load step\n", clock(time.Since(w.start)), d.Seconds())
 			}
 		}
-	}
-	if err := w.writeSVG(plotPath); err != nil {
-		return err
-	}
-	fmt.Printf("\nScale actions: %s\nTimeline plot: %s\n", w.actionSummary(), plotPath)
-	if w.distinctReplicas() < 3 || !w.scaledDown() {
-		return fmt.Errorf("the walkthrough did not scale through three replica counts and back down: %s", w.actionSummary())
-	}
-	if keep {
-		fmt.Printf("\nThe environment stays up until Ctrl-C. Try:\n  export KUBECONFIG=%s\n  bin/kubectl get deployment frontend --watch\n  bin/demo-app load --url http://%s --profile spike --rps 150 --duration 30s\n", env.Kubeconfig, app)
-		<-ctx.Done()
 	}
 	return nil
 }

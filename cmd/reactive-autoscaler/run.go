@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	promconfig "github.com/prometheus/common/config"
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -64,54 +66,113 @@ func newRunCommand() *cobra.Command {
 	return cmd
 }
 
+// app is one controller process, built once: its API and Prometheus
+// clients, its own metrics, the Event recorder, a Controller per kind and,
+// with leader election, the elector whose IsLeader fences every write.
+type app struct {
+	o        *Options
+	logger   klog.Logger
+	identity string
+	client   kubernetes.Interface
+	reg      *prometheus.Registry
+	rec      *metrics.Recorder
+	recorder record.EventRecorder
+	factory  informers.SharedInformerFactory
+	ctrl     watch.Group
+	elector  *leader.Elector // nil without leader election
+	leading  atomic.Bool
+}
+
+// run builds the process, serves HTTP, and evaluates while it leads.
 func run(ctx context.Context, o *Options) error {
 	logger := klog.FromContext(ctx)
 	logger.Info("Starting reactive-autoscaler", "version", version, "commit", commit)
-
-	restCfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
-	if err != nil {
-		return fmt.Errorf("building the API server config: %w", err)
-	}
-	restCfg.QPS, restCfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
-	identity := leaderIdentity()
-	// The identity in the user agent names this replica in the API server's
-	// audit log; managedFields still say "reactive-autoscaler".
-	restCfg.UserAgent = "reactive-autoscaler/" + version + " (" + identity + ")"
-	client, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
-		return fmt.Errorf("building the API client: %w", err)
-	}
-
-	tp, shutdownTracing, err := setupTracing(ctx)
+	a := &app{o: o, logger: logger, identity: leaderIdentity(), reg: prometheus.NewRegistry()}
+	shutdown, err := a.build(ctx)
+	defer shutdown()
 	if err != nil {
 		return err
 	}
-	defer func() {
+	// Caches warm on every replica, so that a new leader starts at once.
+	a.factory.Start(ctx.Done())
+	defer a.factory.Shutdown()
+	srvErr, stopServing, err := a.serve()
+	defer stopServing()
+	if err != nil {
+		return err
+	}
+	return a.runElected(ctx, srvErr)
+}
+
+// build makes the clients, the tracer, the Event recorder, the Controllers
+// and the elector. shutdown flushes traces and Events; call it even when
+// build fails.
+func (a *app) build(ctx context.Context) (shutdown func(), err error) {
+	o := a.o
+	var closers []func()
+	shutdown = func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}
+	restCfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	if err != nil {
+		return shutdown, fmt.Errorf("building the API server config: %w", err)
+	}
+	restCfg.QPS, restCfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
+	// The identity in the user agent names this replica in the API server's
+	// audit log; managedFields still say "reactive-autoscaler".
+	restCfg.UserAgent = "reactive-autoscaler/" + version + " (" + a.identity + ")"
+	if a.client, err = kubernetes.NewForConfig(restCfg); err != nil {
+		return shutdown, fmt.Errorf("building the API client: %w", err)
+	}
+	tp, shutdownTracing, err := setupTracing(ctx)
+	if err != nil {
+		return shutdown, err
+	}
+	closers = append(closers, func() {
 		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := shutdownTracing(flushCtx); err != nil {
-			logger.Error(err, "Flushing traces")
+			a.logger.Error(err, "Flushing traces")
 		}
-	}()
+	})
 	if tracingEnabled() {
-		logger.Info("Exporting traces over OTLP (OTEL_EXPORTER_OTLP_* variables)")
+		a.logger.Info("Exporting traces over OTLP (OTEL_EXPORTER_OTLP_* variables)")
 	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	rec := metrics.NewRecorder(reg)
-	promClient, err := prometheusClient(o)
-	if err != nil {
-		return err
-	}
-
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.rec = metrics.NewRecorder(a.reg)
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartStructuredLogging(4)
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "reactive-autoscaler"})
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
+	closers = append(closers, broadcaster.Shutdown)
+	a.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "reactive-autoscaler"})
 
-	source := metrics.NewSource(promv1.NewAPI(promClient), o.PrometheusTimeout.Duration, rec)
+	base, err := a.controllerConfig(tp.Tracer(watch.TracerName))
+	if err != nil {
+		return shutdown, err
+	}
+	a.factory = informers.NewSharedInformerFactoryWithOptions(a.client, 0, informers.WithNamespace(o.Namespace))
+	base.HPAs = a.factory.Autoscaling().V2().HorizontalPodAutoscalers()
+	if a.ctrl, err = controllers(o, base, a.factory); err != nil {
+		return shutdown, err
+	}
+	if o.LeaderElect {
+		a.elector, err = a.newElector(ctx)
+	}
+	return shutdown, err
+}
+
+// controllerConfig is what every kind's Controller shares: Prometheus (one
+// query per target, or the grouped queries), the predictors, the policies,
+// and, with leader election, the fence.
+func (a *app) controllerConfig(tracer trace.Tracer) (watch.Config, error) {
+	o := a.o
+	promClient, err := prometheusClient(o)
+	if err != nil {
+		return watch.Config{}, err
+	}
+	source := metrics.NewSource(promv1.NewAPI(promClient), o.PrometheusTimeout.Duration, a.rec)
 	var batch, fastBatch watch.BatchSource
 	if o.BatchQueries {
 		batch = metrics.NewBatch(source, scaler.GroupedDefaultQuery, "namespace", "service")
@@ -119,141 +180,135 @@ func run(ctx context.Context, o *Options) error {
 	}
 	external, err := predictorClient(o)
 	if err != nil {
-		return err
+		return watch.Config{}, err
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(o.Namespace))
-	// With leader election, every write first asks the elector: a replica
-	// that has seen another holder writes nothing more, even before its
-	// renew deadline ends it.
-	var mayWrite atomic.Pointer[leader.Elector]
-	var fence func() bool
+	cfg := watch.Config{
+		Client: a.client, Source: source, Batch: batch, FastBatch: fastBatch,
+		QueryPolicy: watch.QueryPolicy(o.QueryPolicy), AllowedQueries: o.AllowedQueries, MinInterval: o.MinInterval.Duration,
+		FullCache: !o.LeanCache, Recorder: a.recorder, Monitor: a.rec, Defaults: o.Defaults,
+		SpikeWindow: o.SpikeWindow.Duration, SpikeResolution: o.SpikeResolution.Duration,
+		Tracer: tracer, Builtin: predict.DefaultForecaster, External: external,
+	}
 	if o.LeaderElect {
-		fence = func() bool {
-			e := mayWrite.Load()
-			return e != nil && e.IsLeader()
-		}
+		// Every write first asks the elector (built next, before anything
+		// runs): a replica that has seen another holder, or whose renewals
+		// stopped landing, writes nothing more.
+		cfg.MayWrite = func() bool { return a.elector.IsLeader() }
 	}
-	base := watch.Config{
-		Client:          client,
-		HPAs:            factory.Autoscaling().V2().HorizontalPodAutoscalers(),
-		Source:          source,
-		Batch:           batch,
-		FastBatch:       fastBatch,
-		QueryPolicy:     watch.QueryPolicy(o.QueryPolicy),
-		AllowedQueries:  o.AllowedQueries,
-		MinInterval:     o.MinInterval.Duration,
-		FullCache:       !o.LeanCache,
-		Recorder:        recorder,
-		Monitor:         rec,
-		Defaults:        o.Defaults,
-		SpikeWindow:     o.SpikeWindow.Duration,
-		SpikeResolution: o.SpikeResolution.Duration,
-		MayWrite:        fence,
-		Tracer:          tp.Tracer(watch.TracerName),
-		Builtin:         predict.DefaultForecaster,
-		External:        external,
-	}
-	ctrl, err := controllers(o, base, factory)
-	if err != nil {
-		return err
-	}
-	// Caches warm on every replica, so that a new leader starts at once.
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
+	return cfg, nil
+}
 
-	var leading atomic.Bool
-	srv, err := metricsServer(o, client, reg, ctrl, &leading, logger)
-	if err != nil {
-		return err
-	}
+// serve starts the metrics and probes server and, when configured, the
+// webhook's; their errors arrive on the channel. stop shuts both down.
+func (a *app) serve() (errs <-chan error, stop func(), err error) {
 	srvErr := make(chan error, 2)
-	go func() { srvErr <- serve(srv) }()
-	defer func() {
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
-	}()
-
-	if o.WebhookBindAddress != "" {
-		hook, err := webhookServer(o, ctrl, rec, logger)
-		if err != nil {
-			return err
-		}
-		go func() { srvErr <- serve(hook) }()
-		defer func() {
+	var servers []*http.Server
+	stop = func() {
+		for _, srv := range servers {
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = hook.Shutdown(shutdownCtx)
-		}()
-		logger.Info("Serving the Alertmanager webhook", "address", o.WebhookBindAddress, "path", webhook.Path, "tls", o.WebhookTLSCertFile != "")
-	}
-
-	lead := func(ctx context.Context) {
-		leading.Store(true)
-		rec.SetLeader(true)
-		if err := ctrl.Run(ctx, o.Workers); err != nil {
-			logger.Error(err, "Controller stopped")
+			_ = srv.Shutdown(shutdownCtx)
+			cancel()
 		}
 	}
-	if !o.LeaderElect {
-		go lead(ctx)
-		return waitForShutdown(ctx, logger, srvErr)
+	srv, err := metricsServer(a.o, a.client, a.reg, a.ctrl, &a.leading, a.logger)
+	if err != nil {
+		return srvErr, stop, err
 	}
+	servers = append(servers, srv)
+	if a.o.WebhookBindAddress != "" {
+		hook, err := webhookServer(a.o, a.ctrl, a.rec, a.logger)
+		if err != nil {
+			return srvErr, stop, err
+		}
+		servers = append(servers, hook)
+		a.logger.Info("Serving the Alertmanager webhook", "address", a.o.WebhookBindAddress, "path", webhook.Path, "tls", a.o.WebhookTLSCertFile != "")
+	}
+	for _, srv := range servers {
+		go func() { srvErr <- serveHTTP(srv) }()
+	}
+	return srvErr, stop, nil
+}
 
-	elector, err := leader.New(leader.Config{
-		Client:        client,
-		Namespace:     o.LeaderElectionNamespace,
-		Name:          o.LeaderElectionID,
-		Identity:      identity,
-		LeaseDuration: o.LeaseDuration.Duration,
-		RenewDeadline: o.RenewDeadline.Duration,
-		RetryPeriod:   o.RetryPeriod.Duration,
-		EventRecorder: recorder,
+// lead runs the Controllers until ctx ends (leadership, or the process).
+func (a *app) lead(ctx context.Context) {
+	a.leading.Store(true)
+	a.rec.SetLeader(true)
+	if err := a.ctrl.Run(ctx, a.o.Workers); err != nil {
+		a.logger.Error(err, "Controller stopped")
+	}
+}
+
+// newElector campaigns for the Lease; losing it ends the process before it
+// writes anything more.
+func (a *app) newElector(ctx context.Context) (*leader.Elector, error) {
+	o := a.o
+	e, err := leader.New(leader.Config{
+		Client: a.client, Namespace: o.LeaderElectionNamespace, Name: o.LeaderElectionID, Identity: a.identity,
+		LeaseDuration: o.LeaseDuration.Duration, RenewDeadline: o.RenewDeadline.Duration, RetryPeriod: o.RetryPeriod.Duration,
+		EventRecorder: a.recorder,
 		OnStartedLeading: func(ctx context.Context) {
-			logger.Info("Became the leader", "identity", identity)
-			lead(ctx)
+			a.logger.Info("Became the leader", "identity", a.identity)
+			a.lead(ctx)
 		},
 		OnStoppedLeading: func() {
-			leading.Store(false)
-			rec.SetLeader(false)
+			a.leading.Store(false)
+			a.rec.SetLeader(false)
 			if ctx.Err() != nil {
-				logger.Info("Released the leader lease on shutdown", "identity", identity)
+				a.logger.Info("Released the leader lease on shutdown", "identity", a.identity)
 				return
 			}
 			// Another replica may lead now: stop before writing anything.
-			logger.Error(nil, "Lost the leader lease; exiting", "identity", identity)
+			a.logger.Error(nil, "Lost the leader lease; exiting", "identity", a.identity)
 			klog.FlushAndExit(klog.ExitFlushTimeout, 1)
 		},
-		OnNewLeader: func(id string) { logger.Info("Leader is", "identity", id) },
+		OnNewLeader: func(id string) { a.logger.Info("Leader is", "identity", id) },
 	})
 	if err != nil {
-		return fmt.Errorf("leader election: %w", err)
+		return nil, fmt.Errorf("leader election: %w", err)
 	}
-	mayWrite.Store(elector)
-	logger.Info("Waiting for the leader lease", "lease", o.LeaderElectionNamespace+"/"+o.LeaderElectionID, "identity", identity)
+	return e, nil
+}
+
+// runElected evaluates at once without leader election, else while this
+// replica holds the Lease, until ctx ends or a server fails.
+func (a *app) runElected(ctx context.Context, srvErr <-chan error) error {
+	if a.elector == nil {
+		go a.lead(ctx)
+		return waitForShutdown(ctx, a.logger, srvErr)
+	}
+	a.logger.Info("Waiting for the leader lease", "lease", a.o.LeaderElectionNamespace+"/"+a.o.LeaderElectionID, "identity", a.identity)
 	elected := make(chan struct{})
+	electorErr := make(chan error, 1)
 	go func() {
 		defer close(elected)
-		if err := elector.Run(ctx); err != nil {
-			srvErr <- err
+		if err := a.elector.Run(ctx); err != nil {
+			electorErr <- err
 		}
 	}()
-	err = waitForShutdown(ctx, logger, srvErr)
+	err := waitForShutdownOr(ctx, a.logger, srvErr, electorErr)
 	// On SIGTERM the elector releases the Lease so that another replica
 	// takes over at once; do not exit before it has.
 	select {
 	case <-elected:
-	case <-time.After(o.RenewDeadline.Duration):
-		logger.Info("The leader lease was not released in time; the next leader waits for it to expire")
+	case <-time.After(a.o.RenewDeadline.Duration):
+		a.logger.Info("The leader lease was not released in time; the next leader waits for it to expire")
 	}
 	return err
 }
 
 func waitForShutdown(ctx context.Context, logger klog.Logger, srvErr <-chan error) error {
+	return waitForShutdownOr(ctx, logger, srvErr, nil)
+}
+
+// waitForShutdownOr returns when ctx ends, a server fails, or the elector
+// fails (electorErr may be nil).
+func waitForShutdownOr(ctx context.Context, logger klog.Logger, srvErr, electorErr <-chan error) error {
 	select {
 	case <-ctx.Done():
 		logger.Info("Shutting down")
 		return nil
+	case err := <-electorErr:
+		return err
 	case err := <-srvErr:
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
@@ -382,8 +437,8 @@ func metricsServer(o *Options, client kubernetes.Interface, reg *prometheus.Regi
 	return srv, nil
 }
 
-// serve runs srv, over TLS when it has a TLS configuration.
-func serve(srv *http.Server) error {
+// serveHTTP runs srv, over TLS when it has a TLS configuration.
+func serveHTTP(srv *http.Server) error {
 	if srv.TLSConfig != nil {
 		return srv.ListenAndServeTLS("", "")
 	}
