@@ -142,14 +142,11 @@ type Controller struct {
 	defaults        map[string]string
 	fallback        time.Duration
 	mayWrite        func() bool
-	// limiter is the queue's per-key backoff, asked directly so that the
-	// controller knows when a retried evaluation is due.
-	limiter   workqueue.TypedRateLimiter[string]
-	batch     BatchSource
-	fastBatch BatchSource
-	builtin   scaler.Predictor
-	external  scaler.Predictor
-	tracer    trace.Tracer
+	batch           BatchSource
+	fastBatch       BatchSource
+	builtin         scaler.Predictor
+	external        scaler.Predictor
+	tracer          trace.Tracer
 
 	hpas           cache.Indexer // HPAs by target; nil: not watched
 	queryPolicy    QueryPolicy
@@ -203,7 +200,6 @@ func New(cfg Config) (*Controller, error) {
 		spikes:          workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "spikes", Clock: cfg.Clock}),
 		spikeWindow:     cfg.SpikeWindow,
 		spikeResolution: cfg.SpikeResolution,
-		limiter:         workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 		batch:           cfg.Batch,
 		fastBatch:       cfg.FastBatch,
 		queryPolicy:     cfg.QueryPolicy,
@@ -211,7 +207,9 @@ func New(cfg Config) (*Controller, error) {
 		minInterval:     cfg.MinInterval,
 		due:             map[string]time.Time{},
 	}
-	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(c.limiter,
+	// A failed evaluation is retried through the queue's per-key backoff,
+	// 1 s doubling to 5 min, and forgotten once one succeeds.
+	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource, Clock: cfg.Clock})
 	inf := cfg.Informer
 	if !cfg.FullCache {
@@ -339,10 +337,10 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	after, err := c.syncDue(ctx, key, due)
 	if err != nil {
 		utilruntime.HandleErrorWithContext(ctx, err, "Evaluation failed; retrying with backoff", "key", key)
-		c.schedule(key, c.limiter.When(key))
+		c.queue.AddRateLimited(key)
 		return true
 	}
-	c.limiter.Forget(key)
+	c.queue.Forget(key)
 	if after > 0 {
 		// The interval runs from this evaluation's start, not its end: a
 		// slow evaluation (a slow API server) does not stretch the period,
@@ -470,7 +468,7 @@ func (c *Controller) forget(k string) {
 	delete(c.due, k)
 	n := len(c.targets)
 	c.mu.Unlock()
-	c.limiter.Forget(k)
+	c.queue.Forget(k)
 	if had {
 		ns, name, _ := cache.SplitMetaNamespaceKey(k)
 		c.monitor.ForgetTarget(ns, name)

@@ -226,3 +226,50 @@ func TestTheIntervalRunsFromTheEvaluationsStart(t *testing.T) {
 		t.Errorf("next evaluation due %v after the start, want %v (one interval)", due.Sub(start), want.Sub(start))
 	}
 }
+
+// TestAFailedEvaluationIsRetriedThroughTheQueue drives the worker as it
+// runs: a scale write that keeps conflicting fails the evaluation, which
+// goes back on the queue after the rate limiter's backoff (1 s, then 2 s on
+// the fake clock), and is forgotten once an evaluation succeeds.
+func TestAFailedEvaluationIsRetriedThroughTheQueue(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1, "interval", "10s"))
+	h.prom.Set(promtest.Value(45))
+	h.scale.Conflicts(1000)
+	const key = "shop/frontend"
+	queued := func(what string) {
+		t.Helper()
+		err := wait.PollUntilContextTimeout(h.ctx, time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+			return h.ctrl.queue.Len() == 1, nil
+		})
+		if err != nil {
+			t.Fatalf("%s: never queued", what)
+		}
+	}
+	h.ctrl.schedule(key, 0)
+	for failures, backoff := 1, time.Second; failures <= 2; failures, backoff = failures+1, 2*backoff {
+		queued(fmt.Sprintf("evaluation %d", failures))
+		h.ctrl.processNextWorkItem(h.ctx)
+		if n := h.ctrl.queue.NumRequeues(key); n != failures {
+			t.Fatalf("after %d failed evaluations, %d requeues", failures, n)
+		}
+		if h.ctrl.queue.Len() != 0 {
+			t.Fatal("the failed evaluation was queued again at once, without backoff")
+		}
+		h.clock.Step(backoff) // the rate limiter's backoff: 1 s, then 2 s
+	}
+	h.scale.Conflicts(0)
+	queued("the retry after the second failure")
+	h.ctrl.processNextWorkItem(h.ctx)
+	if r := h.replicas("frontend"); r != 3 {
+		t.Errorf("replicas %d after the successful retry, want 3", r)
+	}
+	if n := h.ctrl.queue.NumRequeues(key); n != 0 {
+		t.Errorf("%d requeues remembered after a success, want the backoff forgotten", n)
+	}
+	h.ctrl.mu.Lock()
+	_, periodic := h.ctrl.due[key]
+	h.ctrl.mu.Unlock()
+	if !periodic {
+		t.Error("no periodic evaluation scheduled after the successful retry")
+	}
+}
