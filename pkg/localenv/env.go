@@ -83,7 +83,10 @@ type Env struct {
 	promArgs   []string
 	// args are the command lines of the components started by start, to
 	// restart them as they were.
-	args      map[string][]string
+	args map[string][]string
+	// procsMu guards procs, order and args: a test may start processes
+	// from several goroutines (a supervisor, the test itself).
+	procsMu   sync.Mutex
 	log       io.Writer
 	targetsMu sync.Mutex // guards the Prometheus targets file
 }
@@ -158,6 +161,8 @@ func (e *Env) start(name, bin string, args ...string) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.procsMu.Lock()
+	defer e.procsMu.Unlock()
 	e.procs[name] = p
 	e.order = append(e.order, name)
 	e.args[name] = append([]string{bin}, args...)
@@ -170,7 +175,7 @@ func (e *Env) start(name, bin string, args ...string) (*Proc, error) {
 // reconnect.
 func (e *Env) StopAPIServer() {
 	for _, name := range []string{"kube-apiserver", "etcd"} {
-		if p := e.procs[name]; p != nil {
+		if p := e.Proc(name); p != nil {
 			p.Stop(10 * time.Second)
 		}
 	}
@@ -182,7 +187,9 @@ func (e *Env) StartAPIServer(ctx context.Context) error {
 	var api *Proc
 	for _, name := range []string{"etcd", "kube-apiserver"} {
 		e.logf("restarting %s", name)
+		e.procsMu.Lock()
 		args := e.args[name]
+		e.procsMu.Unlock()
 		p, err := e.StartProcess(name, args[0], nil, args[1:]...)
 		if err != nil {
 			return err
@@ -195,7 +202,11 @@ func (e *Env) StartAPIServer(ctx context.Context) error {
 
 // Proc returns a component's process by name (etcd, kube-apiserver,
 // kube-controller-manager, kwok, prometheus, alertmanager).
-func (e *Env) Proc(name string) *Proc { return e.procs[name] }
+func (e *Env) Proc(name string) *Proc {
+	e.procsMu.Lock()
+	defer e.procsMu.Unlock()
+	return e.procs[name]
+}
 
 func (e *Env) startControlPlane(ctx context.Context) error {
 	ports, err := freePorts(3)
@@ -336,6 +347,8 @@ func (e *Env) RESTConfig() *rest.Config { return rest.CopyConfig(e.restConfig) }
 // StartProcess runs another program (the autoscaler, the demo app) as part
 // of the environment: logged to Dir/name.log and stopped by Stop.
 func (e *Env) StartProcess(name, bin string, env []string, args ...string) (*Proc, error) {
+	e.procsMu.Lock()
+	defer e.procsMu.Unlock()
 	if old, ok := e.procs[name]; ok && !old.Exited() {
 		return nil, fmt.Errorf("process %s is already running", name)
 	}
@@ -352,8 +365,11 @@ func (e *Env) StartProcess(name, bin string, env []string, args ...string) (*Pro
 
 // Stop ends every process, newest first, and removes Dir unless KeepDir.
 func (e *Env) Stop() {
-	for _, name := range slices.Backward(e.order) {
-		if p := e.procs[name]; p != nil {
+	e.procsMu.Lock()
+	order := slices.Clone(e.order)
+	e.procsMu.Unlock()
+	for _, name := range slices.Backward(order) {
+		if p := e.Proc(name); p != nil {
 			p.Stop(10 * time.Second)
 		}
 	}
@@ -364,7 +380,7 @@ func (e *Env) Stop() {
 
 // Logs returns the tail of a component's log, for test failure messages.
 func (e *Env) Logs(name string, lines int) string {
-	p := e.procs[name]
+	p := e.Proc(name)
 	if p == nil {
 		return ""
 	}

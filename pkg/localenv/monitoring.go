@@ -175,7 +175,7 @@ func Query(ctx context.Context, base, q string) (float64, error) {
 // StopPrometheus stops Prometheus (to test an outage); StartPrometheus
 // brings it back on the same address with the same data.
 func (e *Env) StopPrometheus() {
-	if p := e.procs["prometheus"]; p != nil {
+	if p := e.Proc("prometheus"); p != nil {
 		p.Stop(10 * time.Second)
 	}
 }
