@@ -88,16 +88,24 @@ func TestPrometheusBehindTLSAndBasicAuth(t *testing.T) {
 		return strings.Contains(s.get("guarded").Annotations["autoscale.io/status"], `"dataHealth":"ok"`), nil
 	})
 
-	// A wrong password, written while it runs: no data within two
-	// intervals (2 s each), and still no scale-down.
+	// A wrong password, written while it runs: FailedGetMetrics and no
+	// data within two intervals (2 s each), and still no scale-down.
+	failed := func() int32 {
+		n := int32(0)
+		for _, ev := range s.events("guarded", "FailedGetMetrics") {
+			n += max(ev.Count, 1)
+		}
+		return n
+	}
+	before := failed()
 	if err := os.WriteFile(passwordFile, []byte("wrong"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rotated := time.Now()
-	s.poll("no data after the password changed", 2*2*time.Second+time.Second, func() (bool, error) {
-		return strings.Contains(s.get("guarded").Annotations["autoscale.io/status"], `"dataHealth":"no data`), nil
+	s.poll("FailedGetMetrics and no data after the password changed", 2*2*time.Second+time.Second, func() (bool, error) {
+		return failed() > before && strings.Contains(s.get("guarded").Annotations["autoscale.io/status"], `"dataHealth":"no data`), nil
 	})
-	t.Logf("the wrong password showed as no data %v after it was written", time.Since(rotated).Round(10*time.Millisecond))
+	t.Logf("the wrong password showed as FailedGetMetrics and no data %v after it was written", time.Since(rotated).Round(10*time.Millisecond))
 	s.afterEvaluations(3)
 	if r := s.replicas("guarded"); r != 3 {
 		t.Errorf("after the password broke, replicas %d, want 3 held", r)
