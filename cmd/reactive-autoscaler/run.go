@@ -424,16 +424,26 @@ func metricsServer(o *Options, client kubernetes.Interface, reg *prometheus.Regi
 		}
 		guard = g.Wrap
 	}
-	srv := &http.Server{Addr: o.MetricsBindAddress, Handler: httpHandler(reg, ctrl, leading, guard), ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	if o.MetricsTLSCertFile != "" {
-		certs, err := webhook.NewCertFiles(o.MetricsTLSCertFile, o.MetricsTLSKeyFile, nil)
+	srv, err := newServer(o.MetricsBindAddress, httpHandler(reg, ctrl, leading, guard), o.MetricsTLSCertFile, o.MetricsTLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-tls-cert-file: %w", err)
+	}
+	logger.Info("Serving metrics and health", "address", o.MetricsBindAddress, "auth", o.MetricsAuth, "tls", o.MetricsTLSCertFile != "")
+	return srv, nil
+}
+
+// newServer is an HTTP server with the timeouts both of ours use and, when
+// certFile is set, TLS from files re-read when they change.
+func newServer(addr string, h http.Handler, certFile, keyFile string) (*http.Server, error) {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	if certFile != "" {
+		certs, err := webhook.NewCertFiles(certFile, keyFile, nil)
 		if err != nil {
-			return nil, fmt.Errorf("--metrics-tls-cert-file: %w", err)
+			return nil, err
 		}
 		srv.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
 	}
-	logger.Info("Serving metrics and health", "address", o.MetricsBindAddress, "auth", o.MetricsAuth, "tls", o.MetricsTLSCertFile != "")
 	return srv, nil
 }
 
@@ -457,14 +467,5 @@ func webhookServer(o *Options, ctrl webhook.Targets, rec webhook.Monitor, logger
 	mux.Handle("POST "+webhook.Path, webhook.NewHandler(webhook.Config{
 		Targets: ctrl, Token: token, Monitor: rec, DedupWindow: o.WebhookDedupWindow.Duration, Logger: logger.WithName("webhook"),
 	}))
-	hook := &http.Server{Addr: o.WebhookBindAddress, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	if o.WebhookTLSCertFile != "" {
-		certs, err := webhook.NewCertFiles(o.WebhookTLSCertFile, o.WebhookTLSKeyFile, nil)
-		if err != nil {
-			return nil, err
-		}
-		hook.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
-	}
-	return hook, nil
+	return newServer(o.WebhookBindAddress, mux, o.WebhookTLSCertFile, o.WebhookTLSKeyFile)
 }

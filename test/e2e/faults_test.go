@@ -561,7 +561,7 @@ func TestFaultCrashLoop(t *testing.T) {
 	r := newFaultRig(t, env.Kubeconfig, true)
 	serveRoundRobin(t, webhookAddr, r.a.webhook, r.b.webhook)
 	r.supervise()
-	failed0, _ := amMetric(`alertmanager_notifications_failed_total{integration="webhook"}`)
+	failed0, _ := scrapeErr(env.AlertmanagerURL, "alertmanager_notifications_failed_total", "integration", "webhook")
 	start := time.Now()
 	var kills atomic.Int32
 	var recoveries atomic.Value // the longest time from a kill to a leader
@@ -612,7 +612,7 @@ func TestFaultCrashLoop(t *testing.T) {
 	leading := recoveries.Load().(time.Duration)
 	r.bothAt(3, "at the load's 3 replicas after the crash loop", 2*time.Minute)
 	recovered := time.Since(stopped)
-	failed, err := amMetric(`alertmanager_notifications_failed_total{integration="webhook"}`)
+	failed, err := scrapeErr(env.AlertmanagerURL, "alertmanager_notifications_failed_total", "integration", "webhook")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,19 +625,6 @@ func TestFaultCrashLoop(t *testing.T) {
 		did: fmt.Sprintf("%d kills; each time the restarted process took its own Lease back (same identity) and decided again (a leader again at most %v after a kill); at the load's count %v after the last phase",
 			kills.Load(), leading.Round(100*time.Millisecond), recovered.Round(100*time.Millisecond))}
 	r.verify(rep, window{start, stopped})
-}
-
-// amMetric reads a counter from the environment's Alertmanager (0 when the
-// series does not exist yet).
-func amMetric(series string) (float64, error) {
-	name, labels, _ := strings.Cut(strings.TrimSuffix(series, "}"), "{")
-	var match []string
-	for _, kv := range strings.Split(labels, ",") {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			match = append(match, k, strings.Trim(v, `"`))
-		}
-	}
-	return scrapeErr(env.AlertmanagerURL, name, match...)
 }
 
 // TestFaultAlertmanagerHAPair: two real Alertmanagers clustered on

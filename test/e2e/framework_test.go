@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	appsv1 "k8s.io/api/apps/v1"
@@ -282,17 +283,22 @@ func scrape(t testing.TB, metricsURL, name string, match ...string) float64 {
 	return v
 }
 
+// metricFamilies reads and parses metricsURL/metrics.
+func metricFamilies(metricsURL string) (map[string]*dto.MetricFamily, error) {
+	resp, err := http.Get(metricsURL + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(resp.Body)
+}
+
 // scrapeHistogram reads the sum and count of a histogram from a
 // controller's /metrics.
 func scrapeHistogram(t testing.TB, metricsURL, name string) (sum, count float64) {
 	t.Helper()
-	resp, err := http.Get(metricsURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	mfs, err := metricFamilies(metricsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,13 +311,7 @@ func scrapeHistogram(t testing.TB, metricsURL, name string) (sum, count float64)
 
 // scrapeErr is scrape returning its error.
 func scrapeErr(metricsURL, name string, match ...string) (float64, error) {
-	resp, err := http.Get(metricsURL + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	mfs, err := metricFamilies(metricsURL)
 	if err != nil {
 		return 0, err
 	}
