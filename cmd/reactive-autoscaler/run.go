@@ -73,7 +73,6 @@ type app struct {
 	o        *Options
 	logger   klog.Logger
 	identity string
-	client   kubernetes.Interface
 	reg      *prometheus.Registry
 	rec      *metrics.Recorder
 	recorder record.EventRecorder
@@ -81,6 +80,13 @@ type app struct {
 	ctrl     watch.Group
 	elector  *leader.Elector // nil without leader election
 	leading  atomic.Bool
+
+	// client writes the scale subresource and feeds the informers;
+	// background patches the status, posts Events and reviews /metrics
+	// tokens; leaderClient renews the Lease. Each has its own rate limiter
+	// (--kube-api-qps, --kube-api-burst), so that a burst of spikes never
+	// waits behind status writes and nothing delays a Lease renewal.
+	client, background, leaderClient kubernetes.Interface
 }
 
 // run builds the process, serves HTTP, and evaluates while it leads.
@@ -123,8 +129,11 @@ func (a *app) build(ctx context.Context) (shutdown func(), err error) {
 	// The identity in the user agent names this replica in the API server's
 	// audit log; managedFields still say "reactive-autoscaler".
 	restCfg.UserAgent = "reactive-autoscaler/" + version + " (" + a.identity + ")"
-	if a.client, err = kubernetes.NewForConfig(restCfg); err != nil {
-		return shutdown, fmt.Errorf("building the API client: %w", err)
+	for _, c := range []*kubernetes.Interface{&a.client, &a.background, &a.leaderClient} {
+		// NewForConfig gives each client a rate limiter of its own.
+		if *c, err = kubernetes.NewForConfig(restCfg); err != nil {
+			return shutdown, fmt.Errorf("building the API client: %w", err)
+		}
 	}
 	tp, shutdownTracing, err := setupTracing(ctx)
 	if err != nil {
@@ -144,7 +153,7 @@ func (a *app) build(ctx context.Context) (shutdown func(), err error) {
 	a.rec = metrics.NewRecorder(a.reg)
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartStructuredLogging(4)
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.background.CoreV1().Events("")})
 	closers = append(closers, broadcaster.Shutdown)
 	a.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "reactive-autoscaler"})
 
@@ -183,7 +192,7 @@ func (a *app) controllerConfig(tracer trace.Tracer) (watch.Config, error) {
 		return watch.Config{}, err
 	}
 	cfg := watch.Config{
-		Client: a.client, Source: source, Batch: batch, FastBatch: fastBatch,
+		Client: a.client, StatusClient: a.background, Source: source, Batch: batch, FastBatch: fastBatch,
 		QueryPolicy: watch.QueryPolicy(o.QueryPolicy), AllowedQueries: o.AllowedQueries, MinInterval: o.MinInterval.Duration,
 		FullCache: !o.LeanCache, Recorder: a.recorder, Monitor: a.rec, Defaults: o.Defaults,
 		SpikeWindow: o.SpikeWindow.Duration, SpikeResolution: o.SpikeResolution.Duration,
@@ -210,7 +219,7 @@ func (a *app) serve() (errs <-chan error, stop func(), err error) {
 			cancel()
 		}
 	}
-	srv, err := metricsServer(a.o, a.client, a.reg, a.ctrl, &a.leading, a.logger)
+	srv, err := metricsServer(a.o, a.background, a.reg, a.ctrl, &a.leading, a.logger)
 	if err != nil {
 		return srvErr, stop, err
 	}
@@ -243,7 +252,7 @@ func (a *app) lead(ctx context.Context) {
 func (a *app) newElector(ctx context.Context) (*leader.Elector, error) {
 	o := a.o
 	e, err := leader.New(leader.Config{
-		Client: a.client, Namespace: o.LeaderElectionNamespace, Name: o.LeaderElectionID, Identity: a.identity,
+		Client: a.leaderClient, Namespace: o.LeaderElectionNamespace, Name: o.LeaderElectionID, Identity: a.identity,
 		LeaseDuration: o.LeaseDuration.Duration, RenewDeadline: o.RenewDeadline.Duration, RetryPeriod: o.RetryPeriod.Duration,
 		EventRecorder: a.recorder,
 		OnStartedLeading: func(ctx context.Context) {

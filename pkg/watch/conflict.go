@@ -105,6 +105,6 @@ func (c *Controller) checkConflict(ctx context.Context, k string, t *target, d w
 		klog.FromContext(ctx).Info("No other autoscaler any more; managing again", "was", t.status.Conflict)
 	}
 	t.status = st
-	t.statusDirty = c.writeStatus(ctx, d, st) != nil
+	c.queueStatus(k, st)
 	return hpa != ""
 }

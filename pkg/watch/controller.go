@@ -58,7 +58,11 @@ type Monitor interface {
 
 // Config wires a Controller.
 type Config struct {
-	Client kubernetes.Interface
+	// Client reads and writes the scale subresource: the spike path's one
+	// call per scale action. StatusClient patches the status annotation
+	// (nil: Client); give it its own rate limiter so that status writes
+	// never delay a scale write.
+	Client, StatusClient kubernetes.Interface
 	// Kind is what this Controller scales (zero: Deployments), Informer
 	// that kind's shared informer.
 	Kind     Kind
@@ -125,7 +129,7 @@ type BatchSource interface {
 
 // Controller evaluates every opted-in Deployment on its interval.
 type Controller struct {
-	client kubernetes.Interface
+	api    kindAPI
 	kind   Kind
 	synced cache.InformerSynced
 	queue  workqueue.TypedRateLimitingInterface[string]
@@ -158,6 +162,10 @@ type Controller struct {
 	// due is when each queued periodic evaluation was scheduled for; the
 	// difference to when it starts is the evaluation lag.
 	due map[string]time.Time
+	// pendingStatus is each target's newest status not yet written; the
+	// statuses queue holds their keys (status.go).
+	pendingStatus map[string]Status
+	statuses      workqueue.TypedRateLimitingInterface[string]
 }
 
 // New builds a Controller and registers its event handlers on the informer.
@@ -183,8 +191,11 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.SpikeResolution <= 0 {
 		cfg.SpikeResolution = time.Second
 	}
+	if cfg.StatusClient == nil {
+		cfg.StatusClient = cfg.Client
+	}
 	c := &Controller{
-		client:          cfg.Client,
+		api:             newKindAPI(cfg.Kind, cfg.Client, cfg.StatusClient),
 		kind:            cfg.Kind,
 		source:          cfg.Source,
 		recorder:        cfg.Recorder,
@@ -206,11 +217,14 @@ func New(cfg Config) (*Controller, error) {
 		allowedQueries:  cfg.AllowedQueries,
 		minInterval:     cfg.MinInterval,
 		due:             map[string]time.Time{},
+		pendingStatus:   map[string]Status{},
 	}
 	// A failed evaluation is retried through the queue's per-key backoff,
 	// 1 s doubling to 5 min, and forgotten once one succeeds.
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource, Clock: cfg.Clock})
+	c.statuses = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, time.Minute),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource + "-status", Clock: cfg.Clock})
 	inf := cfg.Informer
 	if !cfg.FullCache {
 		if err := inf.SetTransform(leanWorkload); err != nil {
@@ -250,6 +264,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrash()
 	defer c.queue.ShutDown()
 	defer c.spikes.ShutDown()
+	defer c.statuses.ShutDown()
 	logger := klog.FromContext(ctx)
 	logger.Info("Waiting for the Deployment cache to sync")
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
@@ -264,12 +279,14 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	// cycle of periodic evaluations.
 	for range max(1, workers/4) {
 		wg.Go(func() { wait.UntilWithContext(ctx, c.runSpikeWorker, time.Second) })
+		wg.Go(func() { wait.UntilWithContext(ctx, c.runStatusWorker, time.Second) })
 	}
 	c.running.Store(true)
 	<-ctx.Done()
 	c.running.Store(false)
 	c.queue.ShutDown()
 	c.spikes.ShutDown()
+	c.statuses.ShutDown()
 	wg.Wait()
 	logger.Info("Workers stopped")
 	return nil

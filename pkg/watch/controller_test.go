@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/watch/watchtest"
 )
 
 const interval = 30 * time.Second
@@ -174,7 +175,7 @@ func TestReplicasChangedByAPersonAreRespected(t *testing.T) {
 	// A change between the decision (from the cache: 5) and the write (the
 	// API says 4 by then) is respected too.
 	h.prom.Set(promtest.Value(0)) // EMA 33: the decision is 5 -> 3
-	h.scale.BeforeNextGet(func() {
+	h.scale.BeforeNextUpdate(func() {
 		// Runs inside a reactor: use the tracker, not the clientset.
 		obj, err := h.client.Tracker().Get(deploymentsGVR, "shop", "frontend")
 		if err != nil {
@@ -184,6 +185,7 @@ func TestReplicasChangedByAPersonAreRespected(t *testing.T) {
 		d := obj.(*appsv1.Deployment).DeepCopy()
 		four := int32(4)
 		d.Spec.Replicas = &four
+		d.ResourceVersion = watchtest.NextResourceVersion(d.ResourceVersion)
 		if err := h.client.Tracker().Update(deploymentsGVR, d, "shop"); err != nil {
 			t.Error(err)
 		}
@@ -303,6 +305,7 @@ func TestLeanCacheDropsWhatTheDecisionDoesNotRead(t *testing.T) {
 
 func (h *harness) status(name string) Status {
 	h.t.Helper()
+	h.flushStatuses()
 	d, err := h.client.AppsV1().Deployments("shop").Get(h.ctx, name, metav1.GetOptions{})
 	if err != nil {
 		h.t.Fatal(err)

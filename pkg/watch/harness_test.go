@@ -192,7 +192,16 @@ func (h *harness) evaluate(name string, step time.Duration) time.Duration {
 	if err != nil {
 		h.t.Fatalf("sync %s: %v", name, err)
 	}
+	h.flushStatuses()
 	return after
+}
+
+// flushStatuses runs the status worker until no status waits to be
+// written (a failed write, waiting out its backoff, stays queued).
+func (h *harness) flushStatuses() {
+	for h.ctrl.statuses.Len() > 0 {
+		h.ctrl.processNextStatus(h.ctx)
+	}
 }
 
 // drainEvents returns the events recorded so far.
@@ -219,6 +228,7 @@ func hasEvent(events []string, prefix string) bool {
 
 // writes lists the write actions (verb/resource/subresource) the client saw.
 func (h *harness) writes() []string {
+	h.flushStatuses()
 	var out []string
 	for _, a := range h.client.Actions() {
 		switch a.GetVerb() {

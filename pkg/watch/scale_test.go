@@ -210,7 +210,7 @@ func TestAnotherNamespacesTrafficIsNotOurs(t *testing.T) {
 func TestTheIntervalRunsFromTheEvaluationsStart(t *testing.T) {
 	h := newHarness(t, managed("frontend", 1, "interval", "10s"))
 	h.prom.Set(promtest.Value(45)) // scale to 3: a scale write
-	h.scale.BeforeNextGet(func() { h.clock.Step(1500 * time.Millisecond) })
+	h.scale.BeforeNextUpdate(func() { h.clock.Step(1500 * time.Millisecond) })
 	start := h.clock.Now()
 	h.ctrl.schedule("shop/frontend", 0)
 	if !h.ctrl.processNextWorkItem(h.ctx) {

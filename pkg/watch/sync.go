@@ -2,7 +2,6 @@ package watch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -12,8 +11,10 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
@@ -151,7 +152,7 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		c.monitor.ObserveSpikeToScale(c.clock.Since(spikeAt))
 	}
 	t.cycle.Commit(o, a.scaled, now)
-	c.reportStatus(ctx, k, t, d, spec, o, a.scaled, now)
+	c.reportStatus(k, t, spec, o, a.scaled, now)
 	c.monitor.ObserveEvaluation(ns, name, &dec, a.result, c.clock.Since(start))
 	span.SetAttributes(attribute.String("autoscale.result", a.result))
 	if a.err != nil {
@@ -242,19 +243,18 @@ func (c *Controller) apply(ctx context.Context, d workload, spec *scaler.Spec, o
 	return applied{result: metrics.ResultScaled, scaled: true}
 }
 
-// reportStatus writes the status annotation when it changed (or the last
-// write failed). The predictor's standing rides along with every write, and
+// reportStatus queues the status annotation's write when it changed. The predictor's standing rides along with every write, and
 // on its own at most every PredictorStatusEvery (spread over targets): its
 // MAPE moves at every evaluation, and thousands of targets must not write at
 // once when their first predictions are scored.
-func (c *Controller) reportStatus(ctx context.Context, k string, t *target, d workload, spec *scaler.Spec, o cycle.Outcome, scaled bool, now time.Time) {
+func (c *Controller) reportStatus(k string, t *target, spec *scaler.Spec, o cycle.Outcome, scaled bool, now time.Time) {
 	st, changed := nextStatus(t.status, o.Decision, o.Input.NoData, scaled, spec.DryRun, now)
 	if ps, psChanged := predictorStatus(t.status.Predictor, spec, t.cycle.Shadow()); changed || (psChanged && now.Sub(t.statusWritten) >= predictorStatusEvery(k)) {
 		st.Predictor, changed = ps, true
 	}
-	if changed || t.statusDirty {
+	if changed {
 		t.status = st
-		t.statusDirty = c.writeStatus(ctx, d, st) != nil
+		c.queueStatus(k, st)
 		t.statusWritten = now
 	}
 }
@@ -350,9 +350,12 @@ func (s *promSource) History(ctx context.Context, end time.Time, step time.Durat
 	return s.c.source.RPSHistory(ctx, s.query, end, step, n)
 }
 
-// scale writes replicas through the scale subresource. A conflict is retried
-// with a fresh read; if the fresh read shows that someone else changed the
-// replica count, their count wins and errReplicasChanged is returned.
+// scale writes replicas through the scale subresource in one call: a
+// write conditioned on the resourceVersion of the cached object the
+// decision was made from, so it lands only if nothing changed since. On a
+// conflict the scale is read afresh: if someone else changed the replica
+// count, their count wins and errReplicasChanged is returned; otherwise
+// the write is retried on what was read.
 func (c *Controller) scale(ctx context.Context, d workload, from, to int32) (err error) {
 	ctx, span := c.tracer.Start(ctx, "scale.write", trace.WithAttributes(
 		attribute.Int("autoscale.from_replicas", int(from)), attribute.Int("autoscale.to_replicas", int(to))))
@@ -362,42 +365,27 @@ func (c *Controller) scale(ctx context.Context, d workload, from, to int32) (err
 		}
 		span.End()
 	}()
+	sc := &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: d.GetName(), Namespace: d.GetNamespace(), ResourceVersion: d.GetResourceVersion()}}
+	fresh := sc.ResourceVersion != "" // without one the write would be unconditional: read first
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if !fresh {
+			klog.FromContext(ctx).V(2).Info("The scale changed since the cached object; reading it afresh")
+			read, err := c.api.getScale(ctx, d.GetNamespace(), d.GetName())
+			if err != nil {
+				return err
+			}
+			if read.Spec.Replicas != from {
+				return fmt.Errorf("%w: now %d", errReplicasChanged, read.Spec.Replicas)
+			}
+			sc = read
+		}
+		fresh = false
 		if c.fenced() {
 			return errFenced
 		}
-		sc, err := c.getScale(ctx, d)
-		if err != nil {
-			return err
-		}
-		if sc.Spec.Replicas != from {
-			return fmt.Errorf("%w: now %d", errReplicasChanged, sc.Spec.Replicas)
-		}
 		sc.Spec.Replicas = to
-		return c.updateScale(ctx, d, sc)
+		return c.api.updateScale(ctx, sc)
 	})
-}
-
-// writeStatus patches the status annotation. A failure is logged, not
-// returned: the status is reported again at the next evaluation.
-func (c *Controller) writeStatus(ctx context.Context, d workload, st Status) error {
-	if c.fenced() {
-		return errFenced
-	}
-	ctx, span := c.tracer.Start(ctx, "status.write")
-	defer span.End()
-	js, err := json.Marshal(st)
-	if err == nil {
-		var patch []byte
-		patch, err = json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{StatusAnnotation: string(js)}}})
-		if err == nil {
-			err = c.mergePatch(ctx, d, patch)
-		}
-	}
-	if err != nil {
-		klog.FromContext(ctx).Error(err, "Writing the status annotation failed; will retry at the next evaluation")
-	}
-	return err
 }
 
 func actionWord(a scaler.Action) string {

@@ -35,10 +35,8 @@ type target struct {
 	status   Status    // as last written (or read back at start)
 	spike    bool      // a spike evaluation is pending
 	spikeAt  time.Time // when the first pending spike trigger was received
-	// statusDirty: the last status write failed; write it again.
-	statusDirty bool
-	// statusWritten is when the status was last written (or the target
-	// first seen).
+	// statusWritten is when the status was last queued for writing (or
+	// the target first seen).
 	statusWritten time.Time
 }
 

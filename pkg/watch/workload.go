@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
@@ -59,36 +60,48 @@ func (c *Controller) get(namespace, name string) (workload, error) {
 	return w, nil
 }
 
-// getScale and updateScale read and write the scale subresource.
-func (c *Controller) getScale(ctx context.Context, w workload) (*autoscalingv1.Scale, error) {
-	if c.kind == StatefulSets {
-		return c.client.AppsV1().StatefulSets(w.GetNamespace()).GetScale(ctx, w.GetName(), metav1.GetOptions{})
-	}
-	return c.client.AppsV1().Deployments(w.GetNamespace()).GetScale(ctx, w.GetName(), metav1.GetOptions{})
+// kindAPI is the API of one kind's objects, bound once in New: the scale
+// subresource on the scale client (the spike path's), the status
+// annotation's patch on the status client.
+type kindAPI struct {
+	getScale    func(ctx context.Context, namespace, name string) (*autoscalingv1.Scale, error)
+	updateScale func(ctx context.Context, sc *autoscalingv1.Scale) error
+	mergePatch  func(ctx context.Context, namespace, name string, patch []byte) error
 }
 
-func (c *Controller) updateScale(ctx context.Context, w workload, sc *autoscalingv1.Scale) error {
-	opts := metav1.UpdateOptions{FieldManager: FieldManager}
-	var err error
-	if c.kind == StatefulSets {
-		_, err = c.client.AppsV1().StatefulSets(w.GetNamespace()).UpdateScale(ctx, w.GetName(), sc, opts)
-	} else {
-		_, err = c.client.AppsV1().Deployments(w.GetNamespace()).UpdateScale(ctx, w.GetName(), sc, opts)
-	}
-	return err
+// kindClient is what kindAPI uses of a typed client (DeploymentInterface,
+// StatefulSetInterface).
+type kindClient[T any] interface {
+	GetScale(ctx context.Context, name string, opts metav1.GetOptions) (*autoscalingv1.Scale, error)
+	UpdateScale(ctx context.Context, name string, sc *autoscalingv1.Scale, opts metav1.UpdateOptions) (*autoscalingv1.Scale, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
 }
 
-// mergePatch applies a JSON merge patch to the workload (its status
-// annotation: the only change the chart's admission policy allows).
-func (c *Controller) mergePatch(ctx context.Context, w workload, patch []byte) error {
-	opts := metav1.PatchOptions{FieldManager: FieldManager}
-	var err error
-	if c.kind == StatefulSets {
-		_, err = c.client.AppsV1().StatefulSets(w.GetNamespace()).Patch(ctx, w.GetName(), types.MergePatchType, patch, opts)
-	} else {
-		_, err = c.client.AppsV1().Deployments(w.GetNamespace()).Patch(ctx, w.GetName(), types.MergePatchType, patch, opts)
+func newKindAPI(kind Kind, scale, status kubernetes.Interface) kindAPI {
+	if kind == StatefulSets {
+		return bindKindAPI(func(ns string) kindClient[*appsv1.StatefulSet] { return scale.AppsV1().StatefulSets(ns) },
+			func(ns string) kindClient[*appsv1.StatefulSet] { return status.AppsV1().StatefulSets(ns) })
 	}
-	return err
+	return bindKindAPI(func(ns string) kindClient[*appsv1.Deployment] { return scale.AppsV1().Deployments(ns) },
+		func(ns string) kindClient[*appsv1.Deployment] { return status.AppsV1().Deployments(ns) })
+}
+
+func bindKindAPI[T any](scale, status func(namespace string) kindClient[T]) kindAPI {
+	return kindAPI{
+		getScale: func(ctx context.Context, namespace, name string) (*autoscalingv1.Scale, error) {
+			return scale(namespace).GetScale(ctx, name, metav1.GetOptions{})
+		},
+		updateScale: func(ctx context.Context, sc *autoscalingv1.Scale) error {
+			_, err := scale(sc.Namespace).UpdateScale(ctx, sc.Name, sc, metav1.UpdateOptions{FieldManager: FieldManager})
+			return err
+		},
+		// A JSON merge patch of the workload: its status annotation, the
+		// only change the chart's admission policy allows.
+		mergePatch: func(ctx context.Context, namespace, name string, patch []byte) error {
+			_, err := status(namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
+			return err
+		},
+	}
 }
 
 // leanWorkload keeps only what the controller reads of a workload, so the

@@ -5,6 +5,7 @@ package watchtest
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -16,6 +17,14 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
+
+// NextResourceVersion is the resourceVersion after rv ("" and
+// non-numbers count as 0): tests that change an object behind the
+// controller's back give it a new one, as the API server does.
+func NextResourceVersion(rv string) string {
+	n, _ := strconv.ParseUint(rv, 10, 64)
+	return strconv.FormatUint(n+1, 10)
+}
 
 // replicas points at spec.replicas of a Deployment or a StatefulSet.
 func replicas(obj runtime.Object) **int32 {
@@ -31,9 +40,10 @@ func replicas(obj runtime.Object) **int32 {
 // Scale serves deployments/scale on a fake clientset. Its fields let a test
 // interfere with the writes.
 type Scale struct {
-	mu        sync.Mutex
-	conflicts int
-	beforeGet func()
+	mu           sync.Mutex
+	conflicts    int
+	beforeGet    func()
+	beforeUpdate func()
 }
 
 // Conflicts makes the next n scale updates fail with 409.
@@ -49,6 +59,24 @@ func (s *Scale) BeforeNextGet(f func()) {
 	s.mu.Lock()
 	s.beforeGet = f
 	s.mu.Unlock()
+}
+
+// BeforeNextUpdate runs f once, before the next scale write is checked and
+// applied: a change made there (with a new resourceVersion, as the API
+// server would give it) makes a write conditioned on the old one conflict.
+func (s *Scale) BeforeNextUpdate(f func()) {
+	s.mu.Lock()
+	s.beforeUpdate = f
+	s.mu.Unlock()
+}
+
+// take returns and clears *hook under the lock.
+func (s *Scale) take(hook *func()) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := *hook
+	*hook = nil
+	return f
 }
 
 // InstallScale makes client serve get and update of deployments/scale and
@@ -68,11 +96,7 @@ func (s *Scale) install(client *fake.Clientset, gvr schema.GroupVersionResource)
 		if ga.GetSubresource() != "scale" {
 			return false, nil, nil
 		}
-		s.mu.Lock()
-		hook := s.beforeGet
-		s.beforeGet = nil
-		s.mu.Unlock()
-		if hook != nil {
+		if hook := s.take(&s.beforeGet); hook != nil {
 			hook()
 		}
 		obj, err := tracker.Get(gvr, ga.GetNamespace(), ga.GetName())
@@ -91,6 +115,9 @@ func (s *Scale) install(client *fake.Clientset, gvr schema.GroupVersionResource)
 			return false, nil, nil
 		}
 		sc := ua.GetObject().(*autoscalingv1.Scale)
+		if hook := s.take(&s.beforeUpdate); hook != nil {
+			hook()
+		}
 		s.mu.Lock()
 		conflict := s.conflicts > 0
 		if conflict {
@@ -104,9 +131,17 @@ func (s *Scale) install(client *fake.Clientset, gvr schema.GroupVersionResource)
 		if err != nil {
 			return true, nil, err
 		}
+		m := obj.(metav1.Object)
+		if sc.ResourceVersion != "" && sc.ResourceVersion != m.GetResourceVersion() {
+			return true, nil, apierrors.NewConflict(gvr.GroupResource(), sc.Name, fmt.Errorf("the object has been modified"))
+		}
 		obj = obj.DeepCopyObject()
 		n := sc.Spec.Replicas
 		*replicas(obj) = &n
-		return true, sc, tracker.Update(gvr, obj, sc.Namespace)
+		m = obj.(metav1.Object)
+		m.SetResourceVersion(NextResourceVersion(m.GetResourceVersion()))
+		out := sc.DeepCopy()
+		out.ResourceVersion = m.GetResourceVersion()
+		return true, out, tracker.Update(gvr, obj, sc.Namespace)
 	})
 }
