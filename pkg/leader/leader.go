@@ -1,17 +1,18 @@
-// Package leader runs client-go leader election on a coordination.k8s.io
-// Lease, with two additions that make a failover fast and safe:
+// Package leader runs client-go's leader election on a coordination.k8s.io
+// Lease and adds one thing, the write fence: IsLeader is true only while
+// this replica leads and its last renewal landed within the renew deadline.
 //
-//   - A candidate watches the Lease. When the holder releases it (SIGTERM,
-//     ReleaseOnCancel) the candidate campaigns at once instead of at its next
-//     jittered retry, up to 2.2 x RetryPeriod later.
-//   - When the watched Lease has not changed for LeaseDuration (the holder
-//     died), the candidate takes it with an update conditioned on the
-//     resourceVersion it watched: client-go's rule (a record unchanged for
-//     LeaseDuration on the candidate's own clock is expired), without waiting
-//     for the next jittered retry.
+// client-go's own IsLeader turns false as soon as a renewal reads another
+// holder, but it stays true while a leader cut off from the API server
+// retries its renewals (up to the renew deadline) and then tries to release
+// (up to another one), and another replica may hold the Lease by then.
+// Callers gate every write on IsLeader, so a replica whose renewals stopped
+// landing writes nothing after its renew deadline.
 //
-// IsLeader turns false as soon as a renewal sees another holder, before the
-// renew deadline ends the leadership: callers gate their writes on it.
+// Takeover speed is client-go's: a released Lease is taken at a candidate's
+// next retry (RetryPeriod to 2.2 x RetryPeriod later), an unrenewed one
+// LeaseDuration after the candidate last saw it change. docs/ARCHITECTURE.md
+// says why that is enough.
 package leader
 
 import (
@@ -22,16 +23,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 )
 
@@ -44,7 +38,9 @@ type Config struct {
 	// LeaseDuration > RenewDeadline > 1.2 x RetryPeriod, as client-go wants.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	EventRecorder                             resourcelock.EventRecorder // optional
-	Clock                                     clock.WithTicker           // optional
+	// Clock times the renewals the fence looks at (the real clock by
+	// default). client-go's elector keeps its own time.
+	Clock clock.PassiveClock
 
 	// OnStartedLeading runs in its own goroutine; ctx ends when leadership
 	// does.
@@ -71,258 +67,122 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Elector campaigns for the Lease until its context ends.
+// Elector campaigns for the Lease.
 type Elector struct {
-	cfg     Config
+	cfg      Config
+	le       *leaderelection.LeaderElector
+	renewals *renewals
+	// startMu orders the callbacks: client-go starts OnStartedLeading in a
+	// goroutine, which may run only after leadership already ended (its
+	// context cancelled); such a late start does nothing, and a stop that
+	// finds no start is not a loss.
+	startMu sync.Mutex
 	leading atomic.Bool
-	ended   atomic.Bool // led, and leading ended: Run campaigns no more
-	current atomic.Pointer[leaderelection.LeaderElector]
-	wake    chan struct{}
-	startMu sync.Mutex // orders the leading callbacks
-
-	mu         sync.Mutex
-	observed   *coordinationv1.Lease // the Lease as last watched
-	observedAt time.Time             // when its resourceVersion last changed, on our clock
 }
 
-// New validates cfg and returns an Elector.
+// New validates cfg and builds the Elector.
 func New(cfg Config) (*Elector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
 	if cfg.OnStartedLeading == nil || cfg.OnStoppedLeading == nil {
 		return nil, errors.New("OnStartedLeading and OnStoppedLeading are required")
 	}
-	return &Elector{cfg: cfg, wake: make(chan struct{}, 1)}, nil
-}
-
-// IsLeader reports whether this replica leads, its last look at the Lease
-// still showed itself as the holder, and its last renewal seen is younger
-// than the renew deadline. client-go's elector still calls itself the
-// leader while it tries to release a Lease it could not renew (up to
-// another renew deadline), and another replica may take the Lease in that
-// time: a replica cut off from the API server writes nothing after its
-// renew deadline.
-func (e *Elector) IsLeader() bool {
-	le := e.current.Load()
-	return e.leading.Load() && le != nil && le.IsLeader() && !e.renewalStale()
-}
-
-// renewalStale reports whether the watched Lease names this replica and has
-// not changed for the renew deadline: its renewals stopped landing.
-func (e *Elector) renewalStale() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.observed != nil && holder(e.observed) == e.cfg.Identity && e.cfg.Clock.Since(e.observedAt) > e.cfg.RenewDeadline
-}
-
-// Run campaigns, leads, and returns when ctx ends or leadership is lost.
-func (e *Elector) Run(ctx context.Context) error {
-	logger := klog.FromContext(ctx).WithName("leader")
-	factory := informers.NewSharedInformerFactoryWithOptions(e.cfg.Client, 0, informers.WithNamespace(e.cfg.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", e.cfg.Name).String()
-		}))
-	inf := factory.Coordination().V1().Leases().Informer()
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { e.observe(obj) },
-		UpdateFunc: func(_, obj any) { e.observe(obj) },
-	}); err != nil {
-		return fmt.Errorf("watching the lease: %w", err)
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
 	}
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	factory.Start(watchCtx.Done())
-	defer func() {
-		stopWatch()
-		factory.Shutdown()
-	}()
-	go e.expiryLoop(watchCtx, logger)
-
-	for {
-		again, err := e.campaign(ctx, logger)
-		if err != nil || !again {
-			return err
-		}
-	}
-}
-
-// campaign runs one client-go elector. It returns again=true when the
-// campaign should restart at once: the Lease was released or taken for this
-// replica before the elector's next (jittered) retry.
-func (e *Elector) campaign(ctx context.Context, logger klog.Logger) (again bool, err error) {
-	le, err := e.newLeaderElector()
-	if err != nil {
-		return false, err
-	}
-	e.current.Store(le)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		le.Run(runCtx)
-	}()
-	for {
-		select {
-		case <-done:
-			// Run returns once ctx ends or leadership is lost.
-			return false, nil
-		case <-e.wake:
-			switch {
-			case e.ended.Load():
-				cancel()
-				<-done
-				return false, nil
-			case !e.leading.Load() && !le.IsLeader():
-				// A campaign that has not won yet restarts so that it tries
-				// at once; a leader keeps leading.
-				logger.V(2).Info("Lease released or taken for this replica; campaigning now")
-				cancel()
-				<-done
-				return true, nil
-			}
-		}
-	}
-}
-
-func (e *Elector) newLeaderElector() (*leaderelection.LeaderElector, error) {
-	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, e.cfg.Namespace, e.cfg.Name,
-		e.cfg.Client.CoreV1(), e.cfg.Client.CoordinationV1(),
-		resourcelock.ResourceLockConfig{Identity: e.cfg.Identity, EventRecorder: e.cfg.EventRecorder})
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, cfg.Namespace, cfg.Name,
+		cfg.Client.CoreV1(), cfg.Client.CoordinationV1(),
+		resourcelock.ResourceLockConfig{Identity: cfg.Identity, EventRecorder: cfg.EventRecorder})
 	if err != nil {
 		return nil, fmt.Errorf("creating the lease lock: %w", err)
 	}
-	return leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock:            lock,
-		Name:            e.cfg.Name,
-		LeaseDuration:   e.cfg.LeaseDuration,
-		RenewDeadline:   e.cfg.RenewDeadline,
-		RetryPeriod:     e.cfg.RetryPeriod,
+	e := &Elector{cfg: cfg, renewals: &renewals{Interface: lock, clock: cfg.Clock}}
+	e.le, err = leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:            e.renewals,
+		Name:            cfg.Name,
+		LeaseDuration:   cfg.LeaseDuration,
+		RenewDeadline:   cfg.RenewDeadline,
+		RetryPeriod:     cfg.RetryPeriod,
 		ReleaseOnCancel: true,
 		Callbacks: leaderelection.LeaderCallbacks{
-			// client-go starts OnStartedLeading in a goroutine, so it may run
-			// after a campaign that won at the instant it was restarted has
-			// already stopped; its context is cancelled by then. Under one
-			// lock, such a late start does nothing, and a stop that finds no
-			// start is not a loss.
-			OnStartedLeading: func(ctx context.Context) {
-				e.startMu.Lock()
-				if ctx.Err() != nil {
-					e.startMu.Unlock()
-					return
-				}
-				e.leading.Store(true)
-				e.startMu.Unlock()
-				e.cfg.OnStartedLeading(ctx)
-			},
-			OnStoppedLeading: func() {
-				e.startMu.Lock()
-				led := e.leading.Swap(false)
-				if led {
-					e.ended.Store(true)
-				}
-				e.startMu.Unlock()
-				if led {
-					e.cfg.OnStoppedLeading()
-				}
-			},
+			OnStartedLeading: e.started,
+			OnStoppedLeading: e.stopped,
 			OnNewLeader: func(id string) {
-				if e.cfg.OnNewLeader != nil {
-					e.cfg.OnNewLeader(id)
+				if cfg.OnNewLeader != nil {
+					cfg.OnNewLeader(id)
 				}
 			},
 		},
 	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
-// observe records the watched Lease and wakes the campaign when the holder
-// has released it.
-func (e *Elector) observe(obj any) {
-	l, ok := obj.(*coordinationv1.Lease)
-	if !ok {
+func (e *Elector) started(ctx context.Context) {
+	e.startMu.Lock()
+	if ctx.Err() != nil {
+		e.startMu.Unlock()
 		return
 	}
-	e.mu.Lock()
-	if e.observed == nil || e.observed.ResourceVersion != l.ResourceVersion {
-		e.observed, e.observedAt = l, e.cfg.Clock.Now()
-	}
-	e.mu.Unlock()
-	if holder(l) == "" {
-		e.poke()
+	e.leading.Store(true)
+	e.startMu.Unlock()
+	e.cfg.OnStartedLeading(ctx)
+}
+
+func (e *Elector) stopped() {
+	e.startMu.Lock()
+	led := e.leading.Swap(false)
+	e.startMu.Unlock()
+	if led {
+		e.cfg.OnStoppedLeading()
 	}
 }
 
-func (e *Elector) poke() {
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
+// Run campaigns, leads, and returns when ctx ends (releasing the Lease) or
+// leadership is lost.
+func (e *Elector) Run(ctx context.Context) { e.le.Run(ctx) }
+
+// IsLeader reports whether this replica leads, its last look at the Lease
+// showed itself as the holder, and its last renewal landed within the
+// renew deadline.
+func (e *Elector) IsLeader() bool {
+	return e.leading.Load() && e.le.IsLeader() && e.renewals.within(e.cfg.RenewDeadline)
 }
 
-// expiryLoop takes the Lease once it has been unchanged for LeaseDuration.
-func (e *Elector) expiryLoop(ctx context.Context, logger klog.Logger) {
-	tick := e.cfg.Clock.NewTicker(e.cfg.RetryPeriod / 8)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C():
-		}
-		if e.leading.Load() || e.ended.Load() {
-			continue
-		}
-		e.mu.Lock()
-		l, at := e.observed, e.observedAt
-		e.mu.Unlock()
-		if l == nil || holder(l) == "" || holder(l) == e.cfg.Identity || e.cfg.Clock.Since(at) <= e.leaseDuration(l) {
-			continue
-		}
-		if err := e.takeExpired(ctx, l); err != nil {
-			logger.V(2).Info("Taking the expired lease failed; the campaign goes on", "holder", holder(l), "err", err)
-			continue
-		}
-		logger.Info("Took the lease its holder stopped renewing", "previousHolder", holder(l), "unchangedFor", e.cfg.Clock.Since(at).Round(time.Millisecond))
-		e.poke()
-	}
+// renewals is the Lease lock, remembering when this replica's last write
+// of it (an acquisition or a renewal) landed.
+type renewals struct {
+	resourcelock.Interface
+	clock clock.PassiveClock
+
+	mu     sync.Mutex
+	landed time.Time
 }
 
-// leaseDuration is the holder's declared duration, or ours if it declared
-// none.
-func (e *Elector) leaseDuration(l *coordinationv1.Lease) time.Duration {
-	if l.Spec.LeaseDurationSeconds != nil && *l.Spec.LeaseDurationSeconds > 0 {
-		return time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
-	}
-	return e.cfg.LeaseDuration
+func (r *renewals) Create(ctx context.Context, rec resourcelock.LeaderElectionRecord) error {
+	return r.record(rec, r.Interface.Create(ctx, rec))
 }
 
-// takeExpired writes this replica as the holder, conditioned on the
-// resourceVersion watched: if anyone renewed or took the Lease since, the
-// API server answers 409 and nothing changes.
-func (e *Elector) takeExpired(ctx context.Context, l *coordinationv1.Lease) error {
-	now := metav1.NewMicroTime(e.cfg.Clock.Now())
-	next := l.DeepCopy()
-	id := e.cfg.Identity
-	seconds := int32(e.cfg.LeaseDuration / time.Second)
-	transitions := int32(1)
-	if l.Spec.LeaseTransitions != nil {
-		transitions = *l.Spec.LeaseTransitions + 1
-	}
-	next.Spec.HolderIdentity, next.Spec.LeaseDurationSeconds = &id, &seconds
-	next.Spec.AcquireTime, next.Spec.RenewTime, next.Spec.LeaseTransitions = &now, &now, &transitions
-	_, err := e.cfg.Client.CoordinationV1().Leases(l.Namespace).Update(ctx, next, metav1.UpdateOptions{})
-	if apierrors.IsConflict(err) {
-		return fmt.Errorf("the lease changed since it was watched: %w", err)
+func (r *renewals) Update(ctx context.Context, rec resourcelock.LeaderElectionRecord) error {
+	return r.record(rec, r.Interface.Update(ctx, rec))
+}
+
+// record notes a write that landed naming this replica (not a release).
+func (r *renewals) record(rec resourcelock.LeaderElectionRecord, err error) error {
+	if err == nil && rec.HolderIdentity == r.Identity() {
+		r.mu.Lock()
+		r.landed = r.clock.Now()
+		r.mu.Unlock()
 	}
 	return err
 }
 
-func holder(l *coordinationv1.Lease) string {
-	if l.Spec.HolderIdentity == nil {
-		return ""
-	}
-	return *l.Spec.HolderIdentity
+// within reports whether the last write landed less than d ago.
+func (r *renewals) within(d time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.landed.IsZero() && r.clock.Since(r.landed) < d
 }
