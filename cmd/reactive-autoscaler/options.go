@@ -112,7 +112,7 @@ func newOptions() *Options {
 		LeaderElectionID:        "reactive-autoscaler",
 		LeaseDuration:           metav1.Duration{Duration: 15 * time.Second},
 		RenewDeadline:           metav1.Duration{Duration: 10 * time.Second},
-		RetryPeriod:             metav1.Duration{Duration: 2 * time.Second},
+		RetryPeriod:             metav1.Duration{Duration: 500 * time.Millisecond},
 		Defaults:                map[string]string{},
 		Logging:                 logsapi.NewLoggingConfiguration(),
 		defaultFlags:            map[string]*string{},
@@ -153,8 +153,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "name of the leader-election Lease")
 	fs.DurationVar(&o.LeaseDuration.Duration, "leader-elect-lease-duration", o.LeaseDuration.Duration, "how long a non-leader waits before taking over an unrenewed lease")
 	fs.DurationVar(&o.RenewDeadline.Duration, "leader-elect-renew-deadline", o.RenewDeadline.Duration, "how long the leader retries renewing before it gives up (and exits)")
-	fs.DurationVar(&o.RetryPeriod.Duration, "leader-elect-retry-period", o.RetryPeriod.Duration, "wait between leader-election attempts")
-	for _, s := range scaler.Settings {
+	fs.DurationVar(&o.RetryPeriod.Duration, "leader-elect-retry-period", o.RetryPeriod.Duration, "wait between leader-election attempts: the leader renews this often, and a candidate looks this often (jittered up to 2.2x)")
+	for _, s := range scaler.Settings() {
 		v := new(string)
 		o.defaultFlags[s.Key] = v
 		fs.StringVar(v, "default-"+s.Key, s.Default, "controller-wide default of autoscale.io/"+s.Key+": "+s.Help)
@@ -218,7 +218,7 @@ func (h *HTTPConfig) UnmarshalJSON(b []byte) error {
 // that checks annotations.
 func (o *Options) Validate() error {
 	for key := range o.Defaults {
-		if !slices.ContainsFunc(scaler.Settings, func(s scaler.Setting) bool { return s.Key == key }) {
+		if !slices.ContainsFunc(scaler.Settings(), func(s scaler.Setting) bool { return s.Key == key }) {
 			return fmt.Errorf("config file: unknown key %q under defaults", key)
 		}
 	}

@@ -53,7 +53,7 @@ func TestHelpListsEveryFlagWithItsDefault(t *testing.T) {
 			t.Errorf("--help lacks the default %q of --%s", f.DefValue, f.Name)
 		}
 	})
-	for _, s := range scaler.Settings {
+	for _, s := range scaler.Settings() {
 		if !strings.Contains(help, "--default-"+s.Key) {
 			t.Errorf("--help lacks --default-%s", s.Key)
 		}

@@ -196,7 +196,7 @@ func (a *app) controllerConfig(tracer trace.Tracer) (watch.Config, error) {
 		QueryPolicy: watch.QueryPolicy(o.QueryPolicy), AllowedQueries: o.AllowedQueries, MinInterval: o.MinInterval.Duration,
 		FullCache: !o.LeanCache, Recorder: a.recorder, Monitor: a.rec, Defaults: o.Defaults,
 		SpikeWindow: o.SpikeWindow.Duration, SpikeResolution: o.SpikeResolution.Duration,
-		Tracer: tracer, Builtin: predict.DefaultForecaster, External: external,
+		Tracer: tracer, Builtin: predict.DefaultForecaster(), External: external,
 	}
 	if o.LeaderElect {
 		// Every write first asks the elector (built next, before anything
@@ -287,14 +287,13 @@ func (a *app) runElected(ctx context.Context, srvErr <-chan error) error {
 	}
 	a.logger.Info("Waiting for the leader lease", "lease", a.o.LeaderElectionNamespace+"/"+a.o.LeaderElectionID, "identity", a.identity)
 	elected := make(chan struct{})
-	electorErr := make(chan error, 1)
 	go func() {
 		defer close(elected)
-		if err := a.elector.Run(ctx); err != nil {
-			electorErr <- err
-		}
+		// Returns when ctx ends (after releasing the Lease) or leadership
+		// is lost (OnStoppedLeading has exited the process by then).
+		a.elector.Run(ctx)
 	}()
-	err := waitForShutdownOr(ctx, a.logger, srvErr, electorErr)
+	err := waitForShutdown(ctx, a.logger, srvErr)
 	// On SIGTERM the elector releases the Lease so that another replica
 	// takes over at once; do not exit before it has.
 	select {
@@ -305,19 +304,12 @@ func (a *app) runElected(ctx context.Context, srvErr <-chan error) error {
 	return err
 }
 
+// waitForShutdown returns when ctx ends or a server fails.
 func waitForShutdown(ctx context.Context, logger klog.Logger, srvErr <-chan error) error {
-	return waitForShutdownOr(ctx, logger, srvErr, nil)
-}
-
-// waitForShutdownOr returns when ctx ends, a server fails, or the elector
-// fails (electorErr may be nil).
-func waitForShutdownOr(ctx context.Context, logger klog.Logger, srvErr, electorErr <-chan error) error {
 	select {
 	case <-ctx.Done():
 		logger.Info("Shutting down")
 		return nil
-	case err := <-electorErr:
-		return err
 	case err := <-srvErr:
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
@@ -375,7 +367,7 @@ func controllers(o *Options, base watch.Config, factory informers.SharedInformer
 		}
 		c, err := watch.New(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("the %s controller: %w", kind.Name, err)
+			return nil, fmt.Errorf("the %s controller: %w", kind, err)
 		}
 		group = append(group, c)
 	}

@@ -16,6 +16,7 @@ package cycle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
@@ -218,8 +219,7 @@ func (c *Cycle) predict(ctx context.Context, o *Outcome, env Env, spec *scaler.S
 		return nil
 	}
 	var ans scaler.Prediction
-	err := error(&scaler.PredictorError{Reason: scaler.PredictorNotConfigured,
-		Err: errors.New("predictor " + string(spec.Predictor) + " is not configured on this controller")})
+	err := fmt.Errorf("predictor %s is %w", spec.Predictor, scaler.ErrPredictorNotConfigured)
 	if env.Predictor != nil {
 		ans, err = env.Predictor.Predict(ctx, scaler.PredictRequest{
 			Namespace: env.Namespace, Deployment: env.Name, Service: spec.Service,

@@ -84,7 +84,7 @@ func TestAFailingPredictorIsReportedOnceThenEveryPeriod(t *testing.T) {
 	}
 	// Not configured on this controller: reactive, with the reason.
 	o := New(time.Time{}).Evaluate(context.Background(), t0, s, 2, Env{Source: fixed{rps: 15}})
-	if scaler.PredictorReason(o.PredictorErr) != scaler.PredictorNotConfigured {
+	if !errors.Is(o.PredictorErr, scaler.ErrPredictorNotConfigured) {
 		t.Errorf("no predictor configured: %v", o.PredictorErr)
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
@@ -36,14 +38,12 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	r := NewRecorder(reg)
 	d := &scaler.Decision{Current: 1, Desired: 2, DataOK: true, SmoothedRPS: 3}
-	r.ObserveEvaluation("ns", "d", d, ResultScaled, time.Millisecond)
-	r.ObserveScale(scaler.ScaleUp)
-	r.ObserveSpikeToScale(time.Millisecond)
+	r.Evaluated(types.NamespacedName{Namespace: "ns", Name: "d"}, Evaluation{Result: ResultScaled, Decision: d, Took: time.Millisecond,
+		Scheduled: true, Lag: time.Millisecond, SpikeToScale: time.Millisecond,
+		Prediction: &Prediction{RPS: 5, HasRPS: true, MAPE: 0.1, Scored: 3, Failed: predict.ReasonTimeout}})
 	r.ObserveWebhook(200)
 	r.ObserveAlert(AlertQueued)
-	r.ObservePredictorError(scaler.PredictorTimeout)
-	r.ObservePrediction("ns", "d", 5, true, 0.1, 3)
-	r.SetManaged("Deployment", 1)
+	r.Managed("Deployment", 1)
 	r.SetLeader(true)
 	r.observeQuery(time.Millisecond)
 	mfs, err := reg.Gather()

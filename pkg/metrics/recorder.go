@@ -8,23 +8,59 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
 const namespace = "reactive_autoscaler"
 
-// Evaluation results, the values of the evaluations_total "result" label.
+// Result is what became of an evaluation: the values of the
+// evaluations_total "result" label.
+type Result string
+
+// The results.
 const (
-	ResultScaled  = "scaled"
-	ResultHeld    = "held"
-	ResultNoData  = "no_data"
-	ResultInvalid = "invalid"
-	ResultError   = "error"
-	ResultDryRun  = "dry_run"
+	ResultScaled  Result = "scaled"
+	ResultHeld    Result = "held"
+	ResultNoData  Result = "no_data"
+	ResultInvalid Result = "invalid"
+	ResultError   Result = "error"
+	ResultDryRun  Result = "dry_run"
 	// ResultConflict: another autoscaler (an HPA) scales the target.
-	ResultConflict = "conflict"
+	ResultConflict Result = "conflict"
 )
+
+// Evaluation is what one evaluation of a target reports.
+type Evaluation struct {
+	Result Result
+	// Decision is the decision made; nil when none was (invalid settings,
+	// a conflict).
+	Decision *scaler.Decision
+	Took     time.Duration
+	// Lag is how late a periodic evaluation started; Scheduled says the
+	// evaluation was one.
+	Lag       time.Duration
+	Scheduled bool
+	// SpikeToScale is the time from a spike trigger being received to the
+	// replicas it caused being written (0: no such write).
+	SpikeToScale time.Duration
+	// Prediction is the predictor's news, if any.
+	Prediction *Prediction
+}
+
+// Prediction is what an evaluation learnt of the target's predictor.
+type Prediction struct {
+	// RPS is the rate expected at the horizon, when HasRPS.
+	RPS    float64
+	HasRPS bool
+	// MAPE over Scored matured predictions (Scored 0: none yet).
+	MAPE   float64
+	Scored int
+	// Failed is why the prediction failed ("": it did not).
+	Failed predict.Reason
+}
 
 // Alert outcomes, the values of webhook_alerts_total's "outcome" label.
 const (
@@ -34,10 +70,10 @@ const (
 	AlertResolved      = "resolved"
 )
 
-// AlertOutcomes lists every alert outcome.
-var AlertOutcomes = []string{AlertQueued, AlertDuplicate, AlertUnknownTarget, AlertResolved}
+// alertOutcomes lists every alert outcome.
+var alertOutcomes = []string{AlertQueued, AlertDuplicate, AlertUnknownTarget, AlertResolved}
 
-var results = []string{ResultScaled, ResultHeld, ResultNoData, ResultInvalid, ResultError, ResultDryRun, ResultConflict}
+var results = []Result{ResultScaled, ResultHeld, ResultNoData, ResultInvalid, ResultError, ResultDryRun, ResultConflict}
 
 // Recorder exports the controller's own metrics. Label values are fixed
 // sets, except namespace/deployment, whose series are deleted when a target
@@ -103,20 +139,20 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 	}
 	reg.MustRegister(r.smoothedRPS, r.desired, r.current, r.evaluations, r.scaleActions, r.queryErrors,
 		r.webhook, r.evalDuration, r.spikeToScale, r.alerts, r.queryDur, r.managed, r.leader, r.predErrors, r.predMAPE, r.predicted, r.lag)
-	for _, reason := range scaler.PredictorReasons {
-		r.predErrors.WithLabelValues(reason)
+	for _, reason := range predict.Reasons() {
+		r.predErrors.WithLabelValues(string(reason))
 	}
 	// Pre-create the fixed series so that dashboards and rate() see zeros.
 	for _, res := range results {
-		r.evaluations.WithLabelValues(res)
+		r.evaluations.WithLabelValues(string(res))
 	}
 	for _, d := range []scaler.Action{scaler.ScaleUp, scaler.ScaleDown} {
 		r.scaleActions.WithLabelValues(d.String())
 	}
-	for _, o := range AlertOutcomes {
+	for _, o := range alertOutcomes {
 		r.alerts.WithLabelValues(o)
 	}
-	for _, reason := range Reasons {
+	for _, reason := range reasons {
 		r.queryErrors.WithLabelValues(string(reason))
 	}
 	for _, kind := range []string{"Deployment", "StatefulSet"} {
@@ -125,73 +161,55 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 	return r
 }
 
-// ObserveEvaluation records one evaluation of namespace/name.
-func (r *Recorder) ObserveEvaluation(ns, name string, d *scaler.Decision, result string, took time.Duration) {
+// Evaluated records one evaluation of target.
+func (r *Recorder) Evaluated(target types.NamespacedName, e Evaluation) {
 	if r == nil {
 		return
 	}
-	r.evaluations.WithLabelValues(result).Inc()
-	r.evalDuration.Observe(took.Seconds())
-	if d == nil {
-		return
+	r.evaluations.WithLabelValues(string(e.Result)).Inc()
+	r.evalDuration.Observe(e.Took.Seconds())
+	if e.Scheduled {
+		r.lag.Observe(max(0, e.Lag.Seconds()))
 	}
-	r.current.WithLabelValues(ns, name).Set(float64(d.Current))
-	r.desired.WithLabelValues(ns, name).Set(float64(d.Desired))
-	if d.DataOK {
-		r.smoothedRPS.WithLabelValues(ns, name).Set(d.SmoothedRPS)
+	if e.SpikeToScale > 0 {
+		r.spikeToScale.Observe(e.SpikeToScale.Seconds())
+	}
+	ns, name := target.Namespace, target.Name
+	if d := e.Decision; d != nil {
+		r.current.WithLabelValues(ns, name).Set(float64(d.Current))
+		r.desired.WithLabelValues(ns, name).Set(float64(d.Desired))
+		if d.DataOK {
+			r.smoothedRPS.WithLabelValues(ns, name).Set(d.SmoothedRPS)
+		}
+		if e.Result == ResultScaled {
+			r.scaleActions.WithLabelValues(d.Action.String()).Inc()
+		}
+	}
+	if p := e.Prediction; p != nil {
+		if p.HasRPS {
+			r.predicted.WithLabelValues(ns, name).Set(p.RPS)
+		}
+		if p.Scored > 0 {
+			r.predMAPE.WithLabelValues(ns, name).Set(p.MAPE)
+		}
+		if p.Failed != "" {
+			r.predErrors.WithLabelValues(string(p.Failed)).Inc()
+		}
 	}
 }
 
-// ObserveScale records a replica write.
-func (r *Recorder) ObserveScale(a scaler.Action) {
-	if r == nil {
-		return
-	}
-	r.scaleActions.WithLabelValues(a.String()).Inc()
-}
-
-// ForgetTarget deletes the per-target series of namespace/name.
-func (r *Recorder) ForgetTarget(ns, name string) {
+// Forget deletes target's series.
+func (r *Recorder) Forget(target types.NamespacedName) {
 	if r == nil {
 		return
 	}
 	for _, v := range []*prometheus.GaugeVec{r.smoothedRPS, r.desired, r.current, r.predMAPE, r.predicted} {
-		v.DeleteLabelValues(ns, name)
+		v.DeleteLabelValues(target.Namespace, target.Name)
 	}
 }
 
-// ObservePredictorError counts a failed prediction by reason.
-func (r *Recorder) ObservePredictorError(reason string) {
-	if r == nil {
-		return
-	}
-	r.predErrors.WithLabelValues(reason).Inc()
-}
-
-// ObservePrediction records a target's predicted rate and, once n > 0
-// predictions have been scored, its MAPE.
-func (r *Recorder) ObservePrediction(ns, name string, rps float64, hasRPS bool, mape float64, n int) {
-	if r == nil {
-		return
-	}
-	if hasRPS {
-		r.predicted.WithLabelValues(ns, name).Set(rps)
-	}
-	if n > 0 {
-		r.predMAPE.WithLabelValues(ns, name).Set(mape)
-	}
-}
-
-// ObserveLag records how late a periodic evaluation started.
-func (r *Recorder) ObserveLag(d time.Duration) {
-	if r == nil {
-		return
-	}
-	r.lag.Observe(max(0, d.Seconds()))
-}
-
-// SetManaged sets the number of managed targets of a kind.
-func (r *Recorder) SetManaged(kind string, n int) {
+// Managed sets the number of managed targets of a kind.
+func (r *Recorder) Managed(kind string, n int) {
 	if r == nil {
 		return
 	}
@@ -216,14 +234,6 @@ func (r *Recorder) ObserveWebhook(code int) {
 		return
 	}
 	r.webhook.WithLabelValues(strconv.Itoa(code)).Inc()
-}
-
-// ObserveSpikeToScale records the webhook-received to scale-written time.
-func (r *Recorder) ObserveSpikeToScale(d time.Duration) {
-	if r == nil {
-		return
-	}
-	r.spikeToScale.Observe(d.Seconds())
 }
 
 // ObserveAlert counts one alert by outcome.

@@ -32,8 +32,8 @@ const (
 	ReasonUnsupportedType Reason = "unsupported_type"
 )
 
-// Reasons lists every Reason, for pre-created metric series.
-var Reasons = []Reason{ReasonQueryError, ReasonEmpty, ReasonNaN, ReasonInf, ReasonNegative, ReasonMultipleSeries, ReasonStale, ReasonUnsupportedType}
+// reasons lists every Reason, for pre-created metric series.
+var reasons = []Reason{ReasonQueryError, ReasonEmpty, ReasonNaN, ReasonInf, ReasonNegative, ReasonMultipleSeries, ReasonStale, ReasonUnsupportedType}
 
 // NoDataError says why a query gave no usable sample.
 type NoDataError struct {

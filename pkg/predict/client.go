@@ -47,7 +47,7 @@ type answer struct {
 // Predict implements scaler.Predictor.
 func (c *Client) Predict(ctx context.Context, req scaler.PredictRequest) (scaler.Prediction, error) {
 	if c.URL == "" {
-		return scaler.Prediction{}, perr(scaler.PredictorNotConfigured, errors.New("predictor external but no --predictor-url is configured"))
+		return scaler.Prediction{}, fmt.Errorf("predictor external (no --predictor-url) is %w", scaler.ErrPredictorNotConfigured)
 	}
 	if c.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -56,11 +56,11 @@ func (c *Client) Predict(ctx context.Context, req scaler.PredictRequest) (scaler
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
-		return scaler.Prediction{}, perr(scaler.PredictorInvalidAnswer, fmt.Errorf("encoding the request: %w", err))
+		return scaler.Prediction{}, perr(ReasonInvalidAnswer, fmt.Errorf("encoding the request: %w", err))
 	}
 	r, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.URL, "/")+"/predict", bytes.NewReader(body))
 	if err != nil {
-		return scaler.Prediction{}, perr(scaler.PredictorUnreachable, err)
+		return scaler.Prediction{}, perr(ReasonUnreachable, err)
 	}
 	r.Header.Set("Content-Type", "application/json")
 	hc := c.HTTP
@@ -70,25 +70,25 @@ func (c *Client) Predict(ctx context.Context, req scaler.PredictRequest) (scaler
 	resp, err := hc.Do(r)
 	if err != nil {
 		if ctx.Err() != nil {
-			return scaler.Prediction{}, perr(scaler.PredictorTimeout, fmt.Errorf("no answer within %v", c.Timeout))
+			return scaler.Prediction{}, perr(ReasonTimeout, fmt.Errorf("no answer within %v", c.Timeout))
 		}
-		return scaler.Prediction{}, perr(scaler.PredictorUnreachable, err)
+		return scaler.Prediction{}, perr(ReasonUnreachable, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return scaler.Prediction{}, perr(scaler.PredictorTimeout, fmt.Errorf("answer not complete within %v", c.Timeout))
+		return scaler.Prediction{}, perr(ReasonTimeout, fmt.Errorf("answer not complete within %v", c.Timeout))
 	case err != nil:
-		return scaler.Prediction{}, perr(scaler.PredictorUnreachable, fmt.Errorf("reading the answer: %w", err))
+		return scaler.Prediction{}, perr(ReasonUnreachable, fmt.Errorf("reading the answer: %w", err))
 	case len(data) > MaxResponseBytes:
-		return scaler.Prediction{}, perr(scaler.PredictorTooLarge, fmt.Errorf("answer larger than %d bytes", MaxResponseBytes))
+		return scaler.Prediction{}, perr(ReasonTooLarge, fmt.Errorf("answer larger than %d bytes", MaxResponseBytes))
 	case resp.StatusCode != http.StatusOK:
-		return scaler.Prediction{}, perr(scaler.PredictorHTTPStatus, fmt.Errorf("answered %s", resp.Status))
+		return scaler.Prediction{}, perr(ReasonHTTPStatus, fmt.Errorf("answered %s", resp.Status))
 	}
 	p, err := Decode(data)
 	if err != nil {
-		return scaler.Prediction{}, perr(scaler.PredictorInvalidAnswer, err)
+		return scaler.Prediction{}, perr(ReasonInvalidAnswer, err)
 	}
 	p.Source = "external"
 	return p, nil
@@ -130,5 +130,3 @@ func Decode(data []byte) (scaler.Prediction, error) {
 	}
 	return p, nil
 }
-
-func perr(reason string, err error) error { return &scaler.PredictorError{Reason: reason, Err: err} }

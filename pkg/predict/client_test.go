@@ -3,7 +3,6 @@ package predict
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -65,25 +64,25 @@ func TestClientFailures(t *testing.T) {
 		name    string
 		handler http.Handler // nil: the closed server
 		url     string
-		reason  string
+		reason  Reason
 		msg     string
 	}{
-		{"model down (500)", stub(predictstub.Fail), "", scaler.PredictorHTTPStatus, "answered 500 Internal Server Error"},
-		{"no answer in time", stub(predictstub.Timeout), "", scaler.PredictorTimeout, "no answer within 200ms"},
-		{"garbage", stub(predictstub.Garbage), "", scaler.PredictorInvalidAnswer, `is not the JSON object`},
-		{"not JSON", body("<html>oops</html>"), "", scaler.PredictorInvalidAnswer, "is not the JSON object"},
-		{"no replicas", body(`{"rps": 3}`), "", scaler.PredictorInvalidAnswer, `answer has no "replicas"`},
-		{"fractional replicas", body(`{"replicas": 3.5}`), "", scaler.PredictorInvalidAnswer, "got 3.5"},
-		{"negative replicas", body(`{"replicas": -1}`), "", scaler.PredictorInvalidAnswer, "got -1"},
-		{"absurd replicas", body(`{"replicas": 1e12}`), "", scaler.PredictorInvalidAnswer, "got 1e12"},
-		{"negative rps", body(`{"replicas": 2, "rps": -3}`), "", scaler.PredictorInvalidAnswer, `"rps" must be a finite number >= 0, got -3`},
-		{"huge rps", body(`{"replicas": 2, "rps": 1e400}`), "", scaler.PredictorInvalidAnswer, `"rps" must be a finite number`},
-		{"confidence out of range", body(`{"replicas": 2, "confidence": 7}`), "", scaler.PredictorInvalidAnswer, `"confidence" must be a number from 0 to 1`},
-		{"two objects", body(`{"replicas": 2}{"replicas": 3}`), "", scaler.PredictorInvalidAnswer, "data after its JSON object"},
-		{"too large", body(`{"replicas": 2, "pad": "` + strings.Repeat("x", MaxResponseBytes) + `"}`), "", scaler.PredictorTooLarge, "larger than 65536 bytes"},
-		{"a redirect is not followed", http.RedirectHandler("http://127.0.0.1:1/elsewhere", http.StatusTemporaryRedirect), "", scaler.PredictorHTTPStatus, "answered 307"},
-		{"unreachable", nil, closed.URL, scaler.PredictorUnreachable, "connection refused"},
-		{"no URL configured", nil, "-", scaler.PredictorNotConfigured, "no --predictor-url"},
+		{"model down (500)", stub(predictstub.Fail), "", ReasonHTTPStatus, "answered 500 Internal Server Error"},
+		{"no answer in time", stub(predictstub.Timeout), "", ReasonTimeout, "no answer within 200ms"},
+		{"garbage", stub(predictstub.Garbage), "", ReasonInvalidAnswer, `is not the JSON object`},
+		{"not JSON", body("<html>oops</html>"), "", ReasonInvalidAnswer, "is not the JSON object"},
+		{"no replicas", body(`{"rps": 3}`), "", ReasonInvalidAnswer, `answer has no "replicas"`},
+		{"fractional replicas", body(`{"replicas": 3.5}`), "", ReasonInvalidAnswer, "got 3.5"},
+		{"negative replicas", body(`{"replicas": -1}`), "", ReasonInvalidAnswer, "got -1"},
+		{"absurd replicas", body(`{"replicas": 1e12}`), "", ReasonInvalidAnswer, "got 1e12"},
+		{"negative rps", body(`{"replicas": 2, "rps": -3}`), "", ReasonInvalidAnswer, `"rps" must be a finite number >= 0, got -3`},
+		{"huge rps", body(`{"replicas": 2, "rps": 1e400}`), "", ReasonInvalidAnswer, `"rps" must be a finite number`},
+		{"confidence out of range", body(`{"replicas": 2, "confidence": 7}`), "", ReasonInvalidAnswer, `"confidence" must be a number from 0 to 1`},
+		{"two objects", body(`{"replicas": 2}{"replicas": 3}`), "", ReasonInvalidAnswer, "data after its JSON object"},
+		{"too large", body(`{"replicas": 2, "pad": "` + strings.Repeat("x", MaxResponseBytes) + `"}`), "", ReasonTooLarge, "larger than 65536 bytes"},
+		{"a redirect is not followed", http.RedirectHandler("http://127.0.0.1:1/elsewhere", http.StatusTemporaryRedirect), "", ReasonHTTPStatus, "answered 307"},
+		{"unreachable", nil, closed.URL, ReasonUnreachable, "connection refused"},
+		{"no URL configured", nil, "-", ReasonNotConfigured, "no --predictor-url"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,9 +100,8 @@ func TestClientFailures(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			var pe *scaler.PredictorError
-			if !errors.As(err, &pe) || pe.Reason != tc.reason || !strings.Contains(err.Error(), tc.msg) {
-				t.Errorf("error %q (reason %q), want reason %q containing %q", err, scaler.PredictorReason(err), tc.reason, tc.msg)
+			if ReasonOf(err) != tc.reason || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %q (reason %q), want reason %q containing %q", err, ReasonOf(err), tc.reason, tc.msg)
 			}
 			if took := time.Since(start); took > 5*time.Second {
 				t.Errorf("the call took %v; the timeout is 200ms", took)

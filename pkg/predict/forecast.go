@@ -34,7 +34,7 @@ type Forecaster struct {
 // MAPE 0.81x, 0.93x and 1.12x that of "the last value" (Twitter's bursty
 // stream is close to a random walk at that horizon; smoother settings lose
 // more there). BenchmarkForecastQuality reports the figures.
-var DefaultForecaster = Forecaster{Alpha: 0.3, Beta: 0.05, Phi: 0.8}
+func DefaultForecaster() Forecaster { return Forecaster{Alpha: 0.3, Beta: 0.05, Phi: 0.8} }
 
 // MinHistory is how many samples a forecast needs.
 const MinHistory = 3

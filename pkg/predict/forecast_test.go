@@ -109,7 +109,7 @@ func TestForecasterBeatsTheLastValue(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			naive, n := replay(tc.series, step, horizon, lastValue)
-			ours, _ := replay(tc.series, step, horizon, forecast(DefaultForecaster, horizon))
+			ours, _ := replay(tc.series, step, horizon, forecast(DefaultForecaster(), horizon))
 			t.Logf("MAPE over %d forecasts 5 min ahead: built-in %.2f%%, last value %.2f%% (ratio %.2f)", n, 100*ours, 100*naive, ours/naive)
 			if ours >= naive {
 				t.Errorf("built-in forecaster MAPE %.4f is not below last value's %.4f", ours, naive)
@@ -132,21 +132,21 @@ func TestForecastFollowsATrendAndNeverGoesNegative(t *testing.T) {
 		ramp = append(ramp, scaler.Sample{T: float64(30 * i), RPS: float64(100 + 10*i)})
 		fall = append(fall, scaler.Sample{T: float64(30 * i), RPS: math.Max(0, float64(100-20*i))})
 	}
-	up, err := DefaultForecaster.Forecast(ramp, 5*time.Minute)
+	up, err := DefaultForecaster().Forecast(ramp, 5*time.Minute)
 	ema := ramp[0].RPS
 	for _, s := range ramp[1:] {
-		ema = DefaultForecaster.Alpha*s.RPS + (1-DefaultForecaster.Alpha)*ema
+		ema = DefaultForecaster().Alpha*s.RPS + (1-DefaultForecaster().Alpha)*ema
 	}
 	if err != nil || up <= ema+10 {
 		t.Errorf("ramp ending at 290 RPS, +10 per step: forecast %v (%v), want the trend to lift it above the smoothed level %v", up, err, ema)
 	}
-	if down, _ := DefaultForecaster.Forecast(fall, 5*time.Minute); down < 0 {
+	if down, _ := DefaultForecaster().Forecast(fall, 5*time.Minute); down < 0 {
 		t.Errorf("forecast %v below zero", down)
 	}
-	if _, err := DefaultForecaster.Forecast(ramp[:2], time.Minute); err == nil {
+	if _, err := DefaultForecaster().Forecast(ramp[:2], time.Minute); err == nil {
 		t.Error("two samples forecast without an error")
 	}
-	if _, err := DefaultForecaster.Predict(context.Background(), scaler.PredictRequest{HorizonSeconds: 300, History: []scaler.Sample{{T: 5, RPS: 1}, {T: 5, RPS: 2}, {T: 5, RPS: 3}}}); err == nil {
+	if _, err := DefaultForecaster().Predict(context.Background(), scaler.PredictRequest{HorizonSeconds: 300, History: []scaler.Sample{{T: 5, RPS: 1}, {T: 5, RPS: 2}, {T: 5, RPS: 3}}}); err == nil {
 		t.Error("a history whose timestamps do not increase was accepted")
 	}
 }
@@ -170,7 +170,7 @@ func BenchmarkForecastQuality(b *testing.B) {
 			var naive, ours float64
 			for b.Loop() {
 				naive, _ = replay(tc.series, step, horizon, lastValue)
-				ours, _ = replay(tc.series, step, horizon, forecast(DefaultForecaster, horizon))
+				ours, _ = replay(tc.series, step, horizon, forecast(DefaultForecaster(), horizon))
 			}
 			b.ReportMetric(100*ours, "mape%")
 			b.ReportMetric(100*naive, "last-value-mape%")

@@ -8,20 +8,20 @@ import (
 )
 
 // OutOfSample is a forecaster scored out of sample on one series: its
-// parameters chosen on the first half (Grid, by MAPE), every MAPE measured
+// parameters chosen on the first half (grid, by MAPE), every MAPE measured
 // on the second half, beside two baselines that need no fitting.
 type OutOfSample struct {
 	Chosen       Forecaster `json:"chosen"`
 	TrainMAPE    float64    `json:"trainMAPE"`    // the chosen parameters on the first half
 	ChosenMAPE   float64    `json:"chosenMAPE"`   // the chosen parameters on the second half
-	DefaultMAPE  float64    `json:"defaultMAPE"`  // DefaultForecaster on the second half
+	DefaultMAPE  float64    `json:"defaultMAPE"`  // DefaultForecaster() on the second half
 	LastMAPE     float64    `json:"lastMAPE"`     // the last value
 	SeasonalMAPE float64    `json:"seasonalMAPE"` // the value at the same time the day before
 	Forecasts    int        `json:"forecasts"`    // scored on the second half
 }
 
-// Grid is the parameter grid Score chooses from.
-var Grid = func() []Forecaster {
+// grid is the parameter grid Score chooses from.
+var grid = func() []Forecaster {
 	var out []Forecaster
 	for _, a := range []float64{0.1, 0.2, 0.3, 0.5, 0.7, 0.9} {
 		for _, b := range []float64{0.01, 0.05, 0.1, 0.2} {
@@ -44,13 +44,13 @@ func Score(series []float64, step, horizon time.Duration) OutOfSample {
 	half := len(series) / 2
 	var r OutOfSample
 	r.TrainMAPE = math.Inf(1)
-	for _, f := range Grid {
+	for _, f := range grid {
 		if m, _ := mape(series, 0, half, step, horizon, f.point); m < r.TrainMAPE {
 			r.TrainMAPE, r.Chosen = m, f
 		}
 	}
 	r.ChosenMAPE, r.Forecasts = mape(series, half, len(series), step, horizon, r.Chosen.point)
-	r.DefaultMAPE, _ = mape(series, half, len(series), step, horizon, DefaultForecaster.point)
+	r.DefaultMAPE, _ = mape(series, half, len(series), step, horizon, DefaultForecaster().point)
 	r.LastMAPE, _ = mape(series, half, len(series), step, horizon, func(h []scaler.Sample, _ time.Duration) float64 { return h[len(h)-1].RPS })
 	day := int(24 * time.Hour / step)
 	r.SeasonalMAPE, _ = mapeAt(series, half, len(series), step, horizon, func(i int) float64 {

@@ -20,38 +20,10 @@ type Predictor interface {
 // not a failure: the decision is reactive and nothing is reported.
 var ErrNoForecastYet = errors.New("too little history to forecast yet")
 
-// PredictorError is a predictor failure with a short reason for metrics.
-type PredictorError struct {
-	Reason string // timeout, unreachable, http_status, invalid_answer, too_large, not_configured
-	Err    error
-}
-
-func (e *PredictorError) Error() string { return e.Err.Error() }
-func (e *PredictorError) Unwrap() error { return e.Err }
-
-// Predictor error reasons, the values of predictor_errors_total's label.
-const (
-	PredictorTimeout       = "timeout"
-	PredictorUnreachable   = "unreachable"
-	PredictorHTTPStatus    = "http_status"
-	PredictorInvalidAnswer = "invalid_answer"
-	PredictorTooLarge      = "too_large"
-	PredictorNotConfigured = "not_configured"
-	PredictorOther         = "other"
-)
-
-// PredictorReasons lists every predictor error reason.
-var PredictorReasons = []string{PredictorTimeout, PredictorUnreachable, PredictorHTTPStatus,
-	PredictorInvalidAnswer, PredictorTooLarge, PredictorNotConfigured, PredictorOther}
-
-// PredictorReason returns the reason of a predictor error.
-func PredictorReason(err error) string {
-	var pe *PredictorError
-	if errors.As(err, &pe) {
-		return pe.Reason
-	}
-	return PredictorOther
-}
+// ErrPredictorNotConfigured: the target asks for a predictor this
+// controller does not have (external without a model URL). The decision is
+// reactive and the failure reported.
+var ErrPredictorNotConfigured = errors.New("not configured on this controller")
 
 // PredictRequest is what a predictor is told, in the wire format of docs/REFERENCE.md section 4.
 type PredictRequest struct {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -72,8 +73,9 @@ type Setting struct {
 	Help    string
 }
 
-// Settings lists every per-Deployment setting in the order the docs show them.
-var Settings = []Setting{
+// settings lists every per-Deployment setting in the order the docs show
+// them.
+var settings = []Setting{
 	{KeyMinReplicas, "1", "lower replica bound, integer >= 1"},
 	{KeyMaxReplicas, "10", "upper replica bound, integer >= min-replicas, at most 10000"},
 	{KeyThresholds, "", "hysteresis table R:UP/DOWN,... (RPS); empty = target-rps-per-replica if set, else " + SeedTable},
@@ -100,6 +102,10 @@ var Settings = []Setting{
 	{KeyProfile, ProfileSeed, "seed (the built-in defaults) or recommended (defaults measured to serve more at equal cost, see docs); explicit settings override a profile's"},
 }
 
+// Settings returns every per-Deployment setting in the order the docs show
+// them (a copy).
+func Settings() []Setting { return slices.Clone(settings) }
+
 // MaxReplicasLimit bounds min-replicas and max-replicas.
 const MaxReplicasLimit = 10000
 
@@ -113,7 +119,7 @@ const (
 // A profile chosen on a Deployment overrides the controller-wide defaults;
 // one chosen controller-wide is overridden by them. Annotations override
 // both.
-var Profiles = map[string]map[string]string{
+var profiles = map[string]map[string]string{
 	ProfileSeed: {},
 	ProfileRecommended: {
 		KeyInterval:          "15s",
@@ -240,10 +246,10 @@ func Managed(annotations map[string]string) bool {
 // error wraps ErrInvalidSpec and one *FieldError per problem.
 func Parse(name string, annotations, defaults map[string]string) (*Spec, error) {
 	p := parser{annotations: annotations, defaults: defaults}
-	if v, src := p.lookup(KeyProfile); Profiles[v] == nil {
+	if v, src := p.lookup(KeyProfile); profiles[v] == nil {
 		p.fail(KeyProfile, "must be seed or recommended")
 	} else {
-		p.profile, p.profileFromAnnotation = Profiles[v], src == "annotation"
+		p.profile, p.profileFromAnnotation = profiles[v], src == "annotation"
 	}
 	s := &Spec{
 		MinReplicas:       p.replicas(KeyMinReplicas),
@@ -353,7 +359,7 @@ func (p *parser) lookup(key string) (value, source string) {
 	if v, ok := p.profile[key]; ok {
 		return v, "profile"
 	}
-	for _, s := range Settings {
+	for _, s := range settings {
 		if s.Key == key {
 			return s.Default, "built-in default"
 		}

@@ -257,7 +257,7 @@ func TestReferenceListsEverySetting(t *testing.T) {
 			}
 		}
 	}
-	for _, s := range Settings {
+	for _, s := range Settings() {
 		row, ok := rows[s.Key]
 		if !ok {
 			t.Errorf("docs/REFERENCE.md has no row for %s", s.Key)

@@ -53,7 +53,7 @@ func (c *Controller) watchHPAs(inf autoscalinginformers.HorizontalPodAutoscalerI
 		for _, k := range keys {
 			kind, k, _ := strings.Cut(k, "/")
 			ns, name, _ := strings.Cut(k, "/")
-			if kind == c.kind.Name && c.Managed(ns, name) {
+			if kind == string(c.kind) && c.Managed(ns, name) {
 				c.schedule(k, 0)
 			}
 		}
@@ -74,7 +74,7 @@ func (c *Controller) conflictingHPA(k string) string {
 	if c.hpas == nil {
 		return ""
 	}
-	objs, _ := c.hpas.ByIndex(hpaTargetIndex, c.kind.Name+"/"+k)
+	objs, _ := c.hpas.ByIndex(hpaTargetIndex, string(c.kind)+"/"+k)
 	if len(objs) == 0 {
 		return ""
 	}
@@ -99,7 +99,7 @@ func (c *Controller) checkConflict(ctx context.Context, k string, t *target, d w
 	if hpa != "" {
 		st.Conflict = hpa
 		c.recorder.Eventf(d, corev1.EventTypeWarning, EventConflictingAutoscaler,
-			"HorizontalPodAutoscaler %s also scales this %s; reactive-autoscaler leaves it alone until that is gone", hpa, c.kind.Name)
+			"HorizontalPodAutoscaler %s also scales this %s; reactive-autoscaler leaves it alone until that is gone", hpa, string(c.kind))
 		klog.FromContext(ctx).Info("Another autoscaler scales this workload; not managing it", "hpa", hpa)
 	} else {
 		klog.FromContext(ctx).Info("No other autoscaler any more; managing again", "was", t.status.Conflict)

@@ -14,6 +14,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	autoscalinginformers "k8s.io/client-go/informers/autoscaling/v2"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
@@ -38,22 +40,14 @@ type RPSSource interface {
 // TracerName names the controller's spans' instrumentation scope.
 const TracerName = "github.com/autoscale-io/reactive-autoscaler/pkg/watch"
 
-// Monitor records the controller's own metrics.
+// Monitor records the controller's own metrics (metrics.Recorder).
 type Monitor interface {
-	ObserveEvaluation(namespace, name string, d *scaler.Decision, result string, took time.Duration)
-	ObserveScale(a scaler.Action)
-	// ObserveSpikeToScale records the time from a spike trigger being
-	// received to the replicas it caused being written.
-	ObserveSpikeToScale(d time.Duration)
-	ForgetTarget(namespace, name string)
-	SetManaged(kind string, n int)
-	// ObserveLag records how late a periodic evaluation started.
-	ObserveLag(d time.Duration)
-	// ObservePredictorError counts a failed prediction by reason.
-	ObservePredictorError(reason string)
-	// ObservePrediction records a predicted rate and the predictor's MAPE
-	// over n scored predictions (n == 0: none scored yet).
-	ObservePrediction(namespace, name string, rps float64, hasRPS bool, mape float64, n int)
+	// Evaluated records one evaluation of target.
+	Evaluated(target types.NamespacedName, e metrics.Evaluation)
+	// Forget drops what was recorded of a target no longer managed.
+	Forget(target types.NamespacedName)
+	// Managed sets how many targets of a kind are managed.
+	Managed(kind string, n int)
 }
 
 // Config wires a Controller.
@@ -173,7 +167,7 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
-	if cfg.Kind == (Kind{}) {
+	if cfg.Kind == "" {
 		cfg.Kind = Deployments
 	}
 	if cfg.Monitor == nil {
@@ -222,9 +216,9 @@ func New(cfg Config) (*Controller, error) {
 	// A failed evaluation is retried through the queue's per-key backoff,
 	// 1 s doubling to 5 min, and forgotten once one succeeds.
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource, Clock: cfg.Clock})
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource(), Clock: cfg.Clock})
 	c.statuses = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, time.Minute),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource + "-status", Clock: cfg.Clock})
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource() + "-status", Clock: cfg.Clock})
 	inf := cfg.Informer
 	if !cfg.FullCache {
 		if err := inf.SetTransform(leanWorkload); err != nil {
@@ -345,12 +339,9 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	defer c.queue.Done(key)
 	now := c.clock.Now()
 	c.mu.Lock()
-	due, ok := c.due[key]
+	due := c.due[key]
 	delete(c.due, key)
 	c.mu.Unlock()
-	if ok {
-		c.monitor.ObserveLag(now.Sub(due))
-	}
 	after, err := c.syncDue(ctx, key, due)
 	if err != nil {
 		utilruntime.HandleErrorWithContext(ctx, err, "Evaluation failed; retrying with backoff", "key", key)
@@ -488,8 +479,8 @@ func (c *Controller) forget(k string) {
 	c.queue.Forget(k)
 	if had {
 		ns, name, _ := cache.SplitMetaNamespaceKey(k)
-		c.monitor.ForgetTarget(ns, name)
-		c.monitor.SetManaged(c.kind.Name, n)
+		c.monitor.Forget(types.NamespacedName{Namespace: ns, Name: name})
+		c.monitor.Managed(string(c.kind), n)
 	}
 }
 
@@ -497,11 +488,6 @@ func key(d workload) string { return d.GetNamespace() + "/" + d.GetName() }
 
 type nopMonitor struct{}
 
-func (nopMonitor) ObserveEvaluation(string, string, *scaler.Decision, string, time.Duration) {}
-func (nopMonitor) ObserveScale(scaler.Action)                                                {}
-func (nopMonitor) ObserveSpikeToScale(time.Duration)                                         {}
-func (nopMonitor) ForgetTarget(string, string)                                               {}
-func (nopMonitor) ObserveLag(time.Duration)                                                  {}
-func (nopMonitor) SetManaged(string, int)                                                    {}
-func (nopMonitor) ObservePredictorError(string)                                              {}
-func (nopMonitor) ObservePrediction(string, string, float64, bool, float64, int)             {}
+func (nopMonitor) Evaluated(types.NamespacedName, metrics.Evaluation) {}
+func (nopMonitor) Forget(types.NamespacedName)                        {}
+func (nopMonitor) Managed(string, int)                                {}

@@ -12,6 +12,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/cycle"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
@@ -19,20 +21,25 @@ import (
 const EventPredictorUnavailable = "PredictorUnavailable"
 
 // reportObservation reports what a cycle observed besides its decision:
-// a warm-up without history, a scored prediction, a predictor's answer or
-// failure (an Event, at most every cycle.PredictorEventEvery while it keeps
-// failing, and a metric).
-func (c *Controller) reportObservation(ctx context.Context, t *target, d workload, spec *scaler.Spec, o cycle.Outcome) {
+// a warm-up without history, a predictor's failure (an Event, at most every
+// cycle.PredictorEventEvery while it keeps failing, and a log line when it
+// goes down or comes back). It returns the predictor's news for the
+// metrics: a prediction, a failure, or a new score (nil: none).
+func (c *Controller) reportObservation(ctx context.Context, t *target, d workload, spec *scaler.Spec, o cycle.Outcome) *metrics.Prediction {
 	logger := klog.FromContext(ctx)
 	if o.WarmErr != nil {
 		logger.V(2).Info("No history to warm the smoothed rate from", "err", o.WarmErr)
 	}
+	if !o.Scored && o.Prediction == nil && o.PredictorErr == nil {
+		return nil
+	}
 	mape, n := t.cycle.Shadow().MAPE()
-	if o.Scored {
-		c.monitor.ObservePrediction(d.GetNamespace(), d.GetName(), 0, false, mape, n)
+	news := &metrics.Prediction{MAPE: mape, Scored: n}
+	if p := o.Prediction; p != nil {
+		news.RPS, news.HasRPS = p.RPS, p.HasRPS
 	}
 	if o.PredictorErr != nil {
-		c.monitor.ObservePredictorError(scaler.PredictorReason(o.PredictorErr))
+		news.Failed = predict.ReasonOf(o.PredictorErr)
 		if o.PredictorReport {
 			c.recorder.Eventf(d, corev1.EventTypeWarning, EventPredictorUnavailable,
 				"Predictor %s unavailable: %v; deciding reactively", spec.Predictor, o.PredictorErr)
@@ -44,9 +51,7 @@ func (c *Controller) reportObservation(ctx context.Context, t *target, d workloa
 	if o.PredictorBack {
 		logger.Info("Predictor answering again", "predictor", spec.Predictor)
 	}
-	if p := o.Prediction; p != nil {
-		c.monitor.ObservePrediction(d.GetNamespace(), d.GetName(), p.RPS, p.HasRPS, mape, n)
-	}
+	return news
 }
 
 // tracedPredictor asks a predictor inside a "predict" span.

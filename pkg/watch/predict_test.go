@@ -11,7 +11,6 @@ import (
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/predict/predictstub"
-	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
 // withStub starts a predictor stub and a harness whose external predictor
@@ -31,11 +30,13 @@ func withStub(t *testing.T, stub *predictstub.Stub, ann ...string) *harness {
 // and a counted reason; when the model answers again, 4 again.
 func TestOverrideFollowsThePredictorAndFallsBackOnEveryFailure(t *testing.T) {
 	for _, tc := range []struct {
-		mode, reason, msg string
+		mode   string
+		reason predict.Reason
+		msg    string
 	}{
-		{predictstub.Fail, scaler.PredictorHTTPStatus, "answered 500"},
-		{predictstub.Timeout, scaler.PredictorTimeout, "no answer within 200ms"},
-		{predictstub.Garbage, scaler.PredictorInvalidAnswer, "is not the JSON object"},
+		{predictstub.Fail, predict.ReasonHTTPStatus, "answered 500"},
+		{predictstub.Timeout, predict.ReasonTimeout, "no answer within 200ms"},
+		{predictstub.Garbage, predict.ReasonInvalidAnswer, "is not the JSON object"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			stub := predictstub.New(predictstub.Fixed)
@@ -72,7 +73,7 @@ func TestOverrideFollowsThePredictorAndFallsBackOnEveryFailure(t *testing.T) {
 			if !hasEvent(ev, "Normal SuccessfulRescale New size: 2; reason: ") || !strings.Contains(strings.Join(ev, "\n"), "using reactive 2") {
 				t.Errorf("the fallback is not explained: %q", ev)
 			}
-			if n := h.counter("reactive_autoscaler_predictor_errors_total", "reason", tc.reason); n != 2 {
+			if n := h.counter("reactive_autoscaler_predictor_errors_total", "reason", string(tc.reason)); n != 2 {
 				t.Errorf("predictor_errors_total{reason=%q} = %v, want 2", tc.reason, n)
 			}
 

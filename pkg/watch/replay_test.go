@@ -55,7 +55,7 @@ func TestControllerAndSimulateDecideAlike(t *testing.T) {
 	}
 	alerting := simulate.DefaultAlerting
 	sim := &simulate.Reactive{Label: "frontend", Spec: spec, RateWindow: time.Minute, Phase: world.Phase,
-		Spike: &alerting, Predictor: predict.DefaultForecaster}
+		Spike: &alerting, Predictor: predict.DefaultForecaster()}
 	simulate.Run(world, trace, sim)
 
 	var noData, spikes, ups, downs int

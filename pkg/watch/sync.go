@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
@@ -96,11 +97,10 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("reading %s %s from the cache: %w", c.kind.Name, k, err)
+		return 0, fmt.Errorf("reading %s %s from the cache: %w", string(c.kind), k, err)
 	}
 	ctx, span := c.traced(ctx, d)
 	defer span.End()
-	logger := klog.FromContext(ctx)
 
 	c.mu.Lock()
 	t := c.targetLocked(k, d)
@@ -108,31 +108,57 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 	t.busy.Lock()
 	defer t.busy.Unlock()
 	now := c.clock.Now()
-	triggered, spikeAt := c.takeTrigger(t)
-	if triggered {
+	tr := c.takeTrigger(t)
+	if tr.pending {
 		t.cycle.Trigger(now, c.spikeWindow)
 	}
-
+	nn := types.NamespacedName{Namespace: ns, Name: name}
+	ev := metrics.Evaluation{Scheduled: !due.IsZero(), Lag: start.Sub(due)}
 	spec, specErr, changed := c.specFor(t, d)
-	if specErr != nil {
+	switch {
+	case specErr != nil:
 		if changed {
-			c.recorder.Eventf(d, corev1.EventTypeWarning, EventInvalidAnnotation, "%v; the %s is left untouched", specErr, c.kind.Name)
-			logger.Info("Invalid autoscaling annotation; not managing until fixed", "err", specErr)
+			c.recorder.Eventf(d, corev1.EventTypeWarning, EventInvalidAnnotation, "%v; the %s is left untouched", specErr, string(c.kind))
+			klog.FromContext(ctx).Info("Invalid autoscaling annotation; not managing until fixed", "err", specErr)
 		}
-		c.monitor.ObserveEvaluation(ns, name, nil, metrics.ResultInvalid, c.clock.Since(start))
+		ev.Result, ev.Took = metrics.ResultInvalid, c.clock.Since(start)
+		c.monitor.Evaluated(nn, ev)
 		return c.fallback, nil
-	}
-	if c.standsAside(ctx, k, t, d, spec) {
+	case spec.Paused:
+		klog.FromContext(ctx).V(4).Info("Paused")
+		return spec.Interval, nil
+	case c.checkConflict(ctx, k, t, d):
+		ev.Result = metrics.ResultConflict
+		c.monitor.Evaluated(nn, ev)
 		return spec.Interval, nil
 	}
 
+	a := c.evaluate(ctx, k, t, d, spec, tr, now, due, &ev)
+	if a.fenced {
+		return 0, nil
+	}
+	ev.Took = c.clock.Since(start)
+	c.monitor.Evaluated(nn, ev)
+	if a.err != nil {
+		span.SetStatus(codes.Error, a.err.Error())
+		return 0, fmt.Errorf("scaling %s from %d to %d: %w", k, ev.Decision.Current, ev.Decision.Desired, a.err)
+	}
+	return c.next(spec, now), nil
+}
+
+// evaluate runs one evaluation of a valid, managed target: observe and
+// decide (its cycle.Cycle, on Prometheus and the predictor), apply (fence,
+// dry run or write), report (Events, status, and ev for the metrics).
+func (c *Controller) evaluate(ctx context.Context, k string, t *target, d workload, spec *scaler.Spec, tr trigger, now, due time.Time, ev *metrics.Evaluation) applied {
+	span := trace.SpanFromContext(ctx)
 	current := int32(1)
 	if r := specReplicas(d); r != nil {
 		current = *r
 	}
 	o := t.cycle.Evaluate(ctx, now, spec, current, c.env(d, spec, due))
-	c.reportObservation(ctx, t, d, spec, o)
+	ev.Prediction = c.reportObservation(ctx, t, d, spec, o)
 	dec := o.Decision
+	ev.Decision = &dec
 	span.SetAttributes(attribute.Bool("autoscale.spike", o.Spike), attribute.Int("autoscale.current_replicas", int(current)),
 		attribute.Float64("autoscale.rps", dec.RPS), attribute.Float64("autoscale.smoothed_rps", dec.SmoothedRPS),
 		attribute.Bool("autoscale.data_ok", dec.DataOK), attribute.String("autoscale.decision", dec.Action.String()),
@@ -140,33 +166,28 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 	if c.fenced() {
 		// Decided, but another replica leads now: its state is the one
 		// that counts, so this replica keeps nothing and writes nothing.
-		logger.Info("Not the leader any more; dropping the decision", "decision", dec.Reason)
-		return 0, nil
+		klog.FromContext(ctx).Info("Not the leader any more; dropping the decision", "decision", dec.Reason)
+		return applied{fenced: true}
 	}
-
 	a := c.apply(ctx, d, spec, o)
 	if a.fenced {
-		return 0, nil
+		return a
 	}
-	if a.result == metrics.ResultScaled && triggered {
-		c.monitor.ObserveSpikeToScale(c.clock.Since(spikeAt))
+	ev.Result = a.result
+	if a.result == metrics.ResultScaled && tr.pending {
+		ev.SpikeToScale = c.clock.Since(tr.at)
 	}
 	t.cycle.Commit(o, a.scaled, now)
 	c.reportStatus(k, t, spec, o, a.scaled, now)
-	c.monitor.ObserveEvaluation(ns, name, &dec, a.result, c.clock.Since(start))
-	span.SetAttributes(attribute.String("autoscale.result", a.result))
-	if a.err != nil {
-		span.SetStatus(codes.Error, a.err.Error())
-		return 0, fmt.Errorf("scaling %s from %d to %d: %w", k, dec.Current, dec.Desired, a.err)
-	}
-	return c.next(spec, now), nil
+	span.SetAttributes(attribute.String("autoscale.result", string(a.result)))
+	return a
 }
 
 // traced starts an evaluation's span and puts in ctx a logger that names
 // the Deployment and the trace.
 func (c *Controller) traced(ctx context.Context, d workload) (context.Context, trace.Span) {
 	ctx, span := c.tracer.Start(ctx, "evaluate", trace.WithAttributes(
-		attribute.String("k8s.namespace.name", d.GetNamespace()), attribute.String("k8s."+strings.ToLower(c.kind.Name)+".name", d.GetName())))
+		attribute.String("k8s.namespace.name", d.GetNamespace()), attribute.String("k8s."+strings.ToLower(string(c.kind))+".name", d.GetName())))
 	logger := klog.LoggerWithValues(klog.FromContext(ctx), "deployment", klog.KObj(d))
 	if sc := span.SpanContext(); sc.IsValid() {
 		logger = klog.LoggerWithValues(logger, "traceID", sc.TraceID().String(), "spanID", sc.SpanID().String())
@@ -174,36 +195,27 @@ func (c *Controller) traced(ctx context.Context, d workload) (context.Context, t
 	return klog.NewContext(ctx, logger), span
 }
 
-// takeTrigger returns and clears t's pending spike trigger and when it
-// was received.
-func (c *Controller) takeTrigger(t *target) (bool, time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	triggered, at := t.spike, t.spikeAt
-	t.spike = false
-	return triggered, at
+// trigger is a spike trigger taken for an evaluation.
+type trigger struct {
+	pending bool
+	at      time.Time // when the first pending trigger was received
 }
 
-// standsAside reports whether the target is not to be evaluated now: it
-// is paused, or another autoscaler scales it.
-func (c *Controller) standsAside(ctx context.Context, k string, t *target, d workload, spec *scaler.Spec) bool {
-	if spec.Paused {
-		klog.FromContext(ctx).V(4).Info("Paused")
-		return true
-	}
-	if c.checkConflict(ctx, k, t, d) {
-		c.monitor.ObserveEvaluation(d.GetNamespace(), d.GetName(), nil, metrics.ResultConflict, 0)
-		return true
-	}
-	return false
+// takeTrigger returns and clears t's pending spike trigger.
+func (c *Controller) takeTrigger(t *target) trigger {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tr := trigger{t.spike, t.spikeAt}
+	t.spike = false
+	return tr
 }
 
 // applied is what became of a decision.
 type applied struct {
-	result string // a metrics.Result* value
-	scaled bool   // written, or reported in a dry run
-	fenced bool   // another replica leads: nothing written, nothing to keep
-	err    error  // the write failed
+	result metrics.Result
+	scaled bool  // written, or reported in a dry run
+	fenced bool  // another replica leads: nothing written, nothing to keep
+	err    error // the write failed
 }
 
 // apply carries out a decision: holds, reports a dry run, or writes the
@@ -237,7 +249,6 @@ func (c *Controller) apply(ctx context.Context, d workload, spec *scaler.Spec, o
 		c.recorder.Eventf(d, corev1.EventTypeWarning, EventFailedRescale, "New size: %d; reason: %s; error: %v", dec.Desired, dec.Reason, err)
 		return applied{result: metrics.ResultError, err: err}
 	}
-	c.monitor.ObserveScale(dec.Action)
 	c.recorder.Eventf(d, corev1.EventTypeNormal, EventSuccessfulRescale, "New size: %d; reason: %s", dec.Desired, dec.Reason)
 	logger.Info(actionWord(dec.Action), "oldReplicas", dec.Current, "newReplicas", dec.Desired, "spike", o.Spike, "reason", dec.Reason)
 	return applied{result: metrics.ResultScaled, scaled: true}

@@ -92,7 +92,7 @@ func (c *Controller) targetLocked(k string, d workload) *target {
 	}
 	t.cycle = cycle.New(lastScale)
 	c.targets[k] = t
-	c.monitor.SetManaged(c.kind.Name, len(c.targets))
+	c.monitor.Managed(string(c.kind), len(c.targets))
 	return t
 }
 

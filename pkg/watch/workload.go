@@ -18,16 +18,16 @@ import (
 // Kind is a kind of workload a Controller scales: an apps/v1 kind with a
 // /scale subresource. One Controller serves one kind; the binary runs one
 // per kind and the webhook asks them all (Group).
-type Kind struct {
-	Name     string // "Deployment"
-	Resource string // "deployments"
-}
+type Kind string
 
 // The kinds the controller scales.
-var (
-	Deployments  = Kind{Name: "Deployment", Resource: "deployments"}
-	StatefulSets = Kind{Name: "StatefulSet", Resource: "statefulsets"}
+const (
+	Deployments  Kind = "Deployment"
+	StatefulSets Kind = "StatefulSet"
 )
+
+// Resource is the kind's resource name ("deployments").
+func (k Kind) Resource() string { return strings.ToLower(string(k)) + "s" }
 
 // workload is a scaled object as the cache holds it: a Deployment or a
 // StatefulSet (lean unless Config.FullCache).
@@ -55,7 +55,7 @@ func (c *Controller) get(namespace, name string) (workload, error) {
 	}
 	w, ok := obj.(workload)
 	if !exists || !ok {
-		return nil, apierrors.NewNotFound(appsv1.Resource(c.kind.Resource), name)
+		return nil, apierrors.NewNotFound(appsv1.Resource(c.kind.Resource()), name)
 	}
 	return w, nil
 }

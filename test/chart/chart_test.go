@@ -175,7 +175,7 @@ func TestSchemaKnowsEverySetting(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want []string
-	for _, s := range scaler.Settings {
+	for _, s := range scaler.Settings() {
 		want = append(want, s.Key)
 	}
 	got := schema.Properties.Defaults.PropertyNames.Enum
