@@ -156,39 +156,57 @@ const (
 
 // Spec is the validated scaling policy of one target.
 type Spec struct {
-	MinReplicas int32 // >= 1
-	MaxReplicas int32 // >= MinReplicas
-	Table       Table
+	// Replica bounds: 1 <= MinReplicas (default 1) <= MaxReplicas (default
+	// 10) <= MaxReplicasLimit.
+	MinReplicas int32
+	MaxReplicas int32
+	// Table holds the hysteresis thresholds in requests per second (default
+	// SeedTable, or one generated from target-rps-per-replica).
+	Table Table
 
+	// Cooldowns: the least time from the last scale action to the next up
+	// or down (default 60 s each).
 	ScaleUpCooldown   time.Duration
 	ScaleDownCooldown time.Duration
-	EMAAlpha          float64       // weight of the newest sample, (0, 1]
-	Interval          time.Duration // evaluation period
+	// EMAAlpha is the weight of the newest sample in the smoothed rate, in
+	// (0, 1] (default 0.7).
+	EMAAlpha float64
+	// Interval is the evaluation period, >= 1 s (default 30 s).
+	Interval time.Duration
 	// ScaleDownStabilization: a scale-down goes no lower than the highest
-	// reactive recommendation of this window (0: off).
+	// reactive recommendation of this window, at most 1 h (default 0: off).
 	ScaleDownStabilization time.Duration
 	// Lead: scale-ups are decided for the smoothed rate plus its trend this
-	// far ahead (0: off).
+	// far ahead, at most 10 min (default 0: off).
 	Lead time.Duration
 
-	Service string             // {{.Service}} in Query
-	Query   *template.Template // PromQL template
+	Service string             // {{.Service}} in Query (default: the workload's name)
+	Query   *template.Template // PromQL template (default DefaultQuery)
 	// DefaultQuery: Query is DefaultQuery, which the controller may answer
 	// for many targets from one query grouped by service.
 	DefaultQuery bool
 	// FastQuery: Query is FastQuery.
 	FastQuery bool
 
-	Strategy          Strategy
-	OverrideThreshold int32       // override: max tolerated |reactive-predictive|
-	PredictiveWeight  float64     // weighted: weight of the predictive input
-	PredictiveHours   ClockWindow // schedule: when the predictive input is used
-	Location          *time.Location
-	Predictor         PredictorKind
-	Horizon           time.Duration // how far ahead the predictor forecasts
+	Strategy Strategy // default StrategyReactive
+	// OverrideThreshold (override strategy): the largest |reactive -
+	// predictive| in replicas for which the predictive input is used
+	// (default 2).
+	OverrideThreshold int32
+	// PredictiveWeight (weighted strategy): the weight of the predictive
+	// input, in [0, 1] (default 0.7).
+	PredictiveWeight float64
+	// PredictiveHours (schedule strategy): when, in Location (default UTC),
+	// the predictive input is used (default 09:00-17:59).
+	PredictiveHours ClockWindow
+	Location        *time.Location
+	Predictor       PredictorKind // default PredictorBuiltin
+	// Horizon is how far ahead the predictor forecasts, 1 s to 24 h
+	// (default 5 min).
+	Horizon time.Duration
 
-	DryRun bool
-	Paused bool
+	DryRun bool // decide and report, never write replicas (default false)
+	Paused bool // neither evaluate nor scale (default false)
 }
 
 // ClockWindow is a daily window of wall-clock minutes, both ends inclusive.

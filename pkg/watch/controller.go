@@ -219,14 +219,23 @@ func New(cfg Config) (*Controller, error) {
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource(), Clock: cfg.Clock})
 	c.statuses = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, time.Minute),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource() + "-status", Clock: cfg.Clock})
-	inf := cfg.Informer
-	if !cfg.FullCache {
+	if err := c.register(cfg.Informer, cfg.FullCache, cfg.HPAs); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// register puts the Controller on its kind's informer (trimmed by
+// leanWorkload unless fullCache, indexed by service) and, when given, the
+// HPA informer.
+func (c *Controller) register(inf cache.SharedIndexInformer, fullCache bool, hpas autoscalinginformers.HorizontalPodAutoscalerInformer) error {
+	if !fullCache {
 		if err := inf.SetTransform(leanWorkload); err != nil {
-			return nil, fmt.Errorf("setting the informer transform: %w", err)
+			return fmt.Errorf("setting the informer transform: %w", err)
 		}
 	}
 	if err := inf.AddIndexers(cache.Indexers{serviceIndex: indexByService}); err != nil {
-		return nil, fmt.Errorf("adding the service index: %w", err)
+		return fmt.Errorf("adding the service index: %w", err)
 	}
 	c.indexer = inf.GetIndexer()
 	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -235,18 +244,18 @@ func New(cfg Config) (*Controller, error) {
 		DeleteFunc: c.onDelete,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("adding event handlers: %w", err)
+		return fmt.Errorf("adding event handlers: %w", err)
 	}
 	// Synced once the handlers, not only the cache, have seen every object.
 	c.synced = reg.HasSynced
-	if cfg.HPAs != nil {
-		hpaSynced, err := c.watchHPAs(cfg.HPAs)
+	if hpas != nil {
+		hpaSynced, err := c.watchHPAs(hpas)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		c.synced = func() bool { return reg.HasSynced() && hpaSynced() }
 	}
-	return c, nil
+	return nil
 }
 
 // HasSynced reports whether the cache is filled and every cached object has
