@@ -196,6 +196,25 @@ func (h *harness) evaluate(name string, step time.Duration) time.Duration {
 	return after
 }
 
+// stepAndWait steps the fake clock by step, then waits until cond holds.
+// A workqueue's delaying loop arms its timer from the time it read before
+// arming it, so a step that falls in between leaves the timer due a step
+// late. Adding a far-off item wakes the loop, which reads the clock again
+// and releases what is due: each poll does that to the given queues.
+func (h *harness) stepAndWait(step time.Duration, what string, cond func() bool, queues ...interface{ AddAfter(string, time.Duration) }) {
+	h.t.Helper()
+	h.clock.Step(step)
+	err := wait.PollUntilContextTimeout(h.ctx, time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+		for _, q := range queues {
+			q.AddAfter("nudge/never", 24*time.Hour)
+		}
+		return cond(), nil
+	})
+	if err != nil {
+		h.t.Fatalf("%s: not within 5 s of stepping the clock %v", what, step)
+	}
+}
+
 // flushStatuses runs the status worker until no status waits to be
 // written (a failed write, waiting out its backoff, stays queued).
 func (h *harness) flushStatuses() {

@@ -111,7 +111,7 @@ func TestSpikeEvaluationsDoNotAskThePredictor(t *testing.T) {
 	h.prom.Set(promtest.Value(150))
 	h.clock.Step(interval)
 	h.ctrl.Spike("shop", "frontend", h.clock.Now())
-	h.waitSpikes(1)
+	h.stepAndWait(0, "the spike", func() bool { return h.ctrl.spikes.Len() == 1 })
 	key, _ := h.ctrl.spikes.Get()
 	if _, err := h.ctrl.sync(h.ctx, key); err != nil {
 		t.Fatal(err)

@@ -236,18 +236,10 @@ func TestAFailedEvaluationIsRetriedThroughTheQueue(t *testing.T) {
 	h.prom.Set(promtest.Value(45))
 	h.scale.Conflicts(1000)
 	const key = "shop/frontend"
-	queued := func(what string) {
-		t.Helper()
-		err := wait.PollUntilContextTimeout(h.ctx, time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
-			return h.ctrl.queue.Len() == 1, nil
-		})
-		if err != nil {
-			t.Fatalf("%s: never queued", what)
-		}
-	}
+	queued := func() bool { return h.ctrl.queue.Len() == 1 }
 	h.ctrl.schedule(key, 0)
+	h.stepAndWait(0, "the first evaluation", queued, h.ctrl.queue)
 	for failures, backoff := 1, time.Second; failures <= 2; failures, backoff = failures+1, 2*backoff {
-		queued(fmt.Sprintf("evaluation %d", failures))
 		h.ctrl.processNextWorkItem(h.ctx)
 		if n := h.ctrl.queue.NumRequeues(key); n != failures {
 			t.Fatalf("after %d failed evaluations, %d requeues", failures, n)
@@ -255,10 +247,12 @@ func TestAFailedEvaluationIsRetriedThroughTheQueue(t *testing.T) {
 		if h.ctrl.queue.Len() != 0 {
 			t.Fatal("the failed evaluation was queued again at once, without backoff")
 		}
-		h.clock.Step(backoff) // the rate limiter's backoff: 1 s, then 2 s
+		if failures == 2 {
+			h.scale.Conflicts(0)
+		}
+		// The rate limiter's backoff: 1 s, then 2 s.
+		h.stepAndWait(backoff, fmt.Sprintf("the retry after failure %d", failures), queued, h.ctrl.queue)
 	}
-	h.scale.Conflicts(0)
-	queued("the retry after the second failure")
 	h.ctrl.processNextWorkItem(h.ctx)
 	if r := h.replicas("frontend"); r != 3 {
 		t.Errorf("replicas %d after the successful retry, want 3", r)

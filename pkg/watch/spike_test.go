@@ -69,8 +69,7 @@ func TestSpikeWindowFollowsUp(t *testing.T) {
 		t.Fatalf("replicas = %d after the first spike evaluation, want 2", got)
 	}
 	h.prom.Set(promtest.Value(150)) // the window has filled
-	h.clock.Step(time.Second)
-	h.waitSpikes(1)
+	h.stepAndWait(time.Second, "the follow-up", func() bool { return h.ctrl.spikes.Len() == 1 }, h.ctrl.spikes)
 	h.ctrl.processNextSpike(h.ctx)
 	if got := h.replicas("frontend"); got != 5 {
 		t.Fatalf("the follow-up did not scale up inside the cooldown: %d", got)
@@ -91,18 +90,6 @@ func TestSpikeWindowFollowsUp(t *testing.T) {
 	h.clock.Step(2 * time.Second)
 	if n := h.ctrl.spikes.Len(); n != 0 {
 		t.Errorf("%d follow-ups after the window closed", n)
-	}
-}
-
-// waitSpikes waits until the spike queue holds n ready keys.
-func (h *harness) waitSpikes(n int) {
-	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for h.ctrl.spikes.Len() != n {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("spike queue holds %d keys, want %d", h.ctrl.spikes.Len(), n)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

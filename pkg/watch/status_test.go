@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -10,7 +9,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
@@ -70,17 +68,8 @@ func TestAFailedStatusWriteIsRetriedUntilItLands(t *testing.T) {
 	if r := h.replicas("frontend"); r != 5 {
 		t.Fatalf("replicas %d, want 5", r)
 	}
-	waitQueued := func() {
-		t.Helper()
-		err := wait.PollUntilContextTimeout(h.ctx, time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
-			return h.ctrl.statuses.Len() == 1, nil
-		})
-		if err != nil {
-			t.Fatal("the failed status write was never retried")
-		}
-	}
-	h.clock.Step(2 * time.Second) // the second failure's backoff
-	waitQueued()
+	h.stepAndWait(2*time.Second, "the retry of the failed status write", // the second failure's backoff
+		func() bool { return h.ctrl.statuses.Len() == 1 }, h.ctrl.statuses)
 	h.flushStatuses()
 	if st := h.status("frontend"); st.LastDecision == nil || st.LastDecision.To != 5 {
 		t.Errorf("status %+v, want the newest decision (to 5)", st.LastDecision)
