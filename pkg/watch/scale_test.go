@@ -227,6 +227,26 @@ func TestTheIntervalRunsFromTheEvaluationsStart(t *testing.T) {
 	}
 }
 
+// TestALateStartShowsInTheLagMetric: an evaluation slower than the
+// interval (its scale write, 12 s on the fake clock, against 10 s) makes the
+// next one start 2 s after it was due, and the lag metric says so.
+func TestALateStartShowsInTheLagMetric(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1, "interval", "10s"))
+	h.prom.Set(promtest.Value(45))
+	h.scale.BeforeNextUpdate(func() { h.clock.Step(12 * time.Second) })
+	const lagMetric = "reactive_autoscaler_evaluation_lag_seconds"
+	h.ctrl.schedule("shop/frontend", 0)
+	h.stepAndWait(0, "the first evaluation", func() bool { return h.ctrl.queue.Len() == 1 }, h.ctrl.queue)
+	h.ctrl.processNextWorkItem(h.ctx)
+	n0, sum0 := h.histogram(lagMetric)
+	h.stepAndWait(0, "the late evaluation", func() bool { return h.ctrl.queue.Len() == 1 }, h.ctrl.queue)
+	h.ctrl.processNextWorkItem(h.ctx)
+	n, sum := h.histogram(lagMetric)
+	if n != n0+1 || sum-sum0 != 2 {
+		t.Errorf("the late evaluation recorded %d lag samples summing to %vs, want one of 2s", n-n0, sum-sum0)
+	}
+}
+
 // TestAFailedEvaluationIsRetriedThroughTheQueue drives the worker as it
 // runs: a scale write that keeps conflicting fails the evaluation, which
 // goes back on the queue after the rate limiter's backoff (1 s, then 2 s on

@@ -111,16 +111,23 @@ func TestByServiceFindsManagedDeployments(t *testing.T) {
 }
 
 func (h *harness) histogramCount(name string) uint64 {
+	n, _ := h.histogram(name)
+	return n
+}
+
+// histogram returns the sample count and sum of a histogram.
+func (h *harness) histogram(name string) (uint64, float64) {
 	mfs, err := h.registry.Gather()
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+			hist := mf.GetMetric()[0].GetHistogram()
+			return hist.GetSampleCount(), hist.GetSampleSum()
 		}
 	}
-	return 0
+	return 0, 0
 }
 
 // TestANewProcessWarmsTheEMAFromHistory: a takeover at 5 replicas under a

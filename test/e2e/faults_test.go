@@ -450,9 +450,13 @@ func TestFaultNetworkPartition(t *testing.T) {
 }
 
 // TestFaultSlowAPIServer: every request of the leader to the API server is
-// delayed by 500 ms for 60 s while the load moves: evaluations slow down
-// (the lag metric shows it) but none is lost or duplicated, and the
-// writes still respect the cooldowns.
+// delayed by 500 ms for 60 s while the load moves: the leader keeps its
+// Lease, no evaluation is lost or duplicated, the writes still respect the
+// cooldowns, and evaluations keep their schedule: a scale action is one API
+// call and the status is written by a worker of its own, so no evaluation
+// outlasts the 2 s interval and the lag metric stays under half a delayed
+// call. (With four calls per scale action it grew; that the metric shows a
+// late start is TestALateStartShowsInTheLagMetric's.)
 func TestFaultSlowAPIServer(t *testing.T) {
 	proxy := newFaultProxy(t, apiServerHostPort())
 	r := newFaultRig(t, kubeconfigVia(t, proxy.Addr), false)
@@ -484,8 +488,8 @@ func TestFaultSlowAPIServer(t *testing.T) {
 	if evals < 0.9*want || evals > 1.1*want {
 		t.Errorf("%.0f evaluations while slow, want %.0f +-10%% (none lost, none duplicated)", evals, want)
 	}
-	if (lagSum-lagSum0)/max(lagN-lagN0, 1) <= lagSum0/max(lagN0, 1) {
-		t.Errorf("the evaluation lag metric does not show the slowness")
+	if slowLag := (lagSum - lagSum0) / max(lagN-lagN0, 1); slowLag > 0.25 {
+		t.Errorf("mean evaluation lag %.3fs while the API server was slow, want < 0.25s (evaluations on schedule)", slowLag)
 	}
 	r.bothAt(1, "scaled down", 2*time.Minute)
 	rep := &faultReport{fault: "500 ms added to every API request of the leader", duration: "60 s",
