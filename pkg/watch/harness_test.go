@@ -11,6 +11,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -49,6 +50,7 @@ type harness struct {
 	lostLease atomic.Bool
 	// external is the External predictor (nil: none configured).
 	external scaler.Predictor
+	kind     Kind
 }
 
 func deployment(name string, replicas int32, ann map[string]string) *appsv1.Deployment {
@@ -100,6 +102,7 @@ func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *
 	}
 	h := &harness{
 		external: opts.external,
+		kind:     opts.kind,
 		t:        t,
 		client:   fake.NewClientset(objs...),
 		clock:    clocktesting.NewFakeClock(opts.start),
@@ -193,7 +196,33 @@ func (h *harness) evaluate(name string, step time.Duration) time.Duration {
 		h.t.Fatalf("sync %s: %v", name, err)
 	}
 	h.flushStatuses()
+	h.catchUp(name)
 	return after
+}
+
+// catchUp waits until the controller's cache holds the object as the API
+// has it (its resourceVersion): the next evaluation decides from the
+// cache, as the controller does, whose informer catches up in
+// milliseconds.
+func (h *harness) catchUp(name string) {
+	h.t.Helper()
+	err := wait.PollUntilContextTimeout(h.ctx, time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		var obj metav1.Object
+		var err error
+		if h.kind == StatefulSets {
+			obj, err = h.client.AppsV1().StatefulSets("shop").Get(ctx, name, metav1.GetOptions{})
+		} else {
+			obj, err = h.client.AppsV1().Deployments("shop").Get(ctx, name, metav1.GetOptions{})
+		}
+		if err != nil {
+			return apierrors.IsNotFound(err), nil
+		}
+		cached, err := h.ctrl.get("shop", name)
+		return err == nil && cached.GetResourceVersion() == obj.GetResourceVersion(), nil
+	})
+	if err != nil {
+		h.t.Fatalf("the cache never caught up with %s", name)
+	}
 }
 
 // stepAndWait steps the fake clock by step, then waits until cond holds.

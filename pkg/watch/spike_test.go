@@ -68,6 +68,7 @@ func TestSpikeWindowFollowsUp(t *testing.T) {
 	if got := h.replicas("frontend"); got != 2 {
 		t.Fatalf("replicas = %d after the first spike evaluation, want 2", got)
 	}
+	h.catchUp("frontend")
 	h.prom.Set(promtest.Value(150)) // the window has filled
 	h.stepAndWait(time.Second, "the follow-up", func() bool { return h.ctrl.spikes.Len() == 1 }, h.ctrl.spikes)
 	h.ctrl.processNextSpike(h.ctx)
