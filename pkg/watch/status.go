@@ -8,7 +8,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2"
 )
 
 // The status annotation is written off the evaluation's path: an
@@ -82,9 +81,5 @@ func (c *Controller) writeStatus(ctx context.Context, k string, st Status) error
 	if err != nil {
 		return err
 	}
-	if err := c.api.mergePatch(ctx, ns, name, patch); err != nil {
-		klog.FromContext(ctx).V(2).Info("Status write failed", "key", k, "err", err)
-		return err
-	}
-	return nil
+	return c.api.mergePatch(ctx, ns, name, patch)
 }

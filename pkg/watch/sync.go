@@ -113,7 +113,10 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		t.cycle.Trigger(now, c.spikeWindow)
 	}
 	nn := types.NamespacedName{Namespace: ns, Name: name}
-	ev := metrics.Evaluation{Scheduled: !due.IsZero(), Lag: start.Sub(due)}
+	var ev metrics.Evaluation
+	if !due.IsZero() {
+		ev.Scheduled, ev.Lag = true, start.Sub(due)
+	}
 	spec, specErr, changed := c.specFor(t, d)
 	switch {
 	case specErr != nil:
@@ -254,10 +257,11 @@ func (c *Controller) apply(ctx context.Context, d workload, spec *scaler.Spec, o
 	return applied{result: metrics.ResultScaled, scaled: true}
 }
 
-// reportStatus queues the status annotation's write when it changed. The predictor's standing rides along with every write, and
-// on its own at most every PredictorStatusEvery (spread over targets): its
-// MAPE moves at every evaluation, and thousands of targets must not write at
-// once when their first predictions are scored.
+// reportStatus queues the status annotation's write when it changed. The
+// predictor's standing rides along with every write, and on its own at most
+// every PredictorStatusEvery (spread over targets): its MAPE moves at every
+// evaluation, and thousands of targets must not write at once when their
+// first predictions are scored.
 func (c *Controller) reportStatus(k string, t *target, spec *scaler.Spec, o cycle.Outcome, scaled bool, now time.Time) {
 	st, changed := nextStatus(t.status, o.Decision, o.Input.NoData, scaled, spec.DryRun, now)
 	if ps, psChanged := predictorStatus(t.status.Predictor, spec, t.cycle.Shadow()); changed || (psChanged && now.Sub(t.statusWritten) >= predictorStatusEvery(k)) {
@@ -380,7 +384,7 @@ func (c *Controller) scale(ctx context.Context, d workload, from, to int32) (err
 	fresh := sc.ResourceVersion != "" // without one the write would be unconditional: read first
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if !fresh {
-			klog.FromContext(ctx).V(2).Info("The scale changed since the cached object; reading it afresh")
+			klog.FromContext(ctx).V(2).Info("Reading the scale afresh (the cached object was stale or had no resourceVersion)")
 			read, err := c.api.getScale(ctx, d.GetNamespace(), d.GetName())
 			if err != nil {
 				return err
