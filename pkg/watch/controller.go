@@ -483,6 +483,7 @@ func (c *Controller) forget(k string) {
 	_, had := c.targets[k]
 	delete(c.targets, k)
 	delete(c.due, k)
+	delete(c.pendingStatus, k)
 	n := len(c.targets)
 	c.mu.Unlock()
 	c.queue.Forget(k)

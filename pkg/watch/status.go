@@ -53,11 +53,17 @@ func (c *Controller) processNextStatus(ctx context.Context) bool {
 	default:
 		utilruntime.HandleErrorWithContext(ctx, err, "Writing the status annotation failed; retrying with backoff", "key", k)
 		c.mu.Lock()
-		if _, newer := c.pendingStatus[k]; !newer {
+		_, managed := c.targets[k]
+		_, newer := c.pendingStatus[k]
+		if managed && !newer {
 			c.pendingStatus[k] = st
 		}
 		c.mu.Unlock()
-		c.statuses.AddRateLimited(k)
+		if managed {
+			c.statuses.AddRateLimited(k)
+		} else {
+			c.statuses.Forget(k)
+		}
 	}
 	return true
 }

@@ -78,6 +78,17 @@ func TestAFailedStatusWriteIsRetriedUntilItLands(t *testing.T) {
 		t.Errorf("%d requeues remembered after the write landed", n)
 	}
 
+	// A target no longer managed: its failing status write is not retried.
+	failing.Store(1)
+	h.ctrl.queueStatus("shop/frontend", Status{DataHealth: "ok"})
+	h.ctrl.forget("shop/frontend")
+	h.ctrl.queueStatus("shop/frontend", Status{DataHealth: "ok"})
+	h.flushStatuses()
+	h.clock.Step(time.Minute)
+	if n := h.ctrl.statuses.Len() + h.ctrl.statuses.NumRequeues("shop/frontend"); n != 0 {
+		t.Errorf("the status of a forgotten target is still retried (%d)", n)
+	}
+
 	// Fenced: the queued status is dropped, not retried.
 	h.ctrl.queueStatus("shop/frontend", Status{DataHealth: "ok"})
 	h.lostLease.Store(true)
