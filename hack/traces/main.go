@@ -1,5 +1,5 @@
 // Command traces writes the synthetic traces of pkg/simulate to
-// testdata/traces (go run ./hack/traces): diurnal, flash crowd, ramp,
+// testdata/traces (go run ./hack/traces): diurnal, a daily ramp, flash crowd, ramp,
 // sawtooth, noisy plateau and an outage gap, at 10 s, seeded.
 package main
 

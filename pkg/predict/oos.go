@@ -104,3 +104,99 @@ func mapeAt(series []float64, from, to int, step, horizon time.Duration, predict
 	}
 	return total / float64(n), n
 }
+
+// SeasonalScore is the seasonal forecaster scored out of sample on one
+// series at one horizon: its level window chosen on the training days (the
+// first days of the series; the first day only serves as history), every
+// MAPE measured on the days after, beside two baselines that need no
+// fitting: the last value and the same time the day before.
+type SeasonalScore struct {
+	Horizon       time.Duration `json:"horizonSeconds"`
+	ChosenLevel   time.Duration `json:"chosenLevelSeconds"`
+	TrainMAPE     float64       `json:"trainMAPE"`
+	ChosenMAPE    float64       `json:"chosenMAPE"`  // the chosen level window on the test days
+	DefaultMAPE   float64       `json:"defaultMAPE"` // DefaultSeasonal() on the test days
+	LastMAPE      float64       `json:"lastMAPE"`
+	YesterdayMAPE float64       `json:"yesterdayMAPE"`
+	Forecasts     int           `json:"forecasts"` // scored on the test days
+}
+
+// levels is the grid ScoreSeasonal chooses the level window from.
+var levels = []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour}
+
+// ScoreSeasonal scores the seasonal forecaster on series (what the
+// controller reads, sampled every step from the epoch start) horizon
+// ahead: trained on [1 day, train), tested on [train, end). The season is
+// the series' own bucket means, as Prometheus' avg_over_time over a
+// bucket-long subquery returns them; a forecast reads only buckets that
+// ended before it is made.
+func ScoreSeasonal(series []float64, start time.Time, step, horizon, train time.Duration) SeasonalScore {
+	def := DefaultSeasonal()
+	season := seriesSeason(series, start, step, def.Bucket)
+	at := func(i int) time.Time { return start.Add(time.Duration(i) * step) }
+	// As in the controller: the season as of its last refresh (every
+	// SeasonRefresh), the cycle's recent samples since.
+	recent := func(i int) []scaler.Sample {
+		var out []scaler.Sample
+		for j := max(0, i-int(SeasonRefresh/step)); j <= i; j++ {
+			out = append(out, scaler.Sample{T: float64(at(j).UnixMilli()) / 1000, RPS: series[j]})
+		}
+		return out
+	}
+	seasonal := func(f Seasonal) func(i int) float64 {
+		return func(i int) float64 {
+			now := at(i)
+			fc, err := f.At(season.Until(now.Truncate(SeasonRefresh)), recent(i), now, horizon)
+			if err != nil {
+				return math.NaN()
+			}
+			return fc.RPS
+		}
+	}
+	day := int(scaler.Day / step)
+	cut := min(len(series), int(train/step))
+	r := SeasonalScore{Horizon: horizon, TrainMAPE: math.Inf(1)}
+	for _, l := range levels {
+		f := def
+		f.Level = l
+		if m, _ := mapeAt(series, day, cut, step, horizon, seasonal(f)); m < r.TrainMAPE {
+			r.TrainMAPE, r.ChosenLevel = m, l
+		}
+	}
+	chosen := def
+	chosen.Level = r.ChosenLevel
+	r.ChosenMAPE, r.Forecasts = mapeAt(series, cut, len(series), step, horizon, seasonal(chosen))
+	r.DefaultMAPE, _ = mapeAt(series, cut, len(series), step, horizon, seasonal(def))
+	r.LastMAPE, _ = mapeAt(series, cut, len(series), step, horizon, func(i int) float64 { return series[i] })
+	r.YesterdayMAPE, _ = mapeAt(series, cut, len(series), step, horizon, func(i int) float64 {
+		if j := i + int(horizon/step) - day; j >= 0 {
+			return series[j]
+		}
+		return math.NaN()
+	})
+	return r
+}
+
+// seriesSeason is the season of series (sampled every step from start):
+// the mean of the samples in each bucket, the buckets ending on multiples
+// of bucket after start.
+func seriesSeason(series []float64, start time.Time, step, bucket time.Duration) scaler.Season {
+	per := int(bucket / step)
+	n := len(series) / per
+	s := scaler.Season{End: start.Add(time.Duration(n) * bucket), Bucket: bucket, Values: make([]float32, n)}
+	for b := range n {
+		sum, k := 0.0, 0
+		// Bucket b covers (start+b*bucket, start+(b+1)*bucket]: samples b*per+1 .. (b+1)*per.
+		for j := b*per + 1; j <= (b+1)*per && j < len(series); j++ {
+			if scaler.Usable(series[j]) {
+				sum += series[j]
+				k++
+			}
+		}
+		s.Values[b] = float32(math.NaN())
+		if k > 0 {
+			s.Values[b] = float32(sum / float64(k))
+		}
+	}
+	return s
+}

@@ -34,6 +34,9 @@ type PredictRequest struct {
 	CurrentReplicas int32    `json:"currentReplicas"`
 	CurrentRPS      float64  `json:"currentRPS"`
 	History         []Sample `json:"history"` // oldest first, the last one is now
+	// Season is the target's long history (days of bucket means) for the
+	// built-in forecaster; not sent to an external model.
+	Season *Season `json:"-"`
 }
 
 // Sample is one measured rate at a Unix time in seconds.
@@ -51,7 +54,10 @@ type Prediction struct {
 	RPS         float64 // the rate expected at the horizon
 	HasRPS      bool
 	Source      string // "builtin" or "external", for reasons
-	Err         error  // the predictor failed; the decision falls back to reactive
+	// Band is the forecast's uncertainty band (low, high) in RPS, when the
+	// predictor gives one (zero: none).
+	Band [2]float64
+	Err  error // the predictor failed; the decision falls back to reactive
 }
 
 // replicas returns the predicted replica count, before bounds.

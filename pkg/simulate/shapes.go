@@ -14,11 +14,30 @@ const ShapeStep = 10 * time.Second
 // Shapes are the synthetic traces this project generates (hack/traces
 // writes them to testdata/traces); seeded, so always the same.
 var Shapes = map[string]func() *Trace{
-	// A day: 20 to 200 RPS and back, 5 % noise.
+	// Three days: 20 to 200 RPS and back each day, the second day 15 %
+	// busier, the third 10 % quieter; 5 % noise.
 	"diurnal": func() *Trace {
 		rng := rand.New(rand.NewPCG(1, 1))
-		return shape("diurnal", 24*time.Hour, func(t float64) float64 {
-			return (20 + 180*(1-math.Cos(2*math.Pi*t/86400))/2) * (1 + 0.05*rng.NormFloat64())
+		level := []float64{1, 1.15, 0.9}
+		return shape("diurnal", 3*24*time.Hour, func(t float64) float64 {
+			return level[int(t/86400)] * (20 + 180*(1-math.Cos(2*math.Pi*t/86400))/2) * (1 + 0.05*rng.NormFloat64())
+		})
+	},
+	// Three days at 30 RPS; every day at 09:00 the load climbs to 240 RPS
+	// within a minute and stays 2 h (a business opening, a daily batch);
+	// 10 % noise. A step that recurs: what a forecast can see coming.
+	"daily-ramp": func() *Trace {
+		rng := rand.New(rand.NewPCG(3, 3))
+		return shape("daily-ramp", 3*24*time.Hour, func(t float64) float64 {
+			into := math.Mod(t, 86400) - 9*3600
+			v := 30.0
+			switch {
+			case into >= 0 && into < 60:
+				v = 30 + 210*into/60
+			case into >= 60 && into < 2*3600:
+				v = 240
+			}
+			return v * (1 + 0.1*rng.NormFloat64())
 		})
 	},
 	// 30 RPS, then 250 RPS within 10 s for 10 min, then 30 again.
@@ -59,7 +78,7 @@ var Shapes = map[string]func() *Trace{
 }
 
 // ShapeNames lists the shapes in a fixed order.
-var ShapeNames = []string{"diurnal", "flash-crowd", "ramp", "sawtooth", "noisy-plateau", "outage-gap"}
+var ShapeNames = []string{"diurnal", "daily-ramp", "flash-crowd", "ramp", "sawtooth", "noisy-plateau", "outage-gap"}
 
 func shape(name string, d time.Duration, f func(t float64) float64) *Trace {
 	tr := &Trace{Name: name, Step: ShapeStep}

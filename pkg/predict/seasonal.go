@@ -1,0 +1,195 @@
+package predict
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+)
+
+// Seasonal is the built-in forecaster: it replays what each of the last
+// Days days did at this time of day (the seasonal naive method) and
+// corrects each day by how today's level compares with that day's at the
+// same time, then takes the median of the days; the band is the spread of
+// the days. A weekly pattern shows as the same weekday a week back: with
+// seven days of history it is one of the votes, and a weekend day's level
+// correction carries the weekly difference in level.
+//
+// Why this model, against the peers the issue names: Crane's EHPA finds a
+// period by FFT and replays past periods, which needs the whole history in
+// memory and a clean spectrum (a bursty stream has none); Holt-Winters (the
+// PHPA) fits a seasonal index per slot and needs two whole seasons before
+// it answers and tuning per series; AWS predictive scaling forecasts from
+// up to 14 days and never scales in on a forecast. Here the period is the
+// day, fixed (request traffic is diurnal; a week is seven of them), the
+// answer is a median of days (one unusual day does not move it), the level
+// correction lets one day of history answer, and, as AWS, a forecast only
+// ever adds replicas (strategy max).
+type Seasonal struct {
+	Days   int           // how many past days vote, 1 to 14
+	Level  time.Duration // today's level is the mean of the recent samples over this window
+	Bucket time.Duration // the season's resolution
+	// Band is the share of the days' forecasts the decision covers: 0.5 is
+	// the median, 1 the highest day.
+	Band float64
+}
+
+// DefaultSeasonal is the built-in forecaster's configuration: seven days of
+// 1-minute buckets (a plain range query at a 1-minute step; 40 KiB a
+// target), today's level over the last 2 hours, the median day. Chosen on
+// the first three days of the two real weeks (bucket 30 s to 5 min, 1 to 7
+// days, level 5 min to 2 h); make bench-quality reports its error out of
+// sample, beside the last value and the same time yesterday.
+func DefaultSeasonal() Seasonal {
+	return Seasonal{Days: 7, Level: 2 * time.Hour, Bucket: time.Minute, Band: 0.5}
+}
+
+// SeasonLength is how many buckets of the season the forecaster reads: its
+// days and the level window before the first of them.
+func (f Seasonal) SeasonLength() int {
+	return int((time.Duration(f.Days)*scaler.Day+f.Level)/f.Bucket) + 1
+}
+
+// ErrNoSeason: the season holds less than a day of data before the
+// forecast's window: nothing to replay yet.
+var ErrNoSeason = fmt.Errorf("less than a day of history: %w", scaler.ErrNoForecastYet)
+
+// Forecast is one seasonal forecast.
+type Forecast struct {
+	RPS       float64 // the forecast the decision uses (at f.Band)
+	Median    float64 // the median of the days
+	Low, High float64 // the lowest and highest day
+	Days      int     // how many days voted
+}
+
+// Peak forecasts the highest rate over (now, now+window] from season and
+// the recent samples (oldest first).
+func (f Seasonal) Peak(season scaler.Season, recent []scaler.Sample, now time.Time, window time.Duration) (Forecast, error) {
+	return f.forecast(season, recent, now, func(day time.Time) float64 {
+		return season.Peak(day, day.Add(window))
+	})
+}
+
+// At forecasts the rate at now+ahead (the mean of a bucket around it).
+func (f Seasonal) At(season scaler.Season, recent []scaler.Sample, now time.Time, ahead time.Duration) (Forecast, error) {
+	return f.forecast(season, recent, now, func(day time.Time) float64 {
+		at := day.Add(ahead)
+		return season.Mean(at.Add(-f.Bucket/2), at.Add(f.Bucket/2))
+	})
+}
+
+func (f Seasonal) forecast(season scaler.Season, recent []scaler.Sample, now time.Time, then func(day time.Time) float64) (Forecast, error) {
+	level, ok := Level(season, recent, now.Add(-f.Level), now)
+	if !ok {
+		return Forecast{}, scaler.ErrNoForecastYet
+	}
+	votes := make([]float64, 0, f.Days)
+	for d := 1; d <= f.Days; d++ {
+		day := now.Add(-time.Duration(d) * scaler.Day)
+		base := season.Mean(day.Add(-f.Level), day)
+		target := then(day)
+		if math.IsNaN(base) || math.IsNaN(target) {
+			continue
+		}
+		votes = append(votes, Correct(level, base, target))
+	}
+	if len(votes) == 0 {
+		return Forecast{}, ErrNoSeason
+	}
+	slices.Sort(votes)
+	fc := Forecast{Median: quantile(votes, 0.5), Low: votes[0], High: votes[len(votes)-1], Days: len(votes)}
+	fc.RPS = quantile(votes, f.Band)
+	return fc, nil
+}
+
+// Level is today's mean rate over (from, now]: the season's buckets up to
+// its end, the recent samples after it, each part weighted by the time it
+// covers. It reports false when neither has data there.
+func Level(season scaler.Season, recent []scaler.Sample, from, now time.Time) (float64, bool) {
+	sum, span := 0.0, 0.0
+	cut := from
+	if season.End.After(from) {
+		if m := season.Mean(from, season.End); !math.IsNaN(m) {
+			w := season.End.Sub(from).Seconds()
+			sum, span = m*w, w
+		}
+		cut = season.End
+	}
+	if m, ok := meanSince(recent, cut); ok && now.After(cut) {
+		w := now.Sub(cut).Seconds()
+		sum, span = sum+m*w, span+w
+	}
+	if span == 0 {
+		return 0, false
+	}
+	return sum / span, true
+}
+
+// Correct carries a past day's change from base to target over to today's
+// level: the change is scaled by level/base (a busier day changes more),
+// that factor bounded to [1/2, 2] so that a day that started near zero
+// neither explodes nor vanishes the forecast. Never negative.
+func Correct(level, base, target float64) float64 {
+	k := 1.0
+	if base > scaler.MAPEFloorRPS {
+		k = min(max(level/base, 0.5), 2)
+	}
+	return max(0, level+k*(target-base))
+}
+
+// meanSince is the mean of the usable samples after since.
+func meanSince(recent []scaler.Sample, since time.Time) (float64, bool) {
+	from := float64(since.UnixMilli()) / 1000
+	sum, n := 0.0, 0
+	for _, s := range recent {
+		if s.T > from && scaler.Usable(s.RPS) {
+			sum += s.RPS
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, false
+	}
+	return sum / float64(n), true
+}
+
+// quantile of sorted values, linear between neighbours.
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 1 {
+		return sorted[0]
+	}
+	pos := min(max(q, 0), 1) * float64(len(sorted)-1)
+	i := int(pos)
+	if i >= len(sorted)-1 {
+		return sorted[len(sorted)-1]
+	}
+	return sorted[i] + (pos-float64(i))*(sorted[i+1]-sorted[i])
+}
+
+// Predict implements scaler.Predictor: the peak over the request's horizon
+// from the season the controller read for the target (req.Season).
+func (f Seasonal) Predict(_ context.Context, req scaler.PredictRequest) (scaler.Prediction, error) {
+	if len(req.History) == 0 {
+		return scaler.Prediction{}, scaler.ErrNoForecastYet
+	}
+	s := req.Season
+	if s == nil || len(s.Values) == 0 {
+		return scaler.Prediction{}, ErrNoSeason
+	}
+	last := req.History[len(req.History)-1]
+	now := time.UnixMilli(int64(last.T * 1000))
+	fc, err := f.Peak(*s, req.History, now, time.Duration(req.HorizonSeconds)*time.Second)
+	if err != nil {
+		return scaler.Prediction{}, err
+	}
+	return scaler.Prediction{RPS: fc.RPS, HasRPS: true, Source: fmt.Sprintf("builtin: %d-day seasonal peak", fc.Days),
+		Band: [2]float64{fc.Low, fc.High}}, nil
+}
+
+// SeasonRefresh is how often the controller reads a target's season again
+// from Prometheus; the refreshes are aligned to multiples of it, so that
+// targets sharing a grouped query share one range query per refresh.
+const SeasonRefresh = 10 * time.Minute

@@ -1,0 +1,174 @@
+package predict
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+)
+
+var t0 = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+
+// dailyStep is days of 1-minute buckets at 30 RPS with a step to 240 RPS
+// every day at 09:00 that lasts two hours.
+func dailyStep(days int) scaler.Season {
+	n := days * 1440
+	s := scaler.Season{End: t0.Add(time.Duration(n) * time.Minute), Bucket: time.Minute, Values: make([]float32, n)}
+	for i := range s.Values {
+		// Bucket i covers (t0+i min, t0+(i+1) min].
+		minute := i % 1440
+		s.Values[i] = 30
+		if minute >= 9*60 && minute < 11*60 {
+			s.Values[i] = 240
+		}
+	}
+	return s
+}
+
+func samplesAt(from, to time.Time, step time.Duration, rps float64) []scaler.Sample {
+	var out []scaler.Sample
+	for at := from; !at.After(to); at = at.Add(step) {
+		out = append(out, scaler.Sample{T: float64(at.UnixMilli()) / 1000, RPS: rps})
+	}
+	return out
+}
+
+func TestTheSeasonalForecasterSeesARecurringStepComing(t *testing.T) {
+	f := DefaultSeasonal()
+	// Day 4, 08:59: the last refresh at 08:50, 30 RPS since.
+	now := t0.Add(3*scaler.Day + 8*time.Hour + 59*time.Minute)
+	season := dailyStep(4).Until(now.Truncate(SeasonRefresh))
+	recent := samplesAt(now.Add(-10*time.Minute), now, 15*time.Second, 30)
+	fc, err := f.Peak(season, recent, now, 75*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fc.Days != 3 || math.Abs(fc.RPS-240) > 1 {
+		t.Errorf("60 s before a step seen on 3 days: %+v, want 240 from 3 days", fc)
+	}
+	// Two minutes earlier the step is beyond the window.
+	early := now.Add(-2 * time.Minute)
+	fc, err = f.Peak(season, recent, early, 75*time.Second)
+	if err != nil || math.Abs(fc.RPS-30) > 1 {
+		t.Errorf("3 min before the step: %+v, %v; want 30", fc, err)
+	}
+}
+
+func TestTheLevelCorrectsThePastDays(t *testing.T) {
+	f := DefaultSeasonal()
+	now := t0.Add(3*scaler.Day + 8*time.Hour + 59*time.Minute)
+	season := dailyStep(4).Until(now.Truncate(SeasonRefresh))
+	// Today is twice as busy as the past days were at this time (60, not
+	// 30 RPS): the step is forecast twice as high (the correction's bound).
+	for i := range season.Values[len(season.Values)-120:] {
+		season.Values[len(season.Values)-120+i] = 60
+	}
+	recent := samplesAt(now.Add(-10*time.Minute), now, 15*time.Second, 60)
+	fc, err := f.Peak(season, recent, now, 75*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 60 + 2*(240-30.0); math.Abs(fc.RPS-want) > 2 {
+		t.Errorf("twice as busy: %.1f, want about %.0f", fc.RPS, want)
+	}
+	for _, c := range []struct{ level, base, target, want float64 }{
+		{100, 100, 150, 150},   // the same level: the past day's change
+		{50, 100, 150, 75},     // half as busy: half the change
+		{100, 0.5, 80, 179.5},  // a day that started near zero: the change itself
+		{10, 100, 0, 0},        // never below zero
+		{1000, 100, 200, 1200}, // the factor is bounded at 2
+	} {
+		if got := Correct(c.level, c.base, c.target); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("Correct(%v, %v, %v) = %v, want %v", c.level, c.base, c.target, got, c.want)
+		}
+	}
+}
+
+func TestWithoutADayOfHistoryThereIsNoForecast(t *testing.T) {
+	f := DefaultSeasonal()
+	now := t0.Add(20 * time.Hour)
+	season := dailyStep(1).Until(now.Truncate(SeasonRefresh))
+	recent := samplesAt(now.Add(-10*time.Minute), now, 15*time.Second, 30)
+	_, err := f.Peak(season, recent, now, time.Minute)
+	if !errors.Is(err, scaler.ErrNoForecastYet) {
+		t.Errorf("20 h of history: %v, want ErrNoForecastYet", err)
+	}
+	_, err = f.Predict(context.Background(), scaler.PredictRequest{HorizonSeconds: 60, History: recent})
+	if !errors.Is(err, scaler.ErrNoForecastYet) {
+		t.Errorf("no season at all: %v, want ErrNoForecastYet", err)
+	}
+	// With a day, it answers, and names its source.
+	s := dailyStep(2)
+	now = s.End.Add(-15*time.Hour - time.Minute)
+	season = s.Until(now.Truncate(SeasonRefresh))
+	ans, err := f.Predict(context.Background(), scaler.PredictRequest{HorizonSeconds: 75, Season: &season,
+		History: samplesAt(now.Add(-10*time.Minute), now, 15*time.Second, 30)})
+	if err != nil || !ans.HasRPS || ans.RPS != 240 || ans.Source != "builtin: 1-day seasonal peak" {
+		t.Errorf("a day of history, a minute before the step: %+v, %v", ans, err)
+	}
+}
+
+func TestASeasonReadsItsBuckets(t *testing.T) {
+	end := t0.Add(10 * time.Minute)
+	var samples []scaler.Sample
+	for i := 1; i <= 10; i++ {
+		samples = append(samples, scaler.Sample{T: float64(t0.Add(time.Duration(i) * time.Minute).Unix()), RPS: float64(i)})
+	}
+	samples = append(samples, scaler.Sample{T: float64(t0.Unix()) + 30, RPS: 99}) // off the grid
+	s := scaler.NewSeason(end, time.Minute, 12, samples)
+	if len(s.Values) != 12 || !math.IsNaN(float64(s.Values[0])) || s.Values[11] != 10 || s.Values[2] != 1 {
+		t.Fatalf("season %v", s.Values)
+	}
+	// (t0+1m, t0+3m] holds the buckets ending at 2 and 3 minutes.
+	if m := s.Mean(t0.Add(time.Minute), t0.Add(3*time.Minute)); m != 2.5 {
+		t.Errorf("mean %v, want 2.5", m)
+	}
+	// Half of bucket 3 and all of bucket 4.
+	if m := s.Mean(t0.Add(150*time.Second), t0.Add(4*time.Minute)); math.Abs(m-(3*30+4*60)/90.0) > 1e-9 {
+		t.Errorf("weighted mean %v", m)
+	}
+	if p := s.Peak(t0.Add(150*time.Second), t0.Add(4*time.Minute+time.Second)); p != 5 {
+		t.Errorf("peak %v, want 5 (the bucket ending at 5 min overlaps by a second)", p)
+	}
+	u := s.Until(t0.Add(7*time.Minute + 30*time.Second))
+	if !u.End.Equal(t0.Add(7*time.Minute)) || u.Values[len(u.Values)-1] != 7 {
+		t.Errorf("until 7m30s: end %v, last %v", u.End, u.Values[len(u.Values)-1])
+	}
+}
+
+// TestTheSeasonalForecasterBeatsBothBaselinesOutOfSample: trained on the
+// first days, scored on the rest, 5 and 30 minutes ahead, on the synthetic
+// diurnal trace and both real weeks: lower MAPE than the last value and
+// than the same time yesterday.
+func TestTheSeasonalForecasterBeatsBothBaselinesOutOfSample(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	var diurnal3 []float64
+	for i := range 3 * 2880 {
+		day := []float64{1, 1.15, 0.9}[i/2880]
+		x := float64(i) * 30
+		diurnal3 = append(diurnal3, day*(20+180*(1-math.Cos(2*math.Pi*x/86400))/2)*(1+0.05*rng.NormFloat64()))
+	}
+	for _, tc := range []struct {
+		name   string
+		series []float64
+		train  time.Duration
+	}{
+		{"synthetic diurnal, 3 days", diurnal3, 2 * scaler.Day},
+		{"NASA 1995 week 1", readTrace(t, "nasa-http-1995-week1.csv"), 3 * scaler.Day},
+		{"Twitter 2021 week 1", readTrace(t, "twitter-stream-week1.csv"), 3 * scaler.Day},
+	} {
+		for _, h := range []time.Duration{5 * time.Minute, 30 * time.Minute} {
+			r := ScoreSeasonal(tc.series, t0, 30*time.Second, h, tc.train)
+			t.Logf("%s, %v ahead: seasonal %.1f%% (default %.1f%%), last value %.1f%%, yesterday %.1f%%, %d forecasts",
+				tc.name, h, 100*r.ChosenMAPE, 100*r.DefaultMAPE, 100*r.LastMAPE, 100*r.YesterdayMAPE, r.Forecasts)
+			if r.Forecasts < 1000 || !(r.DefaultMAPE < r.LastMAPE) || !(r.DefaultMAPE < r.YesterdayMAPE) {
+				t.Errorf("%s, %v ahead: the default seasonal forecaster (%.3f) does not beat last value (%.3f) and yesterday (%.3f)",
+					tc.name, h, r.DefaultMAPE, r.LastMAPE, r.YesterdayMAPE)
+			}
+		}
+	}
+}
