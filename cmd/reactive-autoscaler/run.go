@@ -196,7 +196,7 @@ func (a *app) controllerConfig(tracer trace.Tracer) (watch.Config, error) {
 		QueryPolicy: watch.QueryPolicy(o.QueryPolicy), AllowedQueries: o.AllowedQueries, MinInterval: o.MinInterval.Duration,
 		FullCache: !o.LeanCache, Recorder: a.recorder, Monitor: a.rec, Defaults: o.Defaults,
 		SpikeWindow: o.SpikeWindow.Duration, SpikeResolution: o.SpikeResolution.Duration,
-		Tracer: tracer, Builtin: predict.DefaultForecaster(), External: external,
+		Tracer: tracer, Builtin: predict.DefaultSeasonal(), External: external,
 	}
 	if o.LeaderElect {
 		// Every write first asks the elector (built next, before anything

@@ -49,9 +49,31 @@ type Source interface {
 type Env struct {
 	Source    Source
 	Predictor scaler.Predictor
+	// Season, when its Bucket is set, is the long history the predictor
+	// learns from: the cycle reads it through Source.History and hands it
+	// to the predictor with every request.
+	Season SeasonSpec
 	// Namespace, Name and the spec's Service identify the target to the
 	// predictor.
 	Namespace, Name string
+}
+
+// SeasonSpec says which long history a predictor learns from: Length
+// buckets of Bucket (the query's value at each bucket's end), read again
+// from the source at every multiple of Refresh. Refreshes are aligned to
+// wall-clock multiples of Refresh so that targets sharing a grouped query
+// share the range query too.
+type SeasonSpec struct {
+	Bucket  time.Duration
+	Length  int
+	Refresh time.Duration
+}
+
+// SeasonalPredictor is a predictor that learns from a long history: the
+// caller sets Env.Season to what it asks for.
+type SeasonalPredictor interface {
+	scaler.Predictor
+	Season() SeasonSpec
 }
 
 // Cycle is one target's evaluation state.
@@ -63,6 +85,11 @@ type Cycle struct {
 	shadow  scaler.Shadow
 	// warmed: this Cycle has tried to warm the EMA from history.
 	warmed bool
+	// season is the long history as of seasonAt (the refresh it belongs
+	// to); seasonErr is why the last refresh failed.
+	season    scaler.Season
+	seasonAt  time.Time
+	seasonErr error
 	// spikeUntil ends the spike window the last trigger opened: until then
 	// every evaluation is a spike evaluation.
 	spikeUntil time.Time
@@ -94,6 +121,13 @@ type Outcome struct {
 	// Prediction is the predictor's answer (nil: none asked, none yet, or
 	// it failed).
 	Prediction *scaler.Prediction
+	// NoForecast says why a predictor that needs history gave no forecast
+	// (too little history yet, or reading it failed): the decision is
+	// reactive. Nil when it forecast, or was not asked.
+	NoForecast error
+	// SeasonDays is how many whole days of history the predictor learns
+	// from (0: none yet, or no season).
+	SeasonDays int
 	// PredictorErr is why the predictor failed; the decision is reactive.
 	// PredictorReport: report it now (the first failure, then at most
 	// every PredictorEventEvery). PredictorWentDown / PredictorBack: the
@@ -221,14 +255,24 @@ func (c *Cycle) predict(ctx context.Context, o *Outcome, env Env, spec *scaler.S
 	var ans scaler.Prediction
 	err := fmt.Errorf("predictor %s is %w", spec.Predictor, scaler.ErrPredictorNotConfigured)
 	if env.Predictor != nil {
-		ans, err = env.Predictor.Predict(ctx, scaler.PredictRequest{
+		req := scaler.PredictRequest{
 			Namespace: env.Namespace, Deployment: env.Name, Service: spec.Service,
 			HorizonSeconds: int(spec.Horizon / time.Second), CurrentReplicas: current, CurrentRPS: rps,
 			History: c.history,
-		})
+		}
+		if env.Season.Bucket > 0 {
+			c.refreshSeason(ctx, now, env)
+			req.Season = &c.season
+			o.SeasonDays = c.season.Days()
+		}
+		ans, err = env.Predictor.Predict(ctx, req)
 	}
 	switch {
 	case errors.Is(err, scaler.ErrNoForecastYet):
+		o.NoForecast = err
+		if c.seasonErr != nil {
+			o.NoForecast = fmt.Errorf("%w (reading it: %v)", err, c.seasonErr)
+		}
 		return nil
 	case err != nil:
 		o.PredictorErr = err
@@ -247,4 +291,22 @@ func (c *Cycle) predict(ctx context.Context, o *Outcome, env Env, spec *scaler.S
 	}
 	o.Prediction = &ans
 	return &ans
+}
+
+// refreshSeason reads the target's long history again when the refresh it
+// has is older than the last multiple of env.Season.Refresh (or it has
+// none). A failed read keeps what it had and is tried again at the next
+// refresh; its error is reported with the forecast's absence.
+func (c *Cycle) refreshSeason(ctx context.Context, now time.Time, env Env) {
+	at := now.Truncate(env.Season.Refresh)
+	if !c.seasonAt.IsZero() && !at.After(c.seasonAt) {
+		return
+	}
+	c.seasonAt = at
+	samples, err := env.Source.History(ctx, at, env.Season.Bucket, env.Season.Length)
+	c.seasonErr = err
+	if err != nil {
+		return
+	}
+	c.season = scaler.NewSeason(at, env.Season.Bucket, env.Season.Length, samples)
 }

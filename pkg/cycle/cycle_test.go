@@ -3,6 +3,7 @@ package cycle
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,5 +108,87 @@ func TestNothingIsKeptUntilCommit(t *testing.T) {
 	o = c.Evaluate(context.Background(), t0.Add(5*time.Minute), s, 4, Env{Source: fixed{err: errors.New("prometheus down")}})
 	if o.Decision.DataOK || o.Decision.Action != scaler.Hold {
 		t.Errorf("no data: %+v", o.Decision)
+	}
+}
+
+// seasonal answers a rate of 30 RPS, a history of days of 1-minute
+// buckets with a step to 240 RPS at 12:02 every day (from first on), and
+// counts the range queries of each step.
+type seasonal struct {
+	first time.Time
+	reads map[time.Duration]int
+	err   error
+}
+
+func (s *seasonal) Rate(context.Context, time.Time, bool) (float64, error) { return 30, nil }
+func (s *seasonal) History(_ context.Context, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
+	s.reads[step]++
+	if s.err != nil {
+		return nil, s.err
+	}
+	var out []scaler.Sample
+	for i := n; i >= 0; i-- {
+		at := end.Add(-time.Duration(i) * step)
+		if at.Before(s.first) {
+			continue
+		}
+		v := 30.0
+		if m := at.Hour()*60 + at.Minute(); m > 12*60+2 && m <= 14*60 {
+			v = 240
+		}
+		out = append(out, scaler.Sample{T: float64(at.Unix()), RPS: v})
+	}
+	return out, nil
+}
+
+// peakPredictor forecasts the season's highest bucket over the horizon
+// (a stand-in for predict.Seasonal, which this package cannot import).
+type peakPredictor struct{}
+
+func (peakPredictor) Predict(_ context.Context, req scaler.PredictRequest) (scaler.Prediction, error) {
+	if req.Season == nil || req.Season.Days() < 1 {
+		return scaler.Prediction{}, scaler.ErrNoForecastYet
+	}
+	now := time.Unix(int64(req.History[len(req.History)-1].T), 0)
+	day := now.Add(-scaler.Day)
+	return scaler.Prediction{RPS: req.Season.Peak(day, day.Add(time.Duration(req.HorizonSeconds)*time.Second)), HasRPS: true}, nil
+}
+
+func TestTheSeasonIsReadAtEachRefreshAndScalesAhead(t *testing.T) {
+	sp := spec(t, map[string]string{"strategy": "max", "predictor": "builtin", "predictive-horizon": "75s", "interval": "15s", "max-replicas": "40"})
+	season := SeasonSpec{Bucket: time.Minute, Length: 2 * 1440, Refresh: 10 * time.Minute}
+
+	// Less than a day of history: reactive, and the outcome says why.
+	young := &seasonal{first: t0.Add(-12 * time.Hour), reads: map[time.Duration]int{}}
+	c := New(time.Time{})
+	o := c.Evaluate(context.Background(), t0, sp, 3, Env{Source: young, Predictor: peakPredictor{}, Season: season})
+	if !errors.Is(o.NoForecast, scaler.ErrNoForecastYet) || o.SeasonDays != 0 || o.Prediction != nil {
+		t.Errorf("12 h of history: no forecast %v, days %d, prediction %v", o.NoForecast, o.SeasonDays, o.Prediction)
+	}
+
+	// Two days: at 12:01, the 12:02 step is inside the horizon: up ahead of it.
+	old := &seasonal{first: t0.Add(-50 * time.Hour), reads: map[time.Duration]int{}}
+	c = New(time.Time{})
+	env := Env{Source: old, Predictor: peakPredictor{}, Season: season}
+	o = c.Evaluate(context.Background(), t0.Add(time.Minute), sp, 3, env)
+	if o.SeasonDays != 2 || o.NoForecast != nil || o.Decision.Desired < 24 {
+		t.Errorf("at 12:01 with two days: days %d, no forecast %v, desired %d (%s); want at least 24 for 240 RPS ahead",
+			o.SeasonDays, o.NoForecast, o.Decision.Desired, o.Decision.Reason)
+	}
+	c.Commit(o, true, t0.Add(time.Minute))
+	// Within the same 10 minutes the season is not read again; after, it is.
+	for at := t0.Add(75 * time.Second); at.Before(t0.Add(11 * time.Minute)); at = at.Add(15 * time.Second) {
+		c.Commit(c.Evaluate(context.Background(), at, sp, 24, env), false, at)
+	}
+	if got := old.reads[time.Minute]; got != 2 {
+		t.Errorf("season read %d times over 12:01-12:11, want 2 (at 12:01 and after the 12:10 refresh)", got)
+	}
+
+	// A failed read: reactive, the outcome carries the error, nothing cached.
+	broken := &seasonal{first: t0.Add(-50 * time.Hour), reads: map[time.Duration]int{}, err: errors.New("prometheus away")}
+	c = New(time.Time{})
+	o = c.Evaluate(context.Background(), t0.Add(time.Minute), sp, 3, Env{Source: broken, Predictor: peakPredictor{}, Season: season})
+	if o.NoForecast == nil || !strings.Contains(o.NoForecast.Error(), "prometheus away") || o.Decision.Desired != 3 {
+		t.Errorf("season read failed: no forecast %v, desired %d", o.NoForecast, o.Decision.Desired)
 	}
 }

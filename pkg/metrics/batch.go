@@ -27,7 +27,10 @@ type Batch struct {
 	labels []model.LabelName
 
 	instant shared[map[string]model.SampleValue]
-	ranges  shared[map[string][]scaler.Sample]
+	// ranges holds the last range query of each (step, n): a warm-up's
+	// and a season's refresh do not evict each other.
+	rangesMu sync.Mutex
+	ranges   map[string]*shared[map[string][]scaler.Sample]
 }
 
 // shared is the last result of a query, by the key it was run for: the
@@ -133,9 +136,21 @@ func (b *Batch) runInstant(ctx context.Context, tick time.Time) (map[string]mode
 
 // RPSHistory returns the samples of the series whose labels' values are
 // key, from one grouped range query per (end, step, n), shared by the
-// targets that warm up together (a start or a takeover).
+// targets that warm up together (a start or a takeover) or refresh their
+// season at the same multiple of the refresh period.
 func (b *Batch) RPSHistory(ctx context.Context, key string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
-	res, err := b.ranges.get(fmt.Sprintf("%d/%d/%d", end.UnixNano(), step, n), func() (map[string][]scaler.Sample, error) {
+	shape := fmt.Sprintf("%d/%d", step, n)
+	b.rangesMu.Lock()
+	if b.ranges == nil {
+		b.ranges = map[string]*shared[map[string][]scaler.Sample]{}
+	}
+	r := b.ranges[shape]
+	if r == nil {
+		r = &shared[map[string][]scaler.Sample]{}
+		b.ranges[shape] = r
+	}
+	b.rangesMu.Unlock()
+	res, err := r.get(fmt.Sprintf("%d/%s", end.UnixNano(), shape), func() (map[string][]scaler.Sample, error) {
 		return b.runRange(ctx, end, step, n)
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/autoscale-io/reactive-autoscaler/pkg/cycle"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
@@ -187,6 +188,12 @@ func (f Seasonal) Predict(_ context.Context, req scaler.PredictRequest) (scaler.
 	}
 	return scaler.Prediction{RPS: fc.RPS, HasRPS: true, Source: fmt.Sprintf("builtin: %d-day seasonal peak", fc.Days),
 		Band: [2]float64{fc.Low, fc.High}}, nil
+}
+
+// Season implements cycle.SeasonalPredictor: f's buckets, SeasonLength of
+// them, read again every SeasonRefresh.
+func (f Seasonal) Season() cycle.SeasonSpec {
+	return cycle.SeasonSpec{Bucket: f.Bucket, Length: f.SeasonLength(), Refresh: SeasonRefresh}
 }
 
 // SeasonRefresh is how often the controller reads a target's season again

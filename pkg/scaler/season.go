@@ -2,6 +2,7 @@ package scaler
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -20,7 +21,8 @@ type Season struct {
 
 // NewSeason builds a Season from samples at Bucket steps whose value at T
 // is the mean of (T-Bucket, T] (what avg_over_time over a bucket-long
-// subquery returns), ending at end; samples off the grid are dropped.
+// subquery returns), ending at end; samples off the grid are dropped, and
+// so are the buckets before the first with data.
 func NewSeason(end time.Time, bucket time.Duration, n int, samples []Sample) Season {
 	s := Season{End: end, Bucket: bucket, Values: make([]float32, n)}
 	for i := range s.Values {
@@ -35,6 +37,15 @@ func NewSeason(end time.Time, bucket time.Duration, n int, samples []Sample) Sea
 		}
 		s.Values[n-1-k] = float32(p.RPS)
 	}
+	// A young service's season starts at its first data: nothing is kept
+	// for the days before it existed.
+	for i, v := range s.Values {
+		if !math.IsNaN(float64(v)) {
+			s.Values = slices.Clone(s.Values[i:])
+			return s
+		}
+	}
+	s.Values = nil
 	return s
 }
 

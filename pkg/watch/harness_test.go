@@ -145,7 +145,7 @@ func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *
 		SpikeWindow:     30 * time.Second,
 		SpikeResolution: time.Second,
 		MayWrite:        func() bool { return !h.lostLease.Load() },
-		Builtin:         predict.DefaultForecaster(),
+		Builtin:         predict.DefaultSeasonal(),
 		External:        h.external,
 		HPAs:            factory.Autoscaling().V2().HorizontalPodAutoscalers(),
 		QueryPolicy:     opts.queryPolicy,

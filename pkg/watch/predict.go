@@ -79,18 +79,30 @@ type StatusPredictor struct {
 	// predictions (shadow scoring), rounded to a whole percent.
 	MAPEPercent *float64 `json:"mapePercent,omitempty"`
 	Scored      int      `json:"scored"`
+	// HistoryDays is how many whole days of history the built-in
+	// forecaster learns from; NoForecast says why it gives no forecast
+	// (the decision is then reactive alone).
+	HistoryDays int    `json:"historyDays,omitempty"`
+	NoForecast  string `json:"noForecast,omitempty"`
 }
 
 // predictorStatus returns what the status should say about the predictor
 // and whether that differs enough from prev to be worth a write: the
-// predictor or horizon changed, the first predictions were scored, or MAPE
+// predictor, horizon, days of history or the reason for no forecast changed, the first predictions were scored, or MAPE
 // moved by 5 points or more. (MAPE moves at every evaluation; writing each
 // move would cost an API write per target per interval.)
-func predictorStatus(prev *StatusPredictor, spec *scaler.Spec, sh *scaler.Shadow) (*StatusPredictor, bool) {
+func predictorStatus(prev *StatusPredictor, spec *scaler.Spec, sh *scaler.Shadow, o cycle.Outcome) (*StatusPredictor, bool) {
 	if spec.Predictor == scaler.PredictorNone {
 		return nil, prev != nil
 	}
-	st := &StatusPredictor{Predictor: string(spec.Predictor), Horizon: spec.Horizon.String()}
+	st := &StatusPredictor{Predictor: string(spec.Predictor), Horizon: spec.Horizon.String(), HistoryDays: o.SeasonDays}
+	if o.NoForecast != nil {
+		st.NoForecast = o.NoForecast.Error() + "; deciding reactively"
+	}
+	if prev != nil && o.Spike {
+		// A spike evaluation asks no predictor: keep what the last one said.
+		st.HistoryDays, st.NoForecast = prev.HistoryDays, prev.NoForecast
+	}
 	mape, n := sh.MAPE()
 	st.Scored = n
 	if n > 0 {
@@ -98,7 +110,8 @@ func predictorStatus(prev *StatusPredictor, spec *scaler.Spec, sh *scaler.Shadow
 		st.MAPEPercent = &v
 	}
 	switch {
-	case prev == nil || prev.Predictor != st.Predictor || prev.Horizon != st.Horizon:
+	case prev == nil || prev.Predictor != st.Predictor || prev.Horizon != st.Horizon ||
+		prev.HistoryDays != st.HistoryDays || prev.NoForecast != st.NoForecast:
 		return st, true
 	case prev.MAPEPercent == nil:
 		return st, st.MAPEPercent != nil

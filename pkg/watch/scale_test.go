@@ -58,8 +58,8 @@ func TestBatchedTargetsShareOneQueryPerTick(t *testing.T) {
 		}
 		return h.prom.Queries() - before
 	}
-	if q := cycle(); q != 4 {
-		t.Errorf("first cycle: %d Prometheus queries, want 4 (the grouped range query to warm up and the grouped query; the custom target's own two)", q)
+	if q := cycle(); q != 5 {
+		t.Errorf("first cycle: %d Prometheus queries, want 5 (the grouped range query to warm up and the grouped query; the custom target's own three: warm-up, rate, and its built-in forecaster's season)", q)
 	}
 	if q := cycle(); q != 2 {
 		t.Errorf("second cycle: %d Prometheus queries, want 2 (the grouped query and the custom target's own)", q)

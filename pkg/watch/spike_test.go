@@ -145,8 +145,10 @@ func TestANewProcessWarmsTheEMAFromHistory(t *testing.T) {
 		t.Errorf("the first evaluation after a takeover scaled down to %d", got)
 	}
 	h.evaluate("frontend", interval)
-	if n := h.prom.RangeQueries(); n != 1 {
-		t.Errorf("%d range queries, want one per target and process", n)
+	// One warm-up per target and process, and one read of the built-in
+	// forecaster's season per refresh (predict.SeasonRefresh).
+	if n := h.prom.RangeQueries(); n != 2 {
+		t.Errorf("%d range queries, want one warm-up and one season read per target and process", n)
 	}
 }
 

@@ -264,7 +264,7 @@ func (c *Controller) apply(ctx context.Context, d workload, spec *scaler.Spec, o
 // first predictions are scored.
 func (c *Controller) reportStatus(k string, t *target, spec *scaler.Spec, o cycle.Outcome, scaled bool, now time.Time) {
 	st, changed := nextStatus(t.status, o.Decision, o.Input.NoData, scaled, spec.DryRun, now)
-	if ps, psChanged := predictorStatus(t.status.Predictor, spec, t.cycle.Shadow()); changed || (psChanged && now.Sub(t.statusWritten) >= predictorStatusEvery(k)) {
+	if ps, psChanged := predictorStatus(t.status.Predictor, spec, t.cycle.Shadow(), o); changed || (psChanged && now.Sub(t.statusWritten) >= predictorStatusEvery(k)) {
 		st.Predictor, changed = ps, true
 	}
 	if changed {
@@ -313,6 +313,9 @@ func (c *Controller) env(d workload, spec *scaler.Spec, due time.Time) cycle.Env
 		p = c.builtin
 	}
 	env := cycle.Env{Source: src, Namespace: d.GetNamespace(), Name: d.GetName()}
+	if sp, ok := p.(cycle.SeasonalPredictor); ok {
+		env.Season = sp.Season()
+	}
 	if p != nil {
 		env.Predictor = tracedPredictor{p: p, tracer: c.tracer, kind: spec.Predictor}
 	}
