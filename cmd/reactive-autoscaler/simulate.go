@@ -98,7 +98,7 @@ func runSimulate(ctx context.Context, out io.Writer, o simulateOptions) error {
 		ann[k] = v
 	}
 	opts := simulate.Options{World: o.world, Annotations: ann, Utilization: o.utilization,
-		Alerting: simulate.DefaultAlerting, Builtin: predict.DefaultForecaster(), Only: o.policies}
+		Alerting: simulate.DefaultAlerting, Builtin: predict.DefaultSeasonal(), Only: o.policies}
 	if _, err := opts.Spec(nil); err != nil {
 		return err
 	}

@@ -87,12 +87,22 @@ func TestProfilePrecedence(t *testing.T) {
 	rec := map[string]string{"autoscale.io/profile": "recommended"}
 	s := mustSpec(t, rec)
 	if s.Interval != 15*time.Second || s.EMAAlpha != 1 || s.ScaleUpCooldown != 0 || s.ScaleDownStabilization != 2*time.Minute ||
-		s.Lead != time.Minute || !s.FastQuery || s.DefaultQuery {
+		s.Lead != time.Minute || !s.FastQuery || s.DefaultQuery ||
+		s.Predictor != PredictorBuiltin || s.Strategy != StrategyMax || s.Horizon != 75*time.Second {
 		t.Errorf("recommended profile: %+v", s)
+	}
+	// predictor: none turns the profile's forecast off (its strategy
+	// yields); a strategy set on the Deployment does not yield.
+	s, err := Parse("f", map[string]string{"autoscale.io/profile": "recommended", "autoscale.io/predictor": "none"}, nil)
+	if err != nil || s.Strategy != StrategyReactive || s.Predictor != PredictorNone {
+		t.Errorf("recommended without its forecast: strategy %v predictor %v (%v)", s.Strategy, s.Predictor, err)
+	}
+	if _, err := Parse("f", map[string]string{"autoscale.io/profile": "recommended", "autoscale.io/predictor": "none", "autoscale.io/strategy": "max"}, nil); err == nil {
+		t.Error("an explicit strategy max with predictor none was accepted")
 	}
 	// Chosen on the Deployment, the profile beats controller defaults; an
 	// annotation beats the profile.
-	s, err := Parse("f", map[string]string{"autoscale.io/profile": "recommended", "autoscale.io/lead-time": "30s"}, map[string]string{"interval": "1m"})
+	s, err = Parse("f", map[string]string{"autoscale.io/profile": "recommended", "autoscale.io/lead-time": "30s"}, map[string]string{"interval": "1m"})
 	if err != nil || s.Interval != 15*time.Second || s.Lead != 30*time.Second {
 		t.Errorf("profile on the Deployment: interval %v lead %v (%v), want 15s and 30s", s.Interval, s.Lead, err)
 	}

@@ -129,6 +129,11 @@ var profiles = map[string]map[string]string{
 		KeyLeadTime:          "60s",
 		KeyScaleDownStab:     "2m",
 		KeyQuery:             FastQuery,
+		// The built-in forecaster's peak over a replica's start-up (the
+		// lead time) plus one interval, never below the reactive need.
+		KeyPredictor:         string(PredictorBuiltin),
+		KeyStrategy:          string(StrategyMax),
+		KeyPredictiveHorizon: "75s",
 	},
 }
 
@@ -314,6 +319,11 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 	}
 	if s.Horizon = p.duration(KeyPredictiveHorizon, time.Second); s.Horizon > 24*time.Hour {
 		p.fail(KeyPredictiveHorizon, "must be at most 24h")
+	}
+	if _, src := p.lookup(KeyStrategy); src == "profile" && s.Predictor == PredictorNone {
+		// A profile's strategy yields to predictor none set elsewhere: the
+		// profile without its forecast, not an error.
+		s.Strategy = StrategyReactive
 	}
 	if s.Strategy != StrategyReactive && s.Predictor == PredictorNone && !p.failed(KeyStrategy, KeyPredictor) {
 		p.fail(KeyStrategy, fmt.Sprintf("strategy %s needs a predictor, but predictor is none", s.Strategy))

@@ -6,24 +6,62 @@ import (
 )
 
 // HPA is the Kubernetes HorizontalPodAutoscaler (autoscaling/v2) on an
-// external metric with an AverageValue target and no behavior set (what
-// KEDA creates unless told otherwise), as kube-controller-manager's
+// external metric with an AverageValue target, as kube-controller-manager's
 // horizontal.go runs it: a sync every 15 s (at Phase after a scrape); no
-// change while the usage ratio is within 10 % of 1; the recommendation is
-// the highest of the last 300 s (downscale stabilization); a scale-up goes
-// to at most max(2 x current, 4) per sync (calculateScaleUpLimit). Its
-// metric is a Prometheus rate over Window.
+// change while the usage ratio is within Tolerance of 1; otherwise
+// ceil(metric / target); then Behavior: the recommendation is held by the
+// scale-up and scale-down stabilization windows
+// (stabilizeRecommendationWithBehaviors) and limited by the scaling
+// policies (convertDesiredReplicasWithBehaviorRate). Its metric is a
+// Prometheus rate, or irate, over Window. The down window starts with the
+// current count, as maybeInitScaleDownStabilizationWindow does for an HPA
+// that has no recommendation yet.
 type HPA struct {
-	Label         string
-	Target        float64 // metric per replica (AverageValue)
-	Window        time.Duration
-	Sync          time.Duration
-	Phase         time.Duration // first sync; then every Sync
-	Tolerance     float64
-	Stabilization time.Duration
-	Min, Max      int32
+	Label     string
+	Target    float64 // metric per replica (AverageValue)
+	Window    time.Duration
+	Instant   bool // the metric is an irate, not a rate
+	Sync      time.Duration
+	Phase     time.Duration // first sync; then every Sync
+	Tolerance float64
+	Behavior  Behavior
+	Min, Max  int32
 
 	recs []rec
+}
+
+// Behavior is what an HPA's spec.behavior (and, since Kubernetes 1.33, its
+// per-HPA tolerance) lets a user set, with every policy period one sync
+// (15 s): the scale-up limit per sync is the larger of UpPercent % more
+// and UpPods more; the scale-down limit per sync is DownPercent % fewer.
+type Behavior struct {
+	// Unset: spec.behavior is not set, and horizontal.go takes its older
+	// path (normalizeDesiredReplicas): the 300 s down window of the
+	// controller's flag, and a scale-up limit of max(2 x current, 4)
+	// (calculateScaleUpLimit); the other fields are ignored.
+	Unset                              bool
+	UpStabilization, DownStabilization time.Duration
+	UpPercent                          float64
+	UpPods                             int32
+	DownPercent                        float64
+}
+
+// DefaultBehavior is an HPA without spec.behavior (what KEDA creates
+// unless told otherwise).
+var DefaultBehavior = Behavior{Unset: true, DownStabilization: 300 * time.Second}
+
+// TunedHPA is the best configuration the HPA's behavior, tolerance and
+// query allow, chosen by benchquality -tune-peers on the same traces and
+// scrape as the recommended profile (one configuration for every trace).
+var TunedHPA = HPAConfig{Window: time.Minute, Instant: true, Tolerance: 0,
+	Behavior: Behavior{DownStabilization: 120 * time.Second, UpPercent: 1000, UpPods: 4, DownPercent: 100}}
+
+// HPAConfig is what a user chooses of an HPA: its query and behavior.
+type HPAConfig struct {
+	Window    time.Duration
+	Instant   bool
+	Tolerance float64
+	Behavior  Behavior
 }
 
 type rec struct {
@@ -31,11 +69,17 @@ type rec struct {
 	replicas int32
 }
 
-// NewHPA returns the default HPA on a Prometheus rate over window, syncing
-// at phase after a scrape.
+// NewHPA returns an HPA with the defaults of kube-controller-manager and
+// no behavior, on a Prometheus rate over window, syncing at phase after a
+// scrape.
 func NewHPA(label string, target float64, window, phase time.Duration, minR, maxR int32) *HPA {
-	return &HPA{Label: label, Target: target, Window: window, Sync: 15 * time.Second, Phase: phase, Tolerance: 0.1,
-		Stabilization: 300 * time.Second, Min: minR, Max: maxR}
+	return NewHPAWith(label, target, HPAConfig{Window: window, Tolerance: 0.1, Behavior: DefaultBehavior}, phase, minR, maxR)
+}
+
+// NewHPAWith returns an HPA configured as c.
+func NewHPAWith(label string, target float64, c HPAConfig, phase time.Duration, minR, maxR int32) *HPA {
+	return &HPA{Label: label, Target: target, Window: c.Window, Instant: c.Instant, Sync: 15 * time.Second, Phase: phase,
+		Tolerance: c.Tolerance, Behavior: c.Behavior, Min: minR, Max: maxR}
 }
 
 // Name implements Policy.
@@ -48,6 +92,9 @@ func (h *HPA) Step(now time.Duration, v *View) int32 {
 		return current
 	}
 	metric := v.Rate(h.Window)
+	if h.Instant {
+		metric = v.IRate(h.Window)
+	}
 	if math.IsNaN(metric) {
 		return current // no metric: the HPA does not scale
 	}
@@ -56,25 +103,47 @@ func (h *HPA) Step(now time.Duration, v *View) int32 {
 
 // Recommend is one sync: the replicas for metric (total) at current.
 func (h *HPA) Recommend(now time.Duration, current int32, metric float64) int32 {
+	if h.recs == nil {
+		h.recs = []rec{{now, current}} // maybeInitScaleDownStabilizationWindow
+	}
 	desired := current
 	ratio := metric / (h.Target * float64(current))
 	if math.Abs(ratio-1) > h.Tolerance {
 		desired = int32(math.Ceil(metric / h.Target))
 	}
 	desired = min(max(desired, h.Min), h.Max)
-	// Stabilization: the highest recommendation within the window.
-	h.recs = append(h.recs, rec{now, desired})
-	for len(h.recs) > 0 && h.recs[0].at <= now-h.Stabilization {
-		h.recs = h.recs[1:]
-	}
-	stable := desired
+	b := h.Behavior
+	// stabilizeRecommendationWithBehaviors: up to the lowest
+	// recommendation of the up window, down to the highest of the down
+	// window.
+	up, down := desired, desired
+	keep := h.recs[:0]
 	for _, r := range h.recs {
-		stable = max(stable, r.replicas)
+		if r.at > now-max(b.UpStabilization, b.DownStabilization) {
+			keep = append(keep, r)
+		}
+		if r.at > now-b.UpStabilization {
+			up = min(up, r.replicas)
+		}
+		if r.at > now-b.DownStabilization {
+			down = max(down, r.replicas)
+		}
 	}
-	if stable > current {
-		// calculateScaleUpLimit: max(scaleUpLimitFactor x current,
-		// scaleUpLimitMinimum), 2 and 4.
+	h.recs = append(keep, rec{now, desired})
+	stable := current
+	stable = max(stable, up)
+	stable = min(stable, down)
+	// convertDesiredReplicasWithBehaviorRate, every period one sync.
+	switch {
+	case b.Unset && stable > current:
 		stable = min(stable, max(2*current, 4))
+	case b.Unset:
+	case stable > current:
+		limit := max(int32(math.Ceil(float64(current)*(1+b.UpPercent/100))), current+b.UpPods)
+		stable = min(stable, limit)
+	case stable < current:
+		limit := int32(float64(current) * (1 - b.DownPercent/100))
+		stable = max(stable, limit)
 	}
 	return min(max(stable, h.Min), h.Max)
 }
@@ -85,15 +154,19 @@ func periodic(now, phase, period time.Duration) bool {
 	return now >= phase && (now-phase)%period == 0
 }
 
-// KPA is Knative's autoscaler in its documented defaults: a tick every 2 s
-// (at 0, 2, 4 s...: it reads its pods itself, so the scrape phase does not
-// apply);
-// the desired count from the mean load over a 60 s stable window, or over
-// a 6 s panic window while panicking; panic starts when the panic window
-// wants 200 % of the ready pods and ends 60 s after that last held; in
-// panic it never scales down; scale-down at most halves per tick. It reads
-// the pods' load directly (no Prometheus scrape). Target is the per-replica
-// load it aims for: capacity x target utilization (Knative's default
+// KPA is Knative's autoscaler (pkg/autoscaler/scaling/autoscaler.go) in
+// its documented defaults: a tick every 2 s (at 0, 2, 4 s...); the desired
+// count from the mean load over a 60 s stable window and a 6 s panic
+// window, each bounded below by half the ready pods (max scale-down rate
+// 2) and above by 1000 times them; panic starts when the panic window
+// wants 200 % of the ready pods and ends once 60 s have passed since that
+// last held; in panic the count is the highest of the stable and panic
+// counts seen since panic began (it never scales down). It starts in
+// panic at its initial count when that is above 1, as a new autoscaler
+// does to keep the scale until it has data. It reads the pods' load
+// itself every second (no Prometheus; a Prometheus outage does not blind
+// it), so its newest data is a second old. Target is the per-replica load
+// it aims for: capacity x target utilization (Knative's default
 // container-concurrency-target-percentage is 70 %; the comparison gives
 // every policy the same share, see Options.Utilization).
 type KPA struct {
@@ -103,8 +176,10 @@ type KPA struct {
 	PanicThreshold float64
 	Tick           time.Duration
 	MaxScaleDown   float64
+	MaxScaleUp     float64
 	Min, Max       int32
 
+	started    bool
 	panicking  bool
 	panicSince time.Duration // last time the panic condition held
 	maxPanic   int32
@@ -121,7 +196,7 @@ type PanicChange struct {
 // NewKPA returns the default KPA with target load per replica.
 func NewKPA(label string, target float64, minR, maxR int32) *KPA {
 	return &KPA{Label: label, Target: target, Stable: 60 * time.Second, Panic: 6 * time.Second, PanicThreshold: 2,
-		Tick: 2 * time.Second, MaxScaleDown: 2, Min: minR, Max: maxR}
+		Tick: 2 * time.Second, MaxScaleDown: 2, MaxScaleUp: 1000, Min: minR, Max: maxR}
 }
 
 // Name implements Policy.
@@ -133,33 +208,40 @@ func (k *KPA) Step(now time.Duration, v *View) int32 {
 	if !periodic(now, 0, k.Tick) {
 		return current
 	}
-	stable, panicLoad := v.Direct(k.Stable), v.Direct(k.Panic)
-	if math.IsNaN(stable) || math.IsNaN(panicLoad) {
-		return current
+	if !k.started {
+		k.started = true
+		if current > 1 {
+			k.panicking, k.panicSince, k.maxPanic = true, now, current
+		}
 	}
+	// The last whole second of scrapes.
+	stable, panicLoad := v.Direct(k.Stable, time.Second), v.Direct(k.Panic, time.Second)
 	return k.Recommend(now, current, v.Ready(), stable, panicLoad)
 }
 
 // Recommend is one tick with the stable and panic window loads.
 func (k *KPA) Recommend(now time.Duration, current, ready int32, stableLoad, panicLoad float64) int32 {
-	desiredStable := int32(math.Ceil(stableLoad / k.Target))
-	desiredPanic := int32(math.Ceil(panicLoad / k.Target))
-	over := float64(desiredPanic)/float64(max(ready, 1)) >= k.PanicThreshold
+	readyF := math.Max(1, float64(ready))
+	lo, hi := math.Floor(readyF/k.MaxScaleDown), math.Ceil(k.MaxScaleUp*readyF)
+	dspc, dppc := math.Ceil(stableLoad/k.Target), math.Ceil(panicLoad/k.Target)
+	desiredStable := int32(math.Min(math.Max(dspc, lo), hi))
+	desiredPanic := int32(math.Min(math.Max(dppc, lo), hi))
+	over := dppc/readyF >= k.PanicThreshold
 	switch {
 	case over && !k.panicking:
-		k.panicking, k.panicSince, k.maxPanic = true, now, current
+		k.panicking, k.panicSince = true, now
 		k.Panicked = append(k.Panicked, PanicChange{now, true})
 	case over:
 		k.panicSince = now
-	case k.panicking && now-k.panicSince >= k.Stable:
+	case k.panicking && now-k.panicSince > k.Stable:
 		k.panicking, k.maxPanic = false, 0
 		k.Panicked = append(k.Panicked, PanicChange{now, false})
 	}
 	desired := desiredStable
 	if k.panicking {
-		desired = max(desiredPanic, k.maxPanic) // never down in panic
-		k.maxPanic = desired
+		desired = max(desired, desiredPanic)
+		k.maxPanic = max(k.maxPanic, desired) // never down in panic
+		desired = k.maxPanic
 	}
-	desired = max(desired, int32(math.Floor(float64(ready)/k.MaxScaleDown)))
 	return min(max(desired, k.Min), k.Max)
 }

@@ -48,8 +48,10 @@ type Reactive struct {
 	Phase      time.Duration
 	Spike      *Alerting        // nil: no spike path
 	Predictor  scaler.Predictor // nil: none configured
-	// Perfect makes the predictor answer the true demand Spec.Horizon ahead.
-	Perfect bool
+	// Oracle makes the predictor answer the true peak demand over the
+	// next Spec.Horizon (the oracle policy: the most any forecast could
+	// tell).
+	Oracle bool
 
 	cycle      *cycle.Cycle
 	firingFrom time.Duration // -1: the rule's condition does not hold
@@ -137,8 +139,11 @@ func (r *Reactive) rule(now time.Duration, v *View) {
 func (r *Reactive) evaluate(now time.Duration, v *View, current int32) int32 {
 	at := Epoch.Add(now)
 	env := cycle.Env{Source: modelSource{v: v, window: r.RateWindow, instant: r.Instant}, Predictor: r.Predictor, Name: r.Label}
-	if r.Perfect {
-		env.Predictor = perfect{v: v, horizon: r.Spec.Horizon}
+	if sp, ok := r.Predictor.(cycle.SeasonalPredictor); ok {
+		env.Season = sp.Season()
+	}
+	if r.Oracle {
+		env.Predictor = oracle{v: v, horizon: r.Spec.Horizon}
 	}
 	o := r.cycle.Evaluate(context.Background(), at, r.Spec, current, env)
 	dec := o.Decision
@@ -187,12 +192,13 @@ func (m modelSource) History(_ context.Context, end time.Time, step time.Duratio
 	return out, nil
 }
 
-// perfect is a predictor with perfect foresight: the true demand ahead.
-type perfect struct {
+// oracle is a predictor with perfect foresight: the true peak demand over
+// the horizon.
+type oracle struct {
 	v       *View
 	horizon time.Duration
 }
 
-func (p perfect) Predict(context.Context, scaler.PredictRequest) (scaler.Prediction, error) {
-	return scaler.Prediction{RPS: p.v.Future(p.horizon), HasRPS: true, Source: "perfect"}, nil
+func (p oracle) Predict(context.Context, scaler.PredictRequest) (scaler.Prediction, error) {
+	return scaler.Prediction{RPS: p.v.Peak(p.horizon), HasRPS: true, Source: "oracle"}, nil
 }

@@ -30,6 +30,16 @@ type Options struct {
 	// Recommended are the annotations of the recommended policy, over
 	// Annotations (nil: scaler.RecommendedProfile's).
 	Recommended map[string]string
+	// TunedHPA, when set, configures hpa-tuned and keda-tuned (nil:
+	// TunedHPA; benchquality's search sets candidates).
+	TunedHPA *HPAConfig
+}
+
+func (o Options) tunedHPA() HPAConfig {
+	if o.TunedHPA != nil {
+		return *o.TunedHPA
+	}
+	return TunedHPA
 }
 
 // The policies' names.
@@ -39,14 +49,23 @@ const (
 	PolicyReactive      = "reactive"
 	PolicySpike         = "reactive+spike"
 	PolicyHybridBuiltin = "hybrid-builtin"
-	PolicyHybridPerfect = "hybrid-perfect"
-	PolicyHPA           = "hpa"
-	PolicyKEDA          = "keda"
-	PolicyKPA           = "kpa"
+	// PolicyRecommendedReactive is the recommended profile without its
+	// forecast (predictor none): what the forecast adds is the difference.
+	PolicyRecommendedReactive = "recommended-reactive"
+	// PolicyOracle is the recommended profile told the true peak demand
+	// over a replica's start-up plus one interval (strategy max): the most
+	// a forecast could add.
+	PolicyOracle    = "oracle"
+	PolicyHPA       = "hpa"
+	PolicyKEDA      = "keda"
+	PolicyHPATuned  = "hpa-tuned"
+	PolicyKEDATuned = "keda-tuned"
+	PolicyKPA       = "kpa"
 )
 
 // PolicyNames lists every policy in the order they are reported.
-var PolicyNames = []string{PolicyRecommended, PolicySeed, PolicyReactive, PolicySpike, PolicyHybridBuiltin, PolicyHybridPerfect, PolicyHPA, PolicyKEDA, PolicyKPA}
+var PolicyNames = []string{PolicyRecommended, PolicyRecommendedReactive, PolicyOracle, PolicySeed, PolicyReactive, PolicySpike, PolicyHybridBuiltin,
+	PolicyHPA, PolicyKEDA, PolicyHPATuned, PolicyKEDATuned, PolicyKPA}
 
 // MaxReplicas bounds every policy in the model.
 const MaxReplicas = 100
@@ -93,20 +112,37 @@ func Policies(o Options) ([]Policy, error) {
 	if err != nil {
 		return nil, err
 	}
+	recReactive, err := o.Spec(withAnnotations(rec, map[string]string{"autoscale.io/predictor": "none", "autoscale.io/strategy": "reactive"}))
+	if err != nil {
+		return nil, err
+	}
+	oracleSpec, err := o.Spec(withAnnotations(rec, map[string]string{"autoscale.io/predictor": "external", "autoscale.io/strategy": "max",
+		"autoscale.io/predictive-horizon": (o.World.Startup + recSpec.Interval).String()}))
+	if err != nil {
+		return nil, err
+	}
 	target := o.World.Capacity * o.Utilization
 	alerting := o.Alerting
 	all := []Policy{
-		&Reactive{Label: PolicyRecommended, Spec: recSpec, RateWindow: time.Minute, Instant: recSpec.FastQuery, Phase: o.World.Phase, Spike: &alerting},
+		&Reactive{Label: PolicyRecommended, Spec: recSpec, RateWindow: time.Minute, Instant: recSpec.FastQuery, Phase: o.World.Phase, Spike: &alerting, Predictor: o.Builtin},
+		&Reactive{Label: PolicyRecommendedReactive, Spec: recReactive, RateWindow: time.Minute, Instant: recSpec.FastQuery, Phase: o.World.Phase, Spike: &alerting},
+		&Reactive{Label: PolicyOracle, Spec: oracleSpec, RateWindow: time.Minute, Instant: recSpec.FastQuery, Phase: o.World.Phase, Spike: &alerting, Oracle: true},
 		&Reactive{Label: PolicySeed, Spec: seed, RateWindow: time.Minute, Phase: o.World.Phase},
 		&Reactive{Label: PolicyReactive, Spec: spec, RateWindow: time.Minute, Instant: spec.FastQuery, Phase: o.World.Phase},
 		&Reactive{Label: PolicySpike, Spec: spec, RateWindow: time.Minute, Instant: spec.FastQuery, Phase: o.World.Phase, Spike: &alerting},
 		&Reactive{Label: PolicyHybridBuiltin, Spec: hybridSpec, RateWindow: time.Minute, Phase: o.World.Phase, Spike: &alerting, Predictor: o.Builtin},
-		&Reactive{Label: PolicyHybridPerfect, Spec: hybridSpec, RateWindow: time.Minute, Phase: o.World.Phase, Spike: &alerting, Perfect: true},
 		// The HPA on a custom metric through prometheus-adapter, whose
-		// usual rule is a rate over 2m; KEDA queries Prometheus itself at
-		// every HPA sync, here with ours' query (a rate over 1m).
+		// usual rule is a rate over 2m. KEDA runs whatever PromQL it is
+		// given at every HPA sync: here the recommended profile's query
+		// (an irate over 1m), the one it is compared with.
 		NewHPA(PolicyHPA, target, 2*time.Minute, o.World.Phase, spec.MinReplicas, spec.MaxReplicas),
-		NewHPA(PolicyKEDA, target, time.Minute, o.World.Phase, spec.MinReplicas, spec.MaxReplicas),
+		NewHPAWith(PolicyKEDA, target, HPAConfig{Window: time.Minute, Instant: recSpec.FastQuery, Tolerance: 0.1, Behavior: DefaultBehavior},
+			o.World.Phase, spec.MinReplicas, spec.MaxReplicas),
+		// Both tuned: the best behavior, tolerance and query (TunedHPA).
+		// KEDA feeds the HPA's own algorithm, so with the same choices
+		// they decide alike; both are reported so that neither is missed.
+		NewHPAWith(PolicyHPATuned, target, o.tunedHPA(), o.World.Phase, spec.MinReplicas, spec.MaxReplicas),
+		NewHPAWith(PolicyKEDATuned, target, o.tunedHPA(), o.World.Phase, spec.MinReplicas, spec.MaxReplicas),
 		NewKPA(PolicyKPA, target, spec.MinReplicas, spec.MaxReplicas),
 	}
 	if len(o.Only) == 0 {
@@ -125,6 +161,13 @@ func Policies(o Options) ([]Policy, error) {
 		}
 	}
 	return out, nil
+}
+
+// withAnnotations returns a copy of base with extra over it.
+func withAnnotations(base, extra map[string]string) map[string]string {
+	out := maps.Clone(base)
+	maps.Copy(out, extra)
+	return out
 }
 
 // initial returns o with the world's initial replicas set, when 0, to the

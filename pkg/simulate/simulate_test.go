@@ -97,6 +97,65 @@ func TestHPAFollowsItsDocumentedAlgorithm(t *testing.T) {
 	})
 }
 
+func TestHPABehaviorFollowsHorizontalGo(t *testing.T) {
+	const target = 10.0
+	withBehavior := func(b Behavior, tol float64) *HPA {
+		return NewHPAWith("hpa", target, HPAConfig{Window: time.Minute, Tolerance: tol, Behavior: b}, 0, 1, 100)
+	}
+	t.Run("a new HPA's down window starts at the current count", func(t *testing.T) {
+		h := NewHPA("hpa", target, time.Minute, 0, 1, 100)
+		if got := h.Recommend(0, 8, 2*target); got != 8 {
+			t.Errorf("first sync at 8 replicas with load for 2: got %d, want 8 (maybeInitScaleDownStabilizationWindow)", got)
+		}
+		if got := h.Recommend(300*time.Second, 8, 2*target); got != 2 {
+			t.Errorf("after the 300 s window: got %d, want 2", got)
+		}
+	})
+	t.Run("scale-up policies: the larger of percent and pods per sync", func(t *testing.T) {
+		b := Behavior{UpPercent: 100, UpPods: 4, DownPercent: 100}
+		for _, c := range []struct {
+			current int32
+			load    float64
+			want    int32
+		}{
+			{1, 50, 5},    // +4 pods beats +100 %
+			{10, 50, 20},  // +100 % beats +4 pods
+			{10, 14, 14},  // within both limits
+			{30, 100, 60}, // doubling caps it
+		} {
+			h := withBehavior(b, 0.1)
+			h.recs = []rec{{-time.Hour, c.current}} // an HPA that has run before
+			if got := h.Recommend(0, c.current, c.load*target); got != c.want {
+				t.Errorf("%d replicas, load for %.0f: got %d, want %d", c.current, c.load, got, c.want)
+			}
+		}
+	})
+	t.Run("scale-down policy and windows", func(t *testing.T) {
+		h := withBehavior(Behavior{UpPercent: 100, UpPods: 4, DownStabilization: time.Minute, DownPercent: 50}, 0.1)
+		h.Recommend(0, 10, 10*target)
+		if got := h.Recommend(15*time.Second, 10, 1*target); got != 10 {
+			t.Errorf("inside the 60 s down window: got %d, want 10", got)
+		}
+		if got := h.Recommend(60*time.Second, 10, 1*target); got != 5 {
+			t.Errorf("after the window, at most 50 %% down: got %d, want 5", got)
+		}
+		up := withBehavior(Behavior{UpStabilization: 30 * time.Second, UpPercent: 1000, UpPods: 4, DownPercent: 100}, 0.1)
+		up.Recommend(0, 2, 2*target)
+		if got := up.Recommend(15*time.Second, 2, 8*target); got != 2 {
+			t.Errorf("a scale-up window holds at the lowest recommendation of the last 30 s: got %d, want 2", got)
+		}
+		if got := up.Recommend(30*time.Second, 2, 8*target); got != 8 {
+			t.Errorf("once every recommendation of the window wants 8: got %d, want 8", got)
+		}
+	})
+	t.Run("a tolerance of 0 follows every change", func(t *testing.T) {
+		h := withBehavior(Behavior{UpPercent: 100, UpPods: 4, DownPercent: 100}, 0)
+		if got := h.Recommend(0, 10, 10.5*target); got != 11 {
+			t.Errorf("ratio 1.05 at tolerance 0: got %d, want 11", got)
+		}
+	})
+}
+
 func TestKPAPanicsAndCalmsDownAsDocumented(t *testing.T) {
 	const target = 10.0
 	k := NewKPA("kpa", target, 1, 100)
@@ -113,16 +172,29 @@ func TestKPAPanicsAndCalmsDownAsDocumented(t *testing.T) {
 	if got := k.Recommend(4*time.Second, 4, 4, 15, 5); got != 4 {
 		t.Errorf("in panic with a falling load: %d, want 4 (no scale-down)", got)
 	}
-	// 60 s after the condition last held (t=2 s), panic ends and the stable
-	// window decides, halving at most per tick.
-	if got := k.Recommend(60*time.Second, 4, 4, 15, 5); got != 4 || len(k.Panicked) != 1 {
-		t.Errorf("at 60 s: %d, %v; still panicking (58 s since the condition)", got, k.Panicked)
+	// Panic ends once more than 60 s have passed since the condition last
+	// held (t=2 s): still at 62 s, over at 64 s, and the stable window
+	// decides, halving at most per tick.
+	if got := k.Recommend(62*time.Second, 4, 4, 15, 5); got != 4 || len(k.Panicked) != 1 {
+		t.Errorf("at 62 s: %d, %v; still panicking (60 s since the condition)", got, k.Panicked)
 	}
-	if got := k.Recommend(62*time.Second, 4, 4, 15, 5); got != 2 || len(k.Panicked) != 2 || k.Panicked[1].Enter {
-		t.Errorf("at 62 s: %d, %v; want panic over and ceil(15/10) = 2", got, k.Panicked)
+	if got := k.Recommend(64*time.Second, 4, 4, 15, 5); got != 2 || len(k.Panicked) != 2 || k.Panicked[1].Enter {
+		t.Errorf("at 64 s: %d, %v; want panic over and ceil(15/10) = 2", got, k.Panicked)
 	}
-	if got := k.Recommend(64*time.Second, 8, 8, 1, 1); got != 4 {
+	if got := k.Recommend(66*time.Second, 8, 8, 1, 1); got != 4 {
 		t.Errorf("8 ready, load 1: %d, want 4 (at most halved per tick)", got)
+	}
+	// In panic the stable count counts too, when it is the higher.
+	k = NewKPA("kpa", target, 1, 100)
+	if got := k.Recommend(0, 2, 2, 90, 40); got != 9 {
+		t.Errorf("panicking with the stable window above the panic one: %d, want ceil(90/10) = 9", got)
+	}
+	// A new KPA above one pod starts in panic at its count: it keeps the
+	// scale until it has data.
+	k = NewKPA("kpa", target, 1, 100)
+	tr := &Trace{Name: "idle", Step: 10 * time.Second, RPS: []float64{1, 1, 1}}
+	if got := k.Step(0, &View{trace: tr, world: DefaultWorld, current: 6, ready: 6}); got != 6 || !k.panicking {
+		t.Errorf("a new KPA at 6 pods and an idle load: %d (panicking %v), want 6 in panic", got, k.panicking)
 	}
 }
 
@@ -144,11 +216,12 @@ func TestOursNeverScalesDownInAnOutage(t *testing.T) {
 
 // TestSpikePathHelpsOnAFlashCrowd: at a 5 s scrape the repository's rule
 // (a 10 s rate) has two samples and fires; the spike path then serves more
-// of a flash crowd than the interval alone, and perfect foresight more still.
+// of a flash crowd than the interval alone, and the oracle (the recommended
+// profile told the peak ahead) more still.
 func TestSpikePathHelpsOnAFlashCrowd(t *testing.T) {
 	world := DefaultWorld.WithScrape(5 * time.Second)
 	o := Options{World: world, Utilization: 0.8, Alerting: DefaultAlerting,
-		Only: []string{PolicyReactive, PolicySpike, PolicyHybridPerfect}}
+		Only: []string{PolicyReactive, PolicySpike, PolicyOracle}}
 	policies, err := Policies(o)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +239,7 @@ func TestSpikePathHelpsOnAFlashCrowd(t *testing.T) {
 		t.Errorf("the spike path left %v requests unserved, the interval alone %v", spike.UnservedRequests, reactive.UnservedRequests)
 	}
 	if perfect.UnservedRequests >= spike.UnservedRequests {
-		t.Errorf("perfect foresight left %v unserved, more than the spike path's %v: it is meant as the upper bound", perfect.UnservedRequests, spike.UnservedRequests)
+		t.Errorf("the oracle left %v unserved, more than the spike path's %v", perfect.UnservedRequests, spike.UnservedRequests)
 	}
 }
 
@@ -241,12 +314,39 @@ func TestLoopsRunAtTheirPhase(t *testing.T) {
 			syncs = append(syncs, now)
 		}
 	}
-	// The first sync at 7 s reads no data yet (one scrape); then 22, 37, 52.
-	if diff := cmp.Diff([]time.Duration{22 * time.Second, 37 * time.Second, 52 * time.Second}, syncs); diff != "" {
+	// The service ran before the trace: the first sync at 7 s has data too.
+	if diff := cmp.Diff([]time.Duration{7 * time.Second, 22 * time.Second, 37 * time.Second, 52 * time.Second}, syncs); diff != "" {
 		t.Errorf("HPA syncs with data (-want +got):\n%s", diff)
 	}
 	if world.Phase != 7*time.Second || DefaultWorld.WithScrape(5*time.Second).Phase != 2*time.Second {
 		t.Errorf("phases %v and %v, want 7 s and 2 s (half the scrape, rounded down)", world.Phase, DefaultWorld.WithScrape(5*time.Second).Phase)
+	}
+}
+
+// TestRateExtrapolatesAsPrometheus: with evenly spaced scrapes the
+// extrapolated rate is the slope; beside a gap in the scrapes Prometheus
+// extrapolates by half an interval, not to the window's edge; before t=0
+// the service ran at its first rate, so a window there has data.
+func TestRateExtrapolatesAsPrometheus(t *testing.T) {
+	tr := &Trace{Name: "flat", Step: 10 * time.Second, RPS: []float64{30, 30, 30, 30, nan, nan, nan, 30, 30, 30, 30, 30}}
+	if v := tr.rate(39*time.Second+500*time.Millisecond, time.Minute, 15*time.Second); math.Abs(v-30) > 1e-9 {
+		t.Errorf("even scrapes: %v, want 30", v)
+	}
+	if v := tr.rate(0, time.Minute, 15*time.Second); math.Abs(v-30) > 1e-9 {
+		t.Errorf("at t=0 (scrapes before the trace): %v, want 30", v)
+	}
+	// At 105 s the window (45 s, 105 s] holds the scrapes at 75, 90 and
+	// 105 s (45 and 60 s fell in the outage): 30 s sampled, 30 s to the
+	// window's start, 2.0x the average interval: extrapolated by 7.5 s
+	// only, so rate = 30 x (30+7.5)/60.
+	if v, want := tr.rate(105*time.Second, time.Minute, 15*time.Second), 30*37.5/60; math.Abs(v-want) > 1e-9 {
+		t.Errorf("beside an outage: %v, want %v (Prometheus extrapolates by half an interval)", v, want)
+	}
+	if v := tr.mean(40*time.Second, 70*time.Second); v != 30 {
+		t.Errorf("the KPA reads its pods through a Prometheus outage: %v, want 30", v)
+	}
+	if v := tr.mean(-30*time.Second, 10*time.Second); v != 30 {
+		t.Errorf("the KPA's window before t=0: %v, want 30", v)
 	}
 }
 

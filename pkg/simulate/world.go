@@ -92,19 +92,30 @@ func (v *View) Ready() int32 { return v.ready }
 // last scrape (an ideal instant metric, for tests).
 func (v *View) Rate(window time.Duration) float64 { return v.trace.rate(v.now, window, v.world.Scrape) }
 
+// IRate is irate(x[window]) as of now.
+func (v *View) IRate(window time.Duration) float64 {
+	return v.trace.irate(v.now, window, v.world.Scrape)
+}
+
 // RateOffset is Rate over window ending offset before now (PromQL offset).
 func (v *View) RateOffset(window, offset time.Duration) float64 {
 	return v.trace.rate(v.now-offset, window, v.world.Scrape)
 }
 
-// Direct is the mean demand over the window ending now, as a component that
-// reads its pods every second sees it (Knative's autoscaler).
-func (v *View) Direct(window time.Duration) float64 {
-	return v.trace.mean(v.now-window, v.now)
+// Direct is the mean demand over the window ending age ago, as a component
+// that reads its pods itself sees it (Knative's autoscaler).
+func (v *View) Direct(window, age time.Duration) float64 {
+	return v.trace.mean(v.now-age-window, v.now-age)
 }
 
-// Future is the true demand at now+ahead, for a perfect-foresight predictor.
-func (v *View) Future(ahead time.Duration) float64 { return v.trace.demand(v.now + ahead) }
+// Peak is the true highest demand over (now, now+ahead], for the oracle.
+func (v *View) Peak(ahead time.Duration) float64 {
+	peak := v.trace.demand(v.now)
+	for at := v.now.Truncate(v.trace.Step) + v.trace.Step; at <= v.now+ahead && at < v.trace.Duration(); at += v.trace.Step {
+		peak = max(peak, v.trace.demand(at))
+	}
+	return peak
+}
 
 // Score is how a policy did.
 type Score struct {
@@ -237,23 +248,35 @@ func (t *Trace) cumulate() {
 	}
 }
 
-// counter is the request counter at at: every request served or not since
-// the start (a service counts the requests it receives).
+// counterBase is the request counter at t=0: the service counted for a
+// day at the trace's first rate before the trace starts, so that no rate
+// window near the start sees a counter near zero.
+func (t *Trace) counterBase() float64 { return t.filled()[0] * 86400 }
+
+// counter is the request counter at at: every request served or not (a
+// service counts the requests it receives). Before t=0 the service ran at
+// the trace's first rate.
 func (t *Trace) counter(at time.Duration) float64 {
 	t.filled()
+	if at < 0 {
+		return t.counterBase() + t.fill[0]*at.Seconds()
+	}
 	i := t.index(at)
-	return t.cum[i] + t.fill[i]*(at-time.Duration(i)*t.Step).Seconds()
+	return t.counterBase() + t.cum[i] + t.fill[i]*(at-time.Duration(i)*t.Step).Seconds()
 }
 
 // scraped reports whether a scrape at at succeeded (no metrics outage).
-func (t *Trace) scraped(at time.Duration) bool { return !math.IsNaN(t.RPS[t.index(at)]) }
+// Every scrape before t=0 did.
+func (t *Trace) scraped(at time.Duration) bool { return at < 0 || !math.IsNaN(t.RPS[t.index(at)]) }
 
 // rate is rate(x[window]) evaluated at q by a Prometheus scraping every
-// scrape (see View.Rate).
+// scrape (see View.Rate), extrapolated to the window's edges as
+// Prometheus' extrapolatedRate does: by the gap to each edge when it is
+// below 1.1 average scrape intervals, else by half an interval (the
+// counter never reaches zero in the model, so its zero-clamp never
+// applies). With evenly spaced scrapes this is the slope between the
+// first and last sample; it differs beside a gap in the scrapes.
 func (t *Trace) rate(q, window, scrape time.Duration) float64 {
-	if q < 0 {
-		return math.NaN()
-	}
 	if window == 0 {
 		return t.RPS[t.index(q.Truncate(scrape))]
 	}
@@ -261,7 +284,17 @@ func (t *Trace) rate(q, window, scrape time.Duration) float64 {
 	if n < 2 {
 		return math.NaN()
 	}
-	return (t.counter(newest) - t.counter(oldest)) / (newest - oldest).Seconds()
+	sampled := (newest - oldest).Seconds()
+	avg := sampled / float64(n-1)
+	toStart, toEnd := (oldest - (q - window)).Seconds(), (q - newest).Seconds()
+	if toStart >= 1.1*avg {
+		toStart = avg / 2
+	}
+	if toEnd >= 1.1*avg {
+		toEnd = avg / 2
+	}
+	delta := t.counter(newest) - t.counter(oldest)
+	return delta * (sampled + toStart + toEnd) / sampled / window.Seconds()
 }
 
 // PromRate is what the model's Prometheus, scraping every scrape, answers
@@ -288,10 +321,11 @@ func (t *Trace) irate(q, window, scrape time.Duration) float64 {
 // scrapes finds the successful scrapes in (q-window, q]: the newest, the
 // one before it, the oldest, and how many there are.
 func (t *Trace) scrapes(q, window, scrape time.Duration) (newest, previous, oldest time.Duration, n int) {
-	if q < 0 {
-		return 0, 0, 0, 0
+	last := q.Truncate(scrape)
+	if last > q {
+		last -= scrape // Truncate rounds toward zero: before t=0, up
 	}
-	for s := q.Truncate(scrape); s > q-window && s >= 0; s -= scrape {
+	for s := last; s > q-window; s -= scrape {
 		if !t.scraped(s) {
 			continue
 		}
@@ -310,29 +344,28 @@ func (t *Trace) scrapes(q, window, scrape time.Duration) (newest, previous, olde
 // demand is the true demand at at.
 func (t *Trace) demand(at time.Duration) float64 { return t.filled()[t.index(at)] }
 
-// mean is the observable mean demand over [from, to): NaN if every row in
-// it is an outage. An empty window is the row at to.
+// mean is the mean demand over [from, to), as a component that counts
+// requests itself sees it (a Prometheus outage does not blind it; before
+// t=0 the demand was the first row's). An empty window is the row at to.
 func (t *Trace) mean(from, to time.Duration) float64 {
-	from = max(from, 0)
+	fill := t.filled()
 	if to <= from {
-		return t.RPS[t.index(to)]
+		return fill[t.index(to)]
 	}
-	sum, seconds := 0.0, 0.0
+	span := (to - from).Seconds()
+	sum := 0.0
+	if from < 0 {
+		sum += fill[0] * (min(to, 0) - from).Seconds()
+		from = 0
+	}
 	for at := from; at < to; {
 		i := t.index(at)
 		next := min(time.Duration(i+1)*t.Step, to)
 		if i == len(t.RPS)-1 {
 			next = to
 		}
-		if v := t.RPS[i]; !math.IsNaN(v) {
-			d := (next - at).Seconds()
-			sum += v * d
-			seconds += d
-		}
+		sum += fill[i] * (next - at).Seconds()
 		at = next
 	}
-	if seconds == 0 {
-		return math.NaN()
-	}
-	return sum / seconds
+	return sum / span
 }
