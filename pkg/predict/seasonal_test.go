@@ -148,9 +148,9 @@ func TestTheSeasonalForecasterBeatsBothBaselinesOutOfSample(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	var diurnal3 []float64
 	for i := range 3 * 2880 {
-		day := []float64{1, 1.15, 0.9}[i/2880]
 		x := float64(i) * 30
-		diurnal3 = append(diurnal3, day*(20+180*(1-math.Cos(2*math.Pi*x/86400))/2)*(1+0.05*rng.NormFloat64()))
+		level := 1 + 0.15*math.Sin(2*math.Pi*x/(2.5*86400)) // drifting by up to 15 % a day
+		diurnal3 = append(diurnal3, level*(20+180*(1-math.Cos(2*math.Pi*x/86400))/2)*(1+0.05*rng.NormFloat64()))
 	}
 	for _, tc := range []struct {
 		name   string

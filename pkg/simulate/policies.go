@@ -16,8 +16,8 @@ type Options struct {
 	World World
 	// Annotations configure ours as on a Deployment (autoscale.io/ keys).
 	// Unset: target-rps-per-replica = Capacity x Utilization, max 100
-	// replicas (every policy's bound), no predictor (shadow scoring does
-	// not change a decision).
+	// replicas (every policy's bound), no predictor unless a profile
+	// chooses one (shadow scoring does not change a decision).
 	Annotations map[string]string
 	// Utilization is the share of a replica's capacity every policy aims
 	// to use: the per-replica target of the HPA, KEDA, KPA and ours.
@@ -77,6 +77,9 @@ func (o Options) Spec(extra map[string]string) (*scaler.Spec, error) {
 		"autoscale.io/target-rps-per-replica": strconv.FormatFloat(o.World.Capacity*o.Utilization, 'f', -1, 64),
 		"autoscale.io/max-replicas":           strconv.Itoa(MaxReplicas),
 		"autoscale.io/predictor":              "none",
+	}
+	if _, profile := extra["autoscale.io/profile"]; profile {
+		delete(ann, "autoscale.io/predictor") // the profile's own, unless set
 	}
 	if o.Annotations["autoscale.io/thresholds"] != "" {
 		delete(ann, "autoscale.io/target-rps-per-replica")

@@ -14,13 +14,13 @@ const ShapeStep = 10 * time.Second
 // Shapes are the synthetic traces this project generates (hack/traces
 // writes them to testdata/traces); seeded, so always the same.
 var Shapes = map[string]func() *Trace{
-	// Three days: 20 to 200 RPS and back each day, the second day 15 %
-	// busier, the third 10 % quieter; 5 % noise.
+	// Three days: 20 to 200 RPS and back each day, the level drifting by
+	// up to 15 % from day to day; 5 % noise.
 	"diurnal": func() *Trace {
 		rng := rand.New(rand.NewPCG(1, 1))
-		level := []float64{1, 1.15, 0.9}
 		return shape("diurnal", 3*24*time.Hour, func(t float64) float64 {
-			return level[int(t/86400)] * (20 + 180*(1-math.Cos(2*math.Pi*t/86400))/2) * (1 + 0.05*rng.NormFloat64())
+			level := 1 + 0.15*math.Sin(2*math.Pi*t/(2.5*86400))
+			return level * (20 + 180*(1-math.Cos(2*math.Pi*t/86400))/2) * (1 + 0.05*rng.NormFloat64())
 		})
 	},
 	// Three days at 30 RPS; every day at 09:00 the load climbs to 240 RPS

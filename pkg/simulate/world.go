@@ -248,6 +248,11 @@ func (t *Trace) cumulate() {
 	}
 }
 
+// PreTrace is how long the service ran, at the trace's first rate, before
+// the trace starts: every loop has data at t=0 (rate windows, warm-ups),
+// but no day of made-up history reaches the forecaster.
+const PreTrace = time.Hour
+
 // counterBase is the request counter at t=0: the service counted for a
 // day at the trace's first rate before the trace starts, so that no rate
 // window near the start sees a counter near zero.
@@ -266,8 +271,13 @@ func (t *Trace) counter(at time.Duration) float64 {
 }
 
 // scraped reports whether a scrape at at succeeded (no metrics outage).
-// Every scrape before t=0 did.
-func (t *Trace) scraped(at time.Duration) bool { return at < 0 || !math.IsNaN(t.RPS[t.index(at)]) }
+// Every scrape in the PreTrace before t=0 did, and none before.
+func (t *Trace) scraped(at time.Duration) bool {
+	if at < 0 {
+		return at >= -PreTrace
+	}
+	return !math.IsNaN(t.RPS[t.index(at)])
+}
 
 // rate is rate(x[window]) evaluated at q by a Prometheus scraping every
 // scrape (see View.Rate), extrapolated to the window's edges as
