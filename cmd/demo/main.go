@@ -3,7 +3,9 @@
 // Prometheus, Alertmanager, the demo `frontend` service and the autoscaler;
 // ramps real HTTP load up past the last threshold and stops it; and prints
 // the replicas as `kubectl get deployment frontend --watch` would, with the
-// request rate beside them, then writes the timeline as an SVG plot.
+// request rate beside them, then writes the timeline as an SVG plot. Then
+// it shows the forecast scaling a second service ahead of a ramp that
+// recurs daily (forecast.go), with its own timeline and plot.
 package main
 
 import (
@@ -51,8 +53,11 @@ const banner = `reactive-autoscaler demo
   Simulated: pods run on a kwok fake node: they become Running but run no container;
              the one demo-app process serves all of frontend's traffic.
   Timing:    the demo annotates frontend with a 5 s interval and a 15 s cooldown, and
-             queries rate() over 10 s, so the story fits in about three minutes. The defaults
-             are a 30 s interval and a 60 s cooldown.
+             queries rate() over 10 s, so the walkthrough fits in about three minutes. The
+             defaults are a 30 s interval and a 60 s cooldown. Then checkout, on the
+             recommended profile, meets a ramp that came at the same minute on each of the
+             last two days (history backfilled into Prometheus): the forecast scales it
+             ahead of the ramp. About seven minutes in all.
 `
 
 func run(ctx context.Context, binDir, rules string, keep bool, plotPath string, peak float64) error {
@@ -67,7 +72,18 @@ func run(ctx context.Context, binDir, rules string, keep bool, plotPath string, 
 		env.Stop()
 		fmt.Printf("Logs of every component are in %s\n", env.Dir)
 	}()
-	app, err := startApp(ctx, env, binDir)
+	// checkout's daily ramp comes five to six minutes from now, after the
+	// walkthrough; its history must be in Prometheus before the autoscaler
+	// first reads it.
+	ramp := time.Now().Truncate(time.Minute).Add(6 * time.Minute)
+	if err := backfillCheckout(ctx, env, ramp); err != nil {
+		return err
+	}
+	app, err := startApp(ctx, env, binDir, "frontend")
+	if err != nil {
+		return err
+	}
+	checkout, err := startCheckout(ctx, env, binDir)
 	if err != nil {
 		return err
 	}
@@ -99,6 +115,9 @@ func run(ctx context.Context, binDir, rules string, keep bool, plotPath string, 
 	fmt.Printf("\nScale actions: %s\nTimeline plot: %s\n", w.actionSummary(), plotPath)
 	if w.distinctReplicas() < 3 || !w.scaledDown() {
 		return fmt.Errorf("the walkthrough did not scale through three replica counts and back down: %s", w.actionSummary())
+	}
+	if err := forecastScenario(ctx, env, checkout, ramp, forecastPlot(plotPath)); err != nil {
+		return err
 	}
 	if keep {
 		fmt.Printf("\nThe environment stays up until Ctrl-C. Try:\n  export KUBECONFIG=%s\n  bin/kubectl get deployment frontend --watch\n  bin/demo-app load --url http://%s --profile spike --rps 150 --duration 30s\n", env.Kubeconfig, app)
@@ -138,22 +157,22 @@ func startStack(ctx context.Context, binDir, rules string) (env *localenv.Env, h
 	return env, hookAddr, tokenFile, err
 }
 
-// startApp starts the demo's frontend and has Prometheus scrape it; it
-// returns its address.
-func startApp(ctx context.Context, env *localenv.Env, binDir string) (string, error) {
+// startApp starts a demo service and has Prometheus scrape it; it returns
+// its address.
+func startApp(ctx context.Context, env *localenv.Env, binDir, service string) (string, error) {
 	appPort, err := localenv.FreePort()
 	if err != nil {
 		return "", err
 	}
 	app := fmt.Sprintf("127.0.0.1:%d", appPort)
-	appProc, err := env.StartProcess("demo-app", filepath.Join(binDir, "demo-app"), nil, "serve", "--listen", app, "--service", "frontend")
+	appProc, err := env.StartProcess("demo-app-"+service, filepath.Join(binDir, "demo-app"), nil, "serve", "--listen", app, "--service", service)
 	if err != nil {
 		return "", err
 	}
 	if err := localenv.WaitReady(ctx, "http://"+app+"/load", appProc, 30*time.Second); err != nil {
 		return "", err
 	}
-	return app, env.AddScrapeTarget("frontend", app, "namespace", "default")
+	return app, env.AddScrapeTarget(service, app, "namespace", "default")
 }
 
 // walkthrough drives the load through its steps (ramp, peak, stop, spike)

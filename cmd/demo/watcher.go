@@ -39,7 +39,8 @@ type watcher struct {
 	activeAlerts map[string]bool
 	changes      []time.Time // when spec.replicas was seen to change
 	notes        []sample
-	last         sample
+	// first and last are the first and the latest sample.
+	first, last sample
 }
 
 func newWatcher(env *localenv.Env, ns, name, query string) (*watcher, error) {
@@ -129,6 +130,9 @@ func (w *watcher) sample(ctx context.Context) (sample, error) {
 	}
 	active := map[string]bool{}
 	for _, a := range firingAlerts(w.env.AlertmanagerURL) {
+		if !strings.Contains(a, fmt.Sprintf("{service=%q}", w.name)) {
+			continue // another service's
+		}
 		active[a] = true
 		if !w.activeAlerts[a] { // newly firing (again)
 			msgs = append([]string{"ALERT " + a + " firing"}, msgs...)
@@ -136,7 +140,9 @@ func (w *watcher) sample(ctx context.Context) (sample, error) {
 	}
 	w.activeAlerts = active
 	s.event = strings.Join(msgs, " | ")
-	if s.spec != w.last.spec {
+	if len(w.samples) == 0 {
+		w.first = s
+	} else if s.spec != w.last.spec {
 		w.changes = append(w.changes, time.Now())
 	}
 	return s, nil
