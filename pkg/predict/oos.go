@@ -150,7 +150,7 @@ func ScoreSeasonal(series []float64, start time.Time, step, horizon, train time.
 			if err != nil {
 				return math.NaN()
 			}
-			return fc.RPS
+			return fc.Median // a point forecast; the band is for the decision
 		}
 	}
 	day := int(scaler.Day / step)
