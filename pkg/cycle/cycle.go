@@ -293,20 +293,29 @@ func (c *Cycle) predict(ctx context.Context, o *Outcome, env Env, spec *scaler.S
 	return &ans
 }
 
-// refreshSeason reads the target's long history again when the refresh it
-// has is older than the last multiple of env.Season.Refresh (or it has
-// none). A failed read keeps what it had and is tried again at the next
-// refresh; its error is reported with the forecast's absence.
+// refreshSeason brings the target's long history up to the last multiple
+// of env.Season.Refresh: the whole of it the first time (and after a failed
+// first read), then only the buckets since the last refresh, since past
+// days do not change. A failed read keeps what it had and is tried again at
+// the next refresh; its error is reported with the forecast's absence.
 func (c *Cycle) refreshSeason(ctx context.Context, now time.Time, env Env) {
 	at := now.Truncate(env.Season.Refresh)
 	if !c.seasonAt.IsZero() && !at.After(c.seasonAt) {
 		return
 	}
 	c.seasonAt = at
-	samples, err := env.Source.History(ctx, at, env.Season.Bucket, env.Season.Length)
-	c.seasonErr = err
-	if err != nil {
-		return
+	sp := env.Season
+	n := sp.Length
+	if c.season.Bucket == sp.Bucket && !c.season.End.IsZero() {
+		n = min(n, int(at.Sub(c.season.End)/sp.Bucket))
 	}
-	c.season = scaler.NewSeason(at, env.Season.Bucket, env.Season.Length, samples)
+	samples, err := env.Source.History(ctx, at, sp.Bucket, n)
+	c.seasonErr = err
+	switch {
+	case err != nil:
+	case n < sp.Length:
+		c.season = c.season.Extend(at, samples, sp.Length)
+	default:
+		c.season = scaler.NewSeason(at, sp.Bucket, sp.Length, samples)
+	}
 }

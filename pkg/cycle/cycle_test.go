@@ -117,12 +117,16 @@ func TestNothingIsKeptUntilCommit(t *testing.T) {
 type seasonal struct {
 	first time.Time
 	reads map[time.Duration]int
+	sizes []int // how many buckets each season read asked for
 	err   error
 }
 
 func (s *seasonal) Rate(context.Context, time.Time, bool) (float64, error) { return 30, nil }
 func (s *seasonal) History(_ context.Context, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
 	s.reads[step]++
+	if step == time.Minute {
+		s.sizes = append(s.sizes, n)
+	}
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -182,6 +186,14 @@ func TestTheSeasonIsReadAtEachRefreshAndScalesAhead(t *testing.T) {
 	}
 	if got := old.reads[time.Minute]; got != 2 {
 		t.Errorf("season read %d times over 12:01-12:11, want 2 (at 12:01 and after the 12:10 refresh)", got)
+	}
+	// The refresh reads only the ten buckets since the first read: past
+	// days do not change.
+	if len(old.sizes) != 2 || old.sizes[0] != season.Length || old.sizes[1] != 10 {
+		t.Errorf("season reads of %v buckets, want the whole %d, then the 10 new ones", old.sizes, season.Length)
+	}
+	if got, want := c.season.End, t0.Add(10*time.Minute); !got.Equal(want) || c.season.Days() != 2 {
+		t.Errorf("season after the refresh ends at %v with %d days, want %v and 2", got, c.season.Days(), want)
 	}
 
 	// A failed read: reactive, the outcome carries the error, nothing cached.

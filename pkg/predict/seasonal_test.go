@@ -134,6 +134,15 @@ func TestASeasonReadsItsBuckets(t *testing.T) {
 	if p := s.Peak(t0.Add(150*time.Second), t0.Add(4*time.Minute+time.Second)); p != 5 {
 		t.Errorf("peak %v, want 5 (the bucket ending at 5 min overlaps by a second)", p)
 	}
+	// Extend appends the new buckets, a gap as NaN, and drops the oldest.
+	more := []scaler.Sample{{T: float64(t0.Add(12 * time.Minute).Unix()), RPS: 12}}
+	x := s.Extend(t0.Add(12*time.Minute), more, 11)
+	if !x.End.Equal(t0.Add(12*time.Minute)) || len(x.Values) != 11 || x.Values[0] != 2 || !math.IsNaN(float64(x.Values[9])) || x.Values[10] != 12 {
+		t.Errorf("extended to 12 min, 11 buckets kept: end %v, values %v", x.End, x.Values)
+	}
+	if s.Values[0] != 1 {
+		t.Error("Extend changed the season it extends")
+	}
 	u := s.Until(t0.Add(7*time.Minute + 30*time.Second))
 	if !u.End.Equal(t0.Add(7*time.Minute)) || u.Values[len(u.Values)-1] != 7 {
 		t.Errorf("until 7m30s: end %v, last %v", u.End, u.Values[len(u.Values)-1])

@@ -140,3 +140,29 @@ func (s Season) Until(t time.Time) Season {
 	drop = min(drop, len(s.Values))
 	return Season{End: s.End.Add(-time.Duration(drop) * s.Bucket), Bucket: s.Bucket, Values: s.Values[:len(s.Values)-drop]}
 }
+
+// Extend returns s with the buckets of samples up to end appended (samples
+// as NewSeason takes them, for the buckets after s.End), keeping at most
+// length buckets: the oldest go first. A bucket without a sample is NaN.
+func (s Season) Extend(end time.Time, samples []Sample, length int) Season {
+	if !end.After(s.End) || s.Bucket <= 0 {
+		return s
+	}
+	n := int(end.Sub(s.End) / s.Bucket)
+	fresh := NewSeason(end, s.Bucket, n, samples)
+	// NewSeason dropped the leading empty buckets; put them back, so that
+	// the new buckets stand at their times.
+	values := make([]float32, 0, min(length, len(s.Values)+n))
+	keep := max(0, len(s.Values)+n-length)
+	if keep < len(s.Values) {
+		values = append(values, s.Values[keep:]...)
+	}
+	for range n - len(fresh.Values) {
+		values = append(values, float32(math.NaN()))
+	}
+	values = append(values, fresh.Values...)
+	if len(values) > length {
+		values = values[len(values)-length:]
+	}
+	return Season{End: end, Bucket: s.Bucket, Values: values}
+}
