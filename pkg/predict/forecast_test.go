@@ -179,35 +179,20 @@ func BenchmarkForecastQuality(b *testing.B) {
 	}
 }
 
-// TestScoreIsOutOfSample: on a series whose two halves differ (a flat first
-// half, a daily cycle in the second), the parameters are chosen on the
-// first half only, and on a purely periodic series the seasonal baseline,
-// which repeats yesterday, is exact while the others are not.
-func TestScoreIsOutOfSample(t *testing.T) {
+// TestScoreSeasonalIsOutOfSample: on a purely periodic series both the
+// seasonal forecaster and "the same time yesterday" are exact while the
+// last value is not, and only the days after train are scored.
+func TestScoreSeasonalIsOutOfSample(t *testing.T) {
 	const step, horizon = 30 * time.Second, 5 * time.Minute
 	day := int(24 * time.Hour / step)
-	periodic := make([]float64, 4*day)
+	periodic := make([]float64, 3*day)
 	for i := range periodic {
 		periodic[i] = 110 - 90*math.Cos(2*math.Pi*float64(i)/float64(day))
 	}
-	r := Score(periodic, step, horizon)
-	if r.SeasonalMAPE > 1e-9 || r.LastMAPE <= 0 || r.Forecasts != 2*day-int(horizon/step) {
-		t.Errorf("periodic: seasonal %v (want 0), last value %v (want > 0), %d forecasts", r.SeasonalMAPE, r.LastMAPE, r.Forecasts)
-	}
-	// A first half that is a steep line and a second half that is noise:
-	// what the first half rewards (a strong trend) is not what the second
-	// does, so training and test MAPE differ.
-	rng := rand.New(rand.NewPCG(3, 3))
-	mixed := make([]float64, 2*day)
-	for i := range mixed {
-		if i < day {
-			mixed[i] = 10 + float64(i)
-		} else {
-			mixed[i] = 100 * (1 + 0.3*rng.NormFloat64())
-		}
-	}
-	r = Score(mixed, step, horizon)
-	if r.TrainMAPE > 0.01 || r.ChosenMAPE < 0.1 {
-		t.Errorf("train MAPE %v (a line: near 0), test MAPE %v (noise: large); parameters %+v", r.TrainMAPE, r.ChosenMAPE, r.Chosen)
+	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	r := ScoreSeasonal(periodic, start, step, horizon, 2*24*time.Hour)
+	if r.DefaultMAPE > 0.01 || r.YesterdayMAPE > 1e-9 || r.LastMAPE <= 0.01 || r.Forecasts != day-int(horizon/step) {
+		t.Errorf("periodic: seasonal %v and yesterday %v (want ~0), last value %v (want > 0), %d forecasts (want the third day's %d)",
+			r.DefaultMAPE, r.YesterdayMAPE, r.LastMAPE, r.Forecasts, day-int(horizon/step))
 	}
 }
