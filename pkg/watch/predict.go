@@ -88,9 +88,10 @@ type StatusPredictor struct {
 
 // predictorStatus returns what the status should say about the predictor
 // and whether that differs enough from prev to be worth a write: the
-// predictor, horizon, days of history or the reason for no forecast changed, the first predictions were scored, or MAPE
-// moved by 5 points or more. (MAPE moves at every evaluation; writing each
-// move would cost an API write per target per interval.)
+// predictor, horizon, days of history or the reason for no forecast
+// changed, the first predictions were scored, or MAPE moved by 5 points or
+// more. (MAPE moves at every evaluation; writing each move would cost an
+// API write per target per interval.)
 func predictorStatus(prev *StatusPredictor, spec *scaler.Spec, sh *scaler.Shadow, o cycle.Outcome) (*StatusPredictor, bool) {
 	if spec.Predictor == scaler.PredictorNone {
 		return nil, prev != nil
@@ -99,8 +100,9 @@ func predictorStatus(prev *StatusPredictor, spec *scaler.Spec, sh *scaler.Shadow
 	if o.NoForecast != nil {
 		st.NoForecast = o.NoForecast.Error() + "; deciding reactively"
 	}
-	if prev != nil && o.Spike {
-		// A spike evaluation asks no predictor: keep what the last one said.
+	if asked := o.Prediction != nil || o.PredictorErr != nil || o.NoForecast != nil; !asked && prev != nil {
+		// No predictor was asked (a spike evaluation, no data): keep what
+		// the last one said.
 		st.HistoryDays, st.NoForecast = prev.HistoryDays, prev.NoForecast
 	}
 	mape, n := sh.MAPE()

@@ -11,6 +11,7 @@ import (
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/predict/predictstub"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
 // withStub starts a predictor stub and a harness whose external predictor
@@ -162,4 +163,32 @@ func TestShadowMAPE(t *testing.T) {
 		t.Errorf("status predictor = %+v, want the lagging model's MAPE", st.Predictor)
 	}
 	t.Logf("MAPE: perfect %.4f, lagging by the horizon %.4f", 0.0, mape)
+}
+
+// TestThePredictorStatusSaysWhyThereIsNoForecast: the days of history and
+// the reason for no forecast are written when they change, and kept when
+// no predictor was asked (a spike evaluation, a sample without data).
+func TestThePredictorStatusSaysWhyThereIsNoForecast(t *testing.T) {
+	spec, err := scaler.Parse("f", map[string]string{"autoscale.io/reactive": "true", "autoscale.io/profile": "recommended"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sh scaler.Shadow
+	young := cycle.Outcome{NoForecast: predict.ErrNoSeason}
+	st, changed := predictorStatus(nil, spec, &sh, young)
+	if !changed || st.HistoryDays != 0 || !strings.Contains(st.NoForecast, "less than a day of history") || !strings.Contains(st.NoForecast, "deciding reactively") {
+		t.Fatalf("no history yet: %+v (changed %v)", st, changed)
+	}
+	if _, changed := predictorStatus(st, spec, &sh, young); changed {
+		t.Error("the same reason again is written again")
+	}
+	asked := cycle.Outcome{Prediction: &scaler.Prediction{RPS: 10, HasRPS: true}, SeasonDays: 1}
+	st, changed = predictorStatus(st, spec, &sh, asked)
+	if !changed || st.HistoryDays != 1 || st.NoForecast != "" {
+		t.Fatalf("a day of history: %+v (changed %v)", st, changed)
+	}
+	notAsked := cycle.Outcome{Spike: true}
+	if kept, changed := predictorStatus(st, spec, &sh, notAsked); changed || kept.HistoryDays != 1 {
+		t.Errorf("a spike evaluation (no predictor asked): %+v (changed %v), want the last word kept", kept, changed)
+	}
 }
