@@ -80,6 +80,9 @@ func (p *Prediction) describe(spec *Spec, replicas int32) string {
 	if p.HasRPS {
 		notes = append(notes, fmt.Sprintf("%.4g RPS ahead", p.RPS))
 	}
+	if p.Band != [2]float64{} {
+		notes = append(notes, fmt.Sprintf("days %.4g to %.4g", p.Band[0], p.Band[1]))
+	}
 	switch {
 	case replicas > spec.MaxReplicas:
 		notes = append(notes, fmt.Sprintf("above max %d", spec.MaxReplicas))

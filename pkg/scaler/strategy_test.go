@@ -90,6 +90,8 @@ func TestPredictionsAsARateOrOutsideTheBounds(t *testing.T) {
 		// Seed table from 2 replicas: 70 RPS needs 4 (UP(3)=60 < 70 <= UP(4)=100).
 		{"a rate is mapped through the table", map[string]string{"autoscale.io/strategy": "max"},
 			&Prediction{RPS: 70, HasRPS: true, Source: "builtin"}, 4, "max: reactive 3, predictive 4 (builtin, 70 RPS ahead) -> 4"},
+		{"a band is named", map[string]string{"autoscale.io/strategy": "max"},
+			&Prediction{RPS: 70, HasRPS: true, Source: "builtin", Band: [2]float64{40, 75}}, 4, "predictive 4 (builtin, 70 RPS ahead, days 40 to 75) -> 4"},
 		{"replicas win over the rate", map[string]string{"autoscale.io/strategy": "max"},
 			&Prediction{Replicas: 5, HasReplicas: true, RPS: 1, HasRPS: true}, 5, "predictive 5 (1 RPS ahead)"},
 		{"above max is named and bounded", map[string]string{"autoscale.io/strategy": "override", "autoscale.io/max-replicas": "4"},
