@@ -7,11 +7,16 @@
 // objects cached). It prints, per run, the first cycle, then the steady
 // state over two intervals: evaluations, Prometheus queries per cycle, p99
 // evaluation lag, controller RSS and CPU seconds, and the naive path as a
-// ratio to the batched one.
+// ratio to the batched one. With -history, Prometheus first gets that much
+// history of every service (backfilled with promtool), so the built-in
+// forecaster (on by default in shadow mode) reads a real season, and the
+// batched path is run again without it (--default-predictor=none): the
+// forecaster's cost.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -44,8 +49,9 @@ func main() {
 	interval := flag.Duration("interval", 30*time.Second, "evaluation interval (the default)")
 	cycles := flag.Int("cycles", 2, "steady-state cycles measured per run")
 	binDir := flag.String("bin", "bin", "directory of reactive-autoscaler, etcd, kube-apiserver")
+	history := flag.Duration("history", 26*time.Hour, "history backfilled per service before measuring (0: none); a day is what the forecaster needs")
 	flag.Parse()
-	if err := run(*sizes, *share, *interval, *cycles, *binDir); err != nil {
+	if err := run(*sizes, *share, *interval, *cycles, *binDir, *history); err != nil {
 		fmt.Fprintln(os.Stderr, "benchscale:", err)
 		os.Exit(1)
 	}
@@ -61,9 +67,11 @@ type result struct {
 	cycle              time.Duration // steady state: tick to the last evaluation of it
 	rssMB, peakRSSMB   float64
 	cpuSecondsPerCycle float64
+	forecasts          float64 // targets with a forecast after the first cycle
+	noForecast         string  // why the first target has none, from its status
 }
 
-func run(sizes string, share float64, interval time.Duration, cycles int, binDir string) error {
+func run(sizes string, share float64, interval time.Duration, cycles int, binDir string, history time.Duration) error {
 	bin, err := filepath.Abs(binDir)
 	if err != nil {
 		return err
@@ -102,12 +110,21 @@ func run(sizes string, share float64, interval time.Duration, cycles int, binDir
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "benchscale: %d Deployments (%d annotated) in %s created in %s\n", n, managed, ns, time.Since(start).Round(time.Second))
+		paths := []string{"batched", "naive"}
+		if history > 0 {
+			start := time.Now()
+			if err := backfill(ctx, env, ns, managed, history); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "benchscale: %v of history for %d services backfilled in %s\n", history, managed, time.Since(start).Round(time.Second))
+			paths = []string{"batched", "batched, no forecast", "naive"}
+		}
 		// rate()[1m] needs a minute of samples of every series.
 		if err := waitSeries(ctx, env.PrometheusURL, managed, 3*time.Minute); err != nil {
 			return err
 		}
-		for _, path := range []string{"batched", "naive"} {
-			r, err := measure(ctx, env, bin, ns, n, managed, path, interval, cycles)
+		for _, path := range paths {
+			r, err := measure(ctx, env, client, bin, ns, n, managed, path, interval, cycles)
 			if err != nil {
 				return fmt.Errorf("%s, N=%d: %w", path, n, err)
 			}
@@ -222,18 +239,21 @@ func waitSeries(ctx context.Context, promURL string, want int, timeout time.Dura
 	}
 }
 
-func measure(ctx context.Context, env *localenv.Env, bin, ns string, n, managed int, path string, interval time.Duration, cycles int) (result, error) {
+func measure(ctx context.Context, env *localenv.Env, client kubernetes.Interface, bin, ns string, n, managed int, path string, interval time.Duration, cycles int) (result, error) {
 	r := result{n: n, managed: managed, path: path}
 	port, err := localenv.FreePort()
 	if err != nil {
 		return r, err
 	}
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d", port)
-	batched := path == "batched"
+	batched := strings.HasPrefix(path, "batched")
 	args := []string{"run", "--kubeconfig", env.Kubeconfig, "--namespace", ns, "--prometheus-url", env.PrometheusURL,
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--leader-elect=false",
 		"--batch-queries=" + strconv.FormatBool(batched), "--lean-cache=" + strconv.FormatBool(batched),
 		"--kube-api-qps=200", "--kube-api-burst=400", "--default-interval=" + interval.String(), "-v=1"}
+	if strings.HasSuffix(path, "no forecast") {
+		args = append(args, "--default-predictor=none")
+	}
 	p, err := env.StartProcess("autoscaler-"+ns+"-"+path, filepath.Join(bin, "reactive-autoscaler"), nil, args...)
 	if err != nil {
 		return r, err
@@ -245,6 +265,19 @@ func measure(ctx context.Context, env *localenv.Env, bin, ns string, n, managed 
 		return r, err
 	}
 	r.firstCycle = time.Since(start)
+	if first, err := scrape(metricsURL); err == nil {
+		r.forecasts = first.count("reactive_autoscaler_target_predicted_rps")
+	}
+	if d, err := client.AppsV1().Deployments(ns).Get(ctx, "app-00000", metav1.GetOptions{}); err == nil {
+		var st struct {
+			Predictor *struct {
+				NoForecast string `json:"noForecast"`
+			} `json:"predictor"`
+		}
+		if json.Unmarshal([]byte(d.Annotations["autoscale.io/status"]), &st) == nil && st.Predictor != nil {
+			r.noForecast = st.Predictor.NoForecast
+		}
+	}
 
 	// Steady state from the next tick on.
 	next := time.Now().Truncate(interval).Add(interval)
@@ -342,6 +375,14 @@ func (s snapshot) sum(name string) float64 {
 	return t
 }
 
+// count is how many series the metric has.
+func (s snapshot) count(name string) float64 {
+	if d, ok := s[name]; ok {
+		return float64(len(d.values))
+	}
+	return 0
+}
+
 func (s snapshot) histCount(name string) float64 {
 	if d, ok := s[name]; ok {
 		return d.count
@@ -412,7 +453,7 @@ func cpuSeconds(pid int) (float64, error) {
 
 func report(w *os.File, rs []result, interval time.Duration) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "N\tmanaged\tpath\tfirst cycle\tsteady cycle\tp50 lag\tp99 lag\tqueries/cycle\tCPU s/cycle\tRSS MB\tpeak RSS MB\t\n")
+	fmt.Fprintf(tw, "N\tmanaged\tpath\tfirst cycle\tsteady cycle\tp50 lag\tp99 lag\tqueries/cycle\tCPU s/cycle\tRSS MB\tpeak RSS MB\tforecasts\t\n")
 	for _, r := range rs {
 		cycle := r.cycle.Round(10 * time.Millisecond).String()
 		if r.cycle < 0 {
@@ -421,14 +462,48 @@ func report(w *os.File, rs []result, interval time.Duration) {
 		if r.path == "naive" {
 			cycle = "(not aligned)"
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%.3fs\t%.3fs\t%.0f\t%.2f\t%.0f\t%.0f\t\n", r.n, r.managed, r.path,
-			r.firstCycle.Round(100*time.Millisecond), cycle, r.lagP50, r.lagP99, r.queriesPerCycle, r.cpuSecondsPerCycle, r.rssMB, r.peakRSSMB)
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%.3fs\t%.3fs\t%.0f\t%.2f\t%.0f\t%.0f\t%.0f\t\n", r.n, r.managed, r.path,
+			r.firstCycle.Round(100*time.Millisecond), cycle, r.lagP50, r.lagP99, r.queriesPerCycle, r.cpuSecondsPerCycle, r.rssMB, r.peakRSSMB, r.forecasts)
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "\nnaive / batched, same run (interval %v):\n", interval)
-	for i := 0; i+1 < len(rs); i += 2 {
-		b, n := rs[i], rs[i+1]
-		fmt.Fprintf(w, "  N=%d: queries/cycle %.0fx, CPU %.1fx, RSS %.1fx, p99 lag %.1fx\n", b.n,
-			n.queriesPerCycle/b.queriesPerCycle, n.cpuSecondsPerCycle/b.cpuSecondsPerCycle, n.rssMB/b.rssMB, n.lagP99/b.lagP99)
+	byPath := map[int]map[string]result{}
+	var sizes []int
+	for _, r := range rs {
+		if byPath[r.n] == nil {
+			byPath[r.n] = map[string]result{}
+			sizes = append(sizes, r.n)
+		}
+		byPath[r.n][r.path] = r
 	}
+	fmt.Fprintf(w, "\nsame run (interval %v):\n", interval)
+	for _, n := range sizes {
+		b := byPath[n]["batched"]
+		if nv, ok := byPath[n]["naive"]; ok {
+			fmt.Fprintf(w, "  N=%d naive / batched: queries/cycle %.0fx, CPU %.1fx, RSS %.1fx, p99 lag %.1fx\n", n,
+				nv.queriesPerCycle/b.queriesPerCycle, nv.cpuSecondsPerCycle/b.cpuSecondsPerCycle, nv.rssMB/b.rssMB, nv.lagP99/b.lagP99)
+		}
+		if nf, ok := byPath[n]["batched, no forecast"]; ok {
+			fmt.Fprintf(w, "  N=%d batched with / without forecasts: first cycle %.1fx, RSS %.1fx (%+.0f MB), CPU %.1fx, queries/cycle %.1fx\n", n,
+				b.firstCycle.Seconds()/nf.firstCycle.Seconds(), b.rssMB/nf.rssMB, b.rssMB-nf.rssMB, b.cpuSecondsPerCycle/nf.cpuSecondsPerCycle, b.queriesPerCycle/nf.queriesPerCycle)
+		}
+	}
+}
+
+// backfill gives Prometheus history of every managed service: 5 RPS, as
+// the exporter serves, over [now-history, now-2m) at a 30 s resolution (a
+// 1m rate needs two samples in its window wherever the step falls).
+func backfill(ctx context.Context, env *localenv.Env, ns string, managed int, history time.Duration) error {
+	now := time.Now()
+	var b strings.Builder
+	b.WriteString("# HELP http_requests HTTP requests.\n# TYPE http_requests counter\n")
+	for i := range managed {
+		series := fmt.Sprintf("http_requests_total{job=\"history\",namespace=%q,service=\"svc-%05d\"}", ns, i)
+		count := 0.0
+		for at := now.Add(-history); at.Before(now.Add(-2 * time.Minute)); at = at.Add(30 * time.Second) {
+			fmt.Fprintf(&b, "%s %.0f %d\n", series, count, at.Unix())
+			count += 5 * 30
+		}
+	}
+	b.WriteString("# EOF\n")
+	return env.Backfill(ctx, []byte(b.String()))
 }

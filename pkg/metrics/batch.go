@@ -45,6 +45,13 @@ type shared[T any] struct {
 }
 
 func (s *shared[T]) get(key string, run func() (T, error)) (T, error) {
+	return s.getFor(key, 0, run)
+}
+
+// getFor is get, with the answer dropped ttl after it came (0: kept until
+// the key changes), so that a large answer nobody will ask for again does
+// not stay in memory.
+func (s *shared[T]) getFor(key string, ttl time.Duration, run func() (T, error)) (T, error) {
 	s.mu.Lock()
 	if s.key == key {
 		defer s.mu.Unlock()
@@ -56,11 +63,26 @@ func (s *shared[T]) get(key string, run func() (T, error)) (T, error) {
 		s.mu.Lock()
 		s.key, s.val, s.err = key, val, err
 		s.mu.Unlock()
+		if ttl > 0 {
+			time.AfterFunc(ttl, func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				if s.key == key {
+					var zero T
+					s.key, s.val, s.err = "", zero, nil
+				}
+			})
+		}
 		return val, err
 	})
 	val, _ := v.(T)
 	return val, err
 }
+
+// RangeKeep is how long a grouped range query's answer is kept for the
+// targets that read it: those that start or refresh together do so within
+// an interval or two, and a season's answer is 160 KiB a target.
+const RangeKeep = 2 * time.Minute
 
 // NewBatch returns a Batch running query, whose series are told apart by
 // labels, through src.
@@ -150,7 +172,7 @@ func (b *Batch) RPSHistory(ctx context.Context, key string, end time.Time, step 
 		b.ranges[shape] = r
 	}
 	b.rangesMu.Unlock()
-	res, err := r.get(fmt.Sprintf("%d/%s", end.UnixNano(), shape), func() (map[string][]scaler.Sample, error) {
+	res, err := r.getFor(fmt.Sprintf("%d/%s", end.UnixNano(), shape), RangeKeep, func() (map[string][]scaler.Sample, error) {
 		return b.runRange(ctx, end, step, n)
 	})
 	if err != nil {
