@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,9 +50,10 @@ func main() {
 	interval := flag.Duration("interval", 30*time.Second, "evaluation interval (the default)")
 	cycles := flag.Int("cycles", 2, "steady-state cycles measured per run")
 	binDir := flag.String("bin", "bin", "directory of reactive-autoscaler, etcd, kube-apiserver")
+	only := flag.String("paths", "", "comma-separated paths to run (default all: batched, batched without forecasts, naive)")
 	history := flag.Duration("history", 26*time.Hour, "history backfilled per service before measuring (0: none); a day is what the forecaster needs")
 	flag.Parse()
-	if err := run(*sizes, *share, *interval, *cycles, *binDir, *history); err != nil {
+	if err := run(*sizes, *share, *interval, *cycles, *binDir, *history, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "benchscale:", err)
 		os.Exit(1)
 	}
@@ -71,7 +73,7 @@ type result struct {
 	noForecast         string  // why the first target has none, from its status
 }
 
-func run(sizes string, share float64, interval time.Duration, cycles int, binDir string, history time.Duration) error {
+func run(sizes string, share float64, interval time.Duration, cycles int, binDir string, history time.Duration, only string) error {
 	bin, err := filepath.Abs(binDir)
 	if err != nil {
 		return err
@@ -124,6 +126,9 @@ func run(sizes string, share float64, interval time.Duration, cycles int, binDir
 			return err
 		}
 		for _, path := range paths {
+			if only != "" && !slices.Contains(strings.Split(only, ","), path) {
+				continue
+			}
 			r, err := measure(ctx, env, client, bin, ns, n, managed, path, interval, cycles)
 			if err != nil {
 				return fmt.Errorf("%s, N=%d: %w", path, n, err)
