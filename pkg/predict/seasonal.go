@@ -15,9 +15,10 @@ import (
 // Days days did at this time of day (the seasonal naive method) and
 // corrects each day by how today's level compares with that day's at the
 // same time, then takes the upper quartile of the days (Band; the median
-// is its point forecast, the lowest and highest day its band). A weekly pattern shows as the same weekday a week back: with
-// seven days of history it is one of the votes, and a weekend day's level
-// correction carries the weekly difference in level.
+// is its point forecast, the lowest and highest day its band). A weekly
+// pattern shows as the same weekday a week back: with seven days of
+// history it is one of the votes, and a weekend day's level correction
+// carries the weekly difference in level.
 //
 // Why this model, against the peers the issue names: Crane's EHPA finds a
 // period by FFT and replays past periods, which needs the whole history in
