@@ -15,14 +15,16 @@ build: ## Build the binaries into bin/
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 .PHONY: test
-test: ## Unit tests with the race detector
+test: ## Unit tests with the race detector; the query-injection test with Prometheus' own parser (its own module)
 	go test -race $(GO_TEST_FLAGS) ./...
+	cd test/promql && go test -race $(GO_TEST_FLAGS) ./...
 
 .PHONY: lint
 lint: ## gofmt, go vet, and the import rule of pkg/scaler
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
 	  if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	go vet ./...
+	cd test/promql && go vet ./...
 	hack/check-imports.sh
 
 .PHONY: tools

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -288,6 +289,11 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 	}
 	if s.Service == "" {
 		s.Service = name
+	} else if !IsDNSLabel(s.Service) {
+		// The service is a label value in every built-in query: a DNS
+		// label, as Kubernetes names a Service, and nothing that could
+		// close the string it is pasted into.
+		p.fail(KeyService, "must be a DNS label (lowercase letters, digits and '-', at most 63), the name of a Service")
 	}
 	if s.ScaleDownStabilization = p.duration(KeyScaleDownStab, 0); s.ScaleDownStabilization > time.Hour {
 		p.fail(KeyScaleDownStab, "must be at most 1h")
@@ -344,12 +350,46 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 	return s, nil
 }
 
-// RenderQuery fills the query template for a Deployment.
+// RenderQuery fills the query template for a Deployment. Every field is
+// checked to be a Kubernetes name (namespace and service DNS labels, the
+// workload a DNS subdomain) and escaped as the inside of a PromQL string,
+// so that no value can end the label matcher it is pasted into and select
+// another namespace's series.
 func (s *Spec) RenderQuery(namespace, deployment string) (string, error) {
+	f := QueryFields{Namespace: namespace, Deployment: deployment, Service: s.Service}
+	switch {
+	case !IsDNSLabel(f.Namespace):
+		return "", fmt.Errorf("namespace %q is not a DNS label", f.Namespace)
+	case !IsDNSSubdomain(f.Deployment):
+		return "", fmt.Errorf("workload name %q is not a DNS subdomain", f.Deployment)
+	case !IsDNSLabel(f.Service):
+		return "", fmt.Errorf("service %q is not a DNS label", f.Service)
+	}
 	var b strings.Builder
-	err := s.Query.Execute(&b, QueryFields{Namespace: namespace, Deployment: deployment, Service: s.Service})
+	err := s.Query.Execute(&b, QueryFields{Namespace: EscapeString(f.Namespace), Deployment: EscapeString(f.Deployment), Service: EscapeString(f.Service)})
 	return b.String(), err
 }
+
+// EscapeString escapes s for the inside of a double-quoted PromQL string
+// (PromQL's escapes are Go's): quotes, backslashes and control characters
+// become escape sequences.
+func EscapeString(s string) string {
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
+
+var (
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+)
+
+// IsDNSLabel reports whether s is an RFC 1123 label, as Kubernetes names
+// namespaces and Services.
+func IsDNSLabel(s string) bool { return len(s) <= 63 && dnsLabel.MatchString(s) }
+
+// IsDNSSubdomain reports whether s is an RFC 1123 subdomain, as Kubernetes
+// names Deployments and StatefulSets.
+func IsDNSSubdomain(s string) bool { return len(s) <= 253 && dnsSubdomain.MatchString(s) }
 
 // QueryFields are the fields a query template may use.
 type QueryFields struct{ Namespace, Deployment, Service string }

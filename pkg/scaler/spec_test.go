@@ -268,3 +268,48 @@ func TestReferenceListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+// hostileService is the injection the audit found: a service value that
+// closes its label matcher and adds another namespace's series.
+const hostileService = `x"}[1m])) or sum(rate(http_requests_total{namespace="other",service="payments"}[1m])) or vector(0) or sum(rate(y{a="`
+
+func TestAServiceThatIsNotADNSLabelIsRejected(t *testing.T) {
+	for _, svc := range []string{hostileService, "Web", "web_1", "-web", strings.Repeat("a", 64), "a\nb", "web.default"} {
+		_, err := Parse("web", map[string]string{AnnotationPrefix + KeyReactive: "true", AnnotationPrefix + KeyService: svc}, nil)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Key != KeyService {
+			t.Errorf("service %q: error %v, want a FieldError on %s", svc, err, KeyService)
+		}
+	}
+	if s, err := Parse("web", map[string]string{AnnotationPrefix + KeyService: "web-1"}, nil); err != nil || s.Service != "web-1" {
+		t.Errorf("service web-1: %v, %+v", err, s)
+	}
+}
+
+func TestRenderQueryRefusesNamesThatAreNotKubernetesNames(t *testing.T) {
+	s, err := Parse("web", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, err := s.RenderQuery("shop", "web.v2"); err != nil || q != `sum(rate(http_requests_total{namespace="shop",service="web"}[1m]))` {
+		t.Errorf("RenderQuery(shop, web.v2) = %q, %v", q, err)
+	}
+	for _, tc := range []struct{ ns, name, svc string }{
+		{`shop"} or up{namespace="other`, "web", "web"},
+		{"shop", `web"}`, "web"},
+		{"shop", "web", hostileService},
+	} {
+		s.Service = tc.svc
+		if q, err := s.RenderQuery(tc.ns, tc.name); err == nil {
+			t.Errorf("RenderQuery(%q, %q) with service %q = %q, want an error", tc.ns, tc.name, tc.svc, q)
+		}
+	}
+}
+
+func TestEscapeString(t *testing.T) {
+	for in, want := range map[string]string{`web`: `web`, `a"b`: `a\"b`, `a\b`: `a\\b`, "a\nb": `a\nb`, "\x1b[2J": `\x1b[2J`} {
+		if got := EscapeString(in); got != want {
+			t.Errorf("EscapeString(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
