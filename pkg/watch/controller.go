@@ -156,6 +156,10 @@ type Controller struct {
 	// due is when each queued periodic evaluation was scheduled for; the
 	// difference to when it starts is the evaluation lag.
 	due map[string]time.Time
+	// started is when each target's last evaluation started (kept a
+	// while after the target is forgotten): an evaluation asked for by a
+	// settings change waits until minInterval after it.
+	started map[string]time.Time
 	// pendingStatus is each target's newest status not yet written; the
 	// statuses queue holds their keys (status.go).
 	pendingStatus map[string]Status
@@ -211,6 +215,7 @@ func New(cfg Config) (*Controller, error) {
 		allowedQueries:  cfg.AllowedQueries,
 		minInterval:     cfg.MinInterval,
 		due:             map[string]time.Time{},
+		started:         map[string]time.Time{},
 		pendingStatus:   map[string]Status{},
 	}
 	// A failed evaluation is retried through the queue's per-key backoff,
@@ -428,7 +433,7 @@ func indexByService(obj any) ([]string, error) {
 
 func (c *Controller) onAdd(obj any) {
 	if d, ok := obj.(workload); ok && scaler.Managed(d.GetAnnotations()) {
-		c.enqueue(d)
+		c.enqueueChanged(key(d))
 	}
 }
 
@@ -446,7 +451,7 @@ func (c *Controller) onUpdate(oldObj, newObj any) {
 	case !scaler.Managed(old.GetAnnotations()) || settingsChanged(old.GetAnnotations(), d.GetAnnotations()):
 		// Newly opted in or reconfigured: evaluate now. Replica changes and
 		// the controller's own status writes wait for the next interval.
-		c.enqueue(d)
+		c.enqueueChanged(key(d))
 	}
 }
 
@@ -459,7 +464,25 @@ func (c *Controller) onDelete(obj any) {
 	}
 }
 
-func (c *Controller) enqueue(d workload) { c.schedule(key(d), 0) }
+// enqueueChanged queues an evaluation of k because it appeared or its
+// settings changed: at once, but no sooner than the controller's minimum
+// interval after its last evaluation started, so that whoever may edit
+// a workload's annotations cannot run its query more often than
+// --min-interval allows.
+func (c *Controller) enqueueChanged(k string) {
+	at := c.clock.Now()
+	c.mu.Lock()
+	if last, ok := c.started[k]; ok {
+		if next := last.Add(c.minimumInterval()); next.After(at) {
+			at = next
+		}
+	}
+	c.mu.Unlock()
+	c.scheduleAt(k, at)
+}
+
+// minimumInterval is the shortest interval a target may have.
+func (c *Controller) minimumInterval() time.Duration { return max(c.minInterval, time.Second) }
 
 // schedule queues the periodic evaluation of k after d and records when it
 // is due. An earlier due time already queued wins, as in the queue itself.
@@ -484,6 +507,15 @@ func (c *Controller) forget(k string) {
 	delete(c.targets, k)
 	delete(c.due, k)
 	delete(c.pendingStatus, k)
+	// started outlives the target by the minimum interval, so that opting
+	// out and in again is bounded too; what is older goes.
+	if len(c.started) > 2*len(c.targets)+1024 {
+		for sk, at := range c.started {
+			if c.targets[sk] == nil && c.clock.Since(at) >= c.minimumInterval() {
+				delete(c.started, sk)
+			}
+		}
+	}
 	n := len(c.targets)
 	c.mu.Unlock()
 	c.queue.Forget(k)

@@ -251,7 +251,9 @@ func TestOwnStatusWriteDoesNotTriggerAnEvaluation(t *testing.T) {
 	if n := h.ctrl.queue.Len(); n != 0 {
 		t.Errorf("the controller's own writes queued %d evaluations", n)
 	}
-	// A change of settings, by contrast, is evaluated at once.
+	// A change of settings, by contrast, is evaluated at once (once the
+	// minimum interval, 1 s here, has passed since the last evaluation).
+	h.clock.Step(time.Second)
 	d, _ := h.client.AppsV1().Deployments("shop").Get(h.ctx, "frontend", metav1.GetOptions{})
 	d.Annotations["autoscale.io/max-replicas"] = "4"
 	if _, err := h.client.AppsV1().Deployments("shop").Update(h.ctx, d, metav1.UpdateOptions{}); err != nil {

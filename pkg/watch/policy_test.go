@@ -1,9 +1,12 @@
 package watch
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
 )
@@ -69,4 +72,40 @@ func TestTheMinimumIntervalIsEnforced(t *testing.T) {
 	if h.replicas("calm") == 1 {
 		t.Error("an interval at the minimum was refused")
 	}
+}
+
+// TestAnnotationChangesDoNotRunTheQueryMoreOftenThanTheMinimumInterval:
+// 20 changes of an annotation (even one the controller does not know)
+// right after an evaluation queue the next one no sooner than
+// --min-interval after it started, as one item.
+func TestAnnotationChangesDoNotRunTheQueryMoreOftenThanTheMinimumInterval(t *testing.T) {
+	h := newHarnessWith(t, harnessOptions{minInterval: 30 * time.Second}, managed("tenant", 1, "interval", "1m"))
+	// The evaluation queued when the target appeared, as a worker runs
+	// it: the next periodic one is due a minute later.
+	start := h.clock.Now()
+	h.ctrl.processNextWorkItem(h.ctx)
+	if q := h.prom.Queries(); q == 0 {
+		t.Fatal("the first evaluation queried nothing")
+	}
+	for i := range 20 {
+		d, err := h.client.AppsV1().Deployments("shop").Get(h.ctx, "tenant", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Annotations["autoscale.io/nonce"] = strconv.Itoa(i)
+		if _, err := h.client.AppsV1().Deployments("shop").Update(h.ctx, d, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.catchUp("tenant")
+	h.ctrl.mu.Lock()
+	due := h.ctrl.due["shop/tenant"]
+	h.ctrl.mu.Unlock()
+	if want := start.Add(30 * time.Second); !due.Equal(want) {
+		t.Errorf("after 20 annotation changes the next evaluation is due %v, want %v (the minimum interval after the last)", due, want)
+	}
+	if n := h.ctrl.queue.Len(); n != 0 {
+		t.Errorf("%d evaluations ready at once after annotation changes, want none before the minimum interval", n)
+	}
+	h.stepAndWait(30*time.Second, "the change's evaluation", func() bool { return h.ctrl.queue.Len() == 1 }, h.ctrl.queue)
 }

@@ -104,6 +104,7 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 
 	c.mu.Lock()
 	t := c.targetLocked(k, d)
+	c.started[k] = start
 	c.mu.Unlock()
 	t.busy.Lock()
 	defer t.busy.Unlock()

@@ -141,7 +141,7 @@ const (
 // Prometheus access) only as far as the policy allows, and no interval
 // below the controller's minimum.
 func (c *Controller) admit(spec *scaler.Spec, ann map[string]string) error {
-	if min := max(c.minInterval, time.Second); spec.Interval < min {
+	if min := c.minimumInterval(); spec.Interval < min {
 		return &scaler.FieldError{Key: scaler.KeyInterval, Value: spec.Interval.String(), Source: "annotation",
 			Rule: fmt.Sprintf("must be at least this controller's minimum %v", min)}
 	}
