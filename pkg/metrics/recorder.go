@@ -39,6 +39,8 @@ type Evaluation struct {
 	// a conflict).
 	Decision *scaler.Decision
 	Took     time.Duration
+	// At is when the evaluation started.
+	At time.Time
 	// Lag is how late a periodic evaluation started; Scheduled says the
 	// evaluation was one.
 	Lag       time.Duration
@@ -94,6 +96,7 @@ type Recorder struct {
 	leader       prometheus.Gauge
 	predErrors   *prometheus.CounterVec
 	predMAPE     *prometheus.GaugeVec
+	lastEval     *prometheus.GaugeVec
 	predicted    *prometheus.GaugeVec
 	lag          prometheus.Histogram
 }
@@ -132,13 +135,15 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 			Help: "Predictions that failed (the decision fell back to reactive), by reason."}, []string{"reason"}),
 		predMAPE: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "target_predictor_mape",
 			Help: "Mean absolute percentage error (0.1 = 10%) of the target's predictor over its last 60 scored predictions: each predicted rate compared with the rate measured when its horizon arrived (shadow scoring)."}, target),
+		lastEval: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "target_last_evaluation_timestamp_seconds",
+			Help: "When the target's last evaluation that decided started (Unix seconds): alert when it is older than a few intervals."}, target),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "evaluation_lag_seconds",
 			Help: "How late periodic evaluations start: dequeued minus scheduled time.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		predicted: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "target_predicted_rps",
 			Help: "The rate the target's predictor expects at its horizon, from the last prediction."}, target),
 	}
 	reg.MustRegister(r.smoothedRPS, r.desired, r.current, r.evaluations, r.scaleActions, r.queryErrors,
-		r.webhook, r.evalDuration, r.spikeToScale, r.alerts, r.queryDur, r.managed, r.leader, r.predErrors, r.predMAPE, r.predicted, r.lag)
+		r.webhook, r.evalDuration, r.spikeToScale, r.alerts, r.queryDur, r.managed, r.leader, r.predErrors, r.predMAPE, r.predicted, r.lag, r.lastEval)
 	for _, reason := range predict.Reasons() {
 		r.predErrors.WithLabelValues(string(reason))
 	}
@@ -176,6 +181,9 @@ func (r *Recorder) Evaluated(target types.NamespacedName, e Evaluation) {
 	}
 	ns, name := target.Namespace, target.Name
 	if d := e.Decision; d != nil {
+		if !e.At.IsZero() {
+			r.lastEval.WithLabelValues(ns, name).Set(float64(e.At.UnixNano()) / 1e9)
+		}
 		r.current.WithLabelValues(ns, name).Set(float64(d.Current))
 		r.desired.WithLabelValues(ns, name).Set(float64(d.Desired))
 		if d.DataOK {
@@ -203,7 +211,7 @@ func (r *Recorder) Forget(target types.NamespacedName) {
 	if r == nil {
 		return
 	}
-	for _, v := range []*prometheus.GaugeVec{r.smoothedRPS, r.desired, r.current, r.predMAPE, r.predicted} {
+	for _, v := range []*prometheus.GaugeVec{r.smoothedRPS, r.desired, r.current, r.predMAPE, r.predicted, r.lastEval} {
 		v.DeleteLabelValues(target.Namespace, target.Name)
 	}
 }

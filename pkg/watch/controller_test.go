@@ -78,8 +78,8 @@ func TestRemovingTheAnnotationOrDeletingStopsEvaluation(t *testing.T) {
 			h := newHarness(t, managed("frontend", 1))
 			h.prom.Set(promtest.Value(5))
 			h.evaluate("frontend", interval)
-			if n := h.seriesFor("frontend"); n != 3 {
-				t.Fatalf("want 3 per-target series after an evaluation, got %d", n)
+			if n := h.seriesFor("frontend"); n != 4 {
+				t.Fatalf("want 4 per-target series after an evaluation (smoothed, desired, current, last evaluation), got %d", n)
 			}
 			if how == "deleted" {
 				if err := h.client.AppsV1().Deployments("shop").Delete(h.ctx, "frontend", metav1.DeleteOptions{}); err != nil {
@@ -411,8 +411,8 @@ func TestAReplicaThatLostTheLeaseWritesNothing(t *testing.T) {
 			}
 			h.clock.Step(interval)
 			after, err := h.ctrl.sync(h.ctx, "shop/frontend")
-			if err != nil || after != 0 {
-				t.Errorf("sync = %v, %v; want no error and no requeue (the process is about to exit)", after, err)
+			if err != nil || after != interval {
+				t.Errorf("sync = %v, %v; want no error and the next evaluation after the interval (%v)", after, err, interval)
 			}
 			if got := h.replicas("frontend"); got != 1 {
 				t.Errorf("replicas = %d, want 1 (untouched)", got)
@@ -426,5 +426,32 @@ func TestAReplicaThatLostTheLeaseWritesNothing(t *testing.T) {
 				t.Errorf("recorded events %q after losing the lease", ev)
 			}
 		})
+	}
+}
+
+// TestAFencedEvaluationKeepsItsTargetScheduled: the fence closes (no
+// renewal landed within the renew deadline), the evaluation writes
+// nothing, and a late renewal opens it again: the target is still on the
+// schedule and its next evaluation scales.
+func TestAFencedEvaluationKeepsItsTargetScheduled(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1))
+	h.prom.Set(promtest.Value(45))
+	h.lostLease.Store(true)
+	h.clock.Step(interval)
+	h.ctrl.processNextWorkItem(h.ctx) // the item queued when it appeared
+	if w := h.writes(); len(w) != 0 {
+		t.Fatalf("wrote %v while fenced", w)
+	}
+	h.ctrl.mu.Lock()
+	due, ok := h.ctrl.due["shop/frontend"]
+	h.ctrl.mu.Unlock()
+	if !ok {
+		t.Fatal("the fenced evaluation dropped its target from the schedule")
+	}
+	h.lostLease.Store(false) // a late renewal landed
+	h.stepAndWait(due.Sub(h.clock.Now()), "the next evaluation queued", func() bool { return h.ctrl.queue.Len() == 1 }, h.ctrl.queue)
+	h.ctrl.processNextWorkItem(h.ctx)
+	if got := h.replicas("frontend"); got != 3 {
+		t.Errorf("replicas = %d after the lease came back, want 3", got)
 	}
 }

@@ -114,7 +114,7 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		t.cycle.Trigger(now, c.spikeWindow)
 	}
 	nn := types.NamespacedName{Namespace: ns, Name: name}
-	var ev metrics.Evaluation
+	ev := metrics.Evaluation{At: start}
 	if !due.IsZero() {
 		ev.Scheduled, ev.Lag = true, start.Sub(due)
 	}
@@ -139,7 +139,12 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 
 	a := c.evaluate(ctx, k, t, d, spec, tr, now, due, &ev)
 	if a.fenced {
-		return 0, nil
+		// Nothing written and nothing kept, but the target stays
+		// scheduled: client-go may still renew the Lease after the fence
+		// closed, and a replica that leads on must not have forgotten its
+		// targets (nothing else re-queues them). A replica that does lose
+		// the Lease exits.
+		return c.next(spec, now), nil
 	}
 	ev.Took = c.clock.Since(start)
 	c.monitor.Evaluated(nn, ev)
