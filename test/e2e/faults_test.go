@@ -549,6 +549,96 @@ func TestFaultAPIServerRestart(t *testing.T) {
 	r.verify(rep, window{stopped, restarting})
 }
 
+// TestFaultAPIServerStall: every request of the leader to the API server
+// hangs for about its renew deadline, then all of them are answered. The
+// leader's fence closes at the renew deadline (its last renewal is too
+// old), but client-go's renewal attempt is still waiting on the stalled
+// request and lands once it is answered: the leader leads on. Every
+// target it evaluated while fenced is evaluated again within two
+// intervals of the stall's end, and no scale write happens while fenced.
+// The retry period is 4 s here so that the attempt outlives the fence by
+// seconds (it ends 10 s after it began, a retry period after the last
+// renewal), which makes the late renewal land every run.
+func TestFaultAPIServerStall(t *testing.T) {
+	const retry = 4 * time.Second
+	proxy := newFaultProxy(t, apiServerHostPort())
+	r := newFaultRig(t, kubeconfigVia(t, proxy.Addr), false, "--leader-elect-retry-period="+retry.String())
+	r.load(r.svc, "steady", 45)
+	r.bothAt(3, "scaled to 3", 90*time.Second)
+	renewTime := func() time.Time {
+		l, err := client.CoordinationV1().Leases(r.ns).Get(r.ctx, leaseName, metav1.GetOptions{})
+		if err != nil || l.Spec.RenewTime == nil || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != "a" {
+			return time.Time{}
+		}
+		return l.Spec.RenewTime.Time
+	}
+	// Stall right after a renewal, so that the fence closes a renew
+	// deadline later, inside the stall.
+	before := renewTime()
+	var renewed time.Time
+	r.poll("a renewal by a", 3*retry, func() (bool, error) {
+		renewed = renewTime()
+		return !renewed.IsZero() && renewed.After(before), nil
+	})
+	proxy.Blackhole()
+	stalled := time.Now()
+	healed := false
+	t.Cleanup(func() {
+		if !healed {
+			proxy.Heal()
+		}
+	})
+	fenceCloses := stalled.Add(renewDeadline)
+	time.Sleep(time.Until(fenceCloses.Add(2300 * time.Millisecond))) // the stall lasts the renew deadline and 2.3 s
+	proxy.Heal()
+	healed = true
+	end := time.Now()
+	var landed time.Time
+	r.poll("a's late renewal", retry, func() (bool, error) {
+		if rt := renewTime(); rt.After(renewed) {
+			landed = time.Now()
+			return true, nil
+		}
+		return false, nil
+	})
+	if r.a.current().Exited() {
+		t.Fatalf("a exited: the late renewal did not keep it leading, so this run did not test a fenced leader that leads on")
+	}
+	data, err := os.ReadFile(r.a.current().LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fenced := strings.Count(string(data), "Not the leader any more")
+	if fenced == 0 {
+		t.Fatalf("a made no fenced evaluation during the stall: the scenario tested nothing")
+	}
+	worst := time.Duration(0)
+	for _, tg := range faultTargets {
+		var at time.Time
+		r.poll(tg.name+" evaluated again after the stall", 4*faultInterval+5*time.Second, func() (bool, error) {
+			v, err := scrapeErr(r.a.metricsURL, "reactive_autoscaler_target_last_evaluation_timestamp_seconds", "deployment", tg.name)
+			at = time.Unix(0, int64(v*1e9))
+			return err == nil && at.After(end), nil
+		})
+		if d := at.Sub(end); d > 2*faultInterval {
+			t.Errorf("%s evaluated again %v after the stall ended, want within two intervals (%v)", tg.name, d.Round(10*time.Millisecond), 2*faultInterval)
+		}
+		worst = max(worst, at.Sub(end))
+	}
+	for _, w := range r.scaleWrites() {
+		if !w.at.Before(fenceCloses) && w.at.Before(landed) {
+			t.Errorf("scale write while fenced: %v", w)
+		}
+	}
+	t.Logf("stall %v; renewal landed %v after it ended; %d fenced evaluations; every target evaluated again within %v",
+		end.Sub(stalled).Round(100*time.Millisecond), landed.Sub(end).Round(10*time.Millisecond), fenced, worst.Round(10*time.Millisecond))
+	r.load(r.svc, "stop", 0)
+	r.bothAt(1, "scaled down after the stall", 2*time.Minute)
+	rep := &faultReport{fault: "API server stall", duration: fmt.Sprintf("%.1f s", end.Sub(stalled).Seconds()), recovery: worst,
+		did: fmt.Sprintf("leader fenced (%d evaluations dropped, nothing written), its late renewal landed and it led on; every target evaluated again within %v", fenced, worst.Round(100*time.Millisecond))}
+	r.verify(rep, window{stalled, end})
+}
+
 // holderRenewedAfter reports whether the Lease was renewed after t.
 func (r *faultRig) holderRenewedAfter(t time.Time) bool {
 	l, err := client.CoordinationV1().Leases(r.ns).Get(r.ctx, leaseName, metav1.GetOptions{})
