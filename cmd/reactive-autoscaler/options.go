@@ -38,8 +38,15 @@ type Options struct {
 	// MetricsAuth is who may read /metrics: "none" (whoever reaches the
 	// port) or "kubernetes" (a token the API server accepts, for a user
 	// allowed to get the non-resource URL /metrics).
-	MetricsAuth        string  `json:"metricsAuth,omitempty"`
-	MetricsTLSCertFile string  `json:"metricsTLSCertFile,omitempty"`
+	MetricsAuth string `json:"metricsAuth,omitempty"`
+	// MetricsAuthPlaintext lets --metrics-auth=kubernetes run without TLS
+	// (a scraper's token would cross the network in the clear): only
+	// behind a mesh that encrypts, or on loopback.
+	MetricsAuthPlaintext bool `json:"metricsAuthPlaintext,omitempty"`
+	// MetricsTokenAudiences are the audiences a scraper's token must be
+	// issued for (empty: the API server's own).
+	MetricsTokenAudiences []string `json:"metricsTokenAudiences,omitempty"`
+	MetricsTLSCertFile    string   `json:"metricsTLSCertFile,omitempty"`
 	MetricsTLSKeyFile  string  `json:"metricsTLSKeyFile,omitempty"`
 	Workers            int     `json:"workers,omitempty"`
 	KubeAPIQPS         float32 `json:"kubeAPIQPS,omitempty"`
@@ -128,10 +135,12 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.PrometheusTimeout.Duration, "prometheus-timeout", o.PrometheusTimeout.Duration, "timeout of one Prometheus query")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "address serving /metrics, /healthz and /readyz")
 	fs.StringVar(&o.MetricsAuth, "metrics-auth", o.MetricsAuth, "who may read /metrics: none (whoever reaches the port) or kubernetes (a bearer token the API server accepts, for a user allowed to get the non-resource URL /metrics; needs create on tokenreviews and subjectaccessreviews)")
+	fs.BoolVar(&o.MetricsAuthPlaintext, "metrics-auth-plaintext", o.MetricsAuthPlaintext, "allow --metrics-auth=kubernetes without --metrics-tls-cert-file (scrapers' tokens in the clear: only on loopback or behind a mesh that encrypts)")
+	fs.StringSliceVar(&o.MetricsTokenAudiences, "metrics-token-audiences", o.MetricsTokenAudiences, "with --metrics-auth=kubernetes, the audiences a scraper's token must be issued for (a projected token with its own audience is no use at the API server if it leaks); empty = the API server's")
 	fs.StringVar(&o.MetricsTLSCertFile, "metrics-tls-cert-file", o.MetricsTLSCertFile, "serve /metrics, /healthz and /readyz over TLS with this certificate (PEM, re-read when it changes); with --metrics-tls-key-file")
 	fs.StringVar(&o.MetricsTLSKeyFile, "metrics-tls-key-file", o.MetricsTLSKeyFile, "the metrics certificate's private key (PEM)")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "evaluations run in parallel")
-	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "queries per second to the API server, for each of the three clients (scale writes and informers; status, Events and reviews; leader election)")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "queries per second to the API server, for each of the three clients (scale writes and informers; status and Events; leader election); /metrics token reviews have a client of their own at 5 QPS, burst 10")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "burst of queries to the API server, for each of the three clients")
 	fs.StringVar(&o.WebhookBindAddress, "webhook-bind-address", o.WebhookBindAddress, "address serving POST /webhook/alertmanager (spike triggers); empty = no webhook")
 	fs.StringVar(&o.WebhookTokenFile, "webhook-token-file", o.WebhookTokenFile, "file holding the bearer token Alertmanager must send; required with --webhook-bind-address; re-read when it changes")
@@ -254,6 +263,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MetricsAuth != "none" && o.MetricsAuth != "kubernetes" {
 		return fmt.Errorf("--metrics-auth=%q: must be none or kubernetes", o.MetricsAuth)
+	}
+	if o.MetricsAuth == "kubernetes" && o.MetricsTLSCertFile == "" && !o.MetricsAuthPlaintext {
+		return fmt.Errorf("--metrics-auth=kubernetes needs --metrics-tls-cert-file: scrapers send their tokens, which must not cross the network in the clear (--metrics-auth-plaintext to allow it on loopback or behind a mesh that encrypts)")
 	}
 	if o.PrometheusURL == "" {
 		return fmt.Errorf("--prometheus-url must be set")

@@ -96,13 +96,17 @@ func TestInvalidDefaultsAndLeaderElectionAreRejected(t *testing.T) {
 		t.Errorf("error = %v", err)
 	}
 	for args, want := range map[string]string{
-		"--query-policy=some":      "must be allowed, off or allowlist",
-		"--query-policy=allowlist": "needs --allowed-queries",
-		"--min-interval=0s":        "must be at least 1s",
+		"--query-policy=some":       "must be allowed, off or allowlist",
+		"--query-policy=allowlist":  "needs --allowed-queries",
+		"--min-interval=0s":         "must be at least 1s",
+		"--metrics-auth=kubernetes": "needs --metrics-tls-cert-file",
 	} {
 		if _, err := parse(t, "", args); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", args, err, want)
 		}
+	}
+	if _, err := parse(t, "", "--metrics-auth=kubernetes", "--metrics-auth-plaintext"); err != nil {
+		t.Errorf("--metrics-auth=kubernetes, plaintext allowed: %v", err)
 	}
 	if _, err := parse(t, "", "--query-policy=allowlist", "--allowed-queries", "sum(rate(x[1m]))"); err != nil {
 		t.Errorf("an allowlist with a query: %v", err)

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	logsapi "k8s.io/component-base/logs/api/v1"
@@ -82,11 +83,13 @@ type app struct {
 	leading  atomic.Bool
 
 	// client writes the scale subresource and feeds the informers;
-	// background patches the status, posts Events and reviews /metrics
-	// tokens; leaderClient renews the Lease. Each has its own rate limiter
-	// (--kube-api-qps, --kube-api-burst), so that a burst of spikes never
-	// waits behind status writes and nothing delays a Lease renewal.
-	client, background, leaderClient kubernetes.Interface
+	// background patches the status and posts Events; leaderClient renews
+	// the Lease. Each has its own rate limiter (--kube-api-qps,
+	// --kube-api-burst), so that a burst of spikes never waits behind
+	// status writes and nothing delays a Lease renewal. reviewClient asks
+	// the token and access reviews of /metrics requests, at reviewQPS: a
+	// flood of requests with random tokens delays nothing else.
+	client, background, leaderClient, reviewClient kubernetes.Interface
 }
 
 // run builds the process, serves HTTP, and evaluates while it leads.
@@ -134,6 +137,11 @@ func (a *app) build(ctx context.Context) (shutdown func(), err error) {
 		if *c, err = kubernetes.NewForConfig(restCfg); err != nil {
 			return shutdown, fmt.Errorf("building the API client: %w", err)
 		}
+	}
+	reviewCfg := rest.CopyConfig(restCfg)
+	reviewCfg.QPS, reviewCfg.Burst = reviewQPS, reviewBurst
+	if a.reviewClient, err = kubernetes.NewForConfig(reviewCfg); err != nil {
+		return shutdown, fmt.Errorf("building the API client: %w", err)
 	}
 	tp, shutdownTracing, err := setupTracing(ctx)
 	if err != nil {
@@ -219,7 +227,7 @@ func (a *app) serve() (errs <-chan error, stop func(), err error) {
 			cancel()
 		}
 	}
-	srv, err := metricsServer(a.o, a.background, a.reg, a.ctrl, &a.leading, a.logger)
+	srv, err := metricsServer(a.o, a.reviewClient, a.reg, a.ctrl, &a.leading, a.logger)
 	if err != nil {
 		return srvErr, stop, err
 	}
@@ -412,6 +420,14 @@ func predictorClient(o *Options) (scaler.Predictor, error) {
 	return c, nil
 }
 
+// The rate of /metrics reviews: a scraper's answers are cached for
+// minutes, so a few a second is plenty; beyond the guard's bound on
+// reviews in flight, requests get 429.
+const (
+	reviewQPS   = 5
+	reviewBurst = 10
+)
+
 // metricsServer builds the server of /metrics and the probes: /metrics
 // behind the API server's reviews with --metrics-auth=kubernetes, and TLS
 // from files re-read on renewal.
@@ -419,7 +435,7 @@ func metricsServer(o *Options, client kubernetes.Interface, reg *prometheus.Regi
 	logger klog.Logger) (*http.Server, error) {
 	var guard func(http.Handler) http.Handler
 	if o.MetricsAuth == "kubernetes" {
-		g, err := metricsauth.New(client, logger.WithName("metrics-auth"))
+		g, err := metricsauth.New(client, logger.WithName("metrics-auth"), metricsauth.Options{Audiences: o.MetricsTokenAudiences})
 		if err != nil {
 			return nil, err
 		}

@@ -283,6 +283,11 @@ func TestHardenedIsOneValue(t *testing.T) {
 		if len(from) != 1 || from[0].PodSelector == nil || from[0].PodSelector.MatchLabels["app.kubernetes.io/name"] != who {
 			t.Errorf("hardened: ingress rule %d admits %+v, want only %s pods", i, from, who)
 		}
+		// A pod label alone any tenant can set in a namespace of their
+		// own: the namespace is named by the label the API server sets.
+		if len(from) == 1 && (from[0].NamespaceSelector == nil || from[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "monitoring") {
+			t.Errorf("hardened: ingress rule %d admits %s pods from namespaces %+v, want only monitoring", i, who, from[0].NamespaceSelector)
+		}
 	}
 	d := find[appsv1.Deployment](t, objs, "Deployment")[0]
 	c := d.Spec.Template.Spec.Containers[0]
@@ -424,5 +429,34 @@ func TestPrometheusAuthBecomesPrometheusClientBlock(t *testing.T) {
 	}
 	if def := find[corev1.ConfigMap](t, render(t), "ConfigMap")[0].Data["config.yaml"]; def == "" || strings.Contains(def, "prometheusHTTPConfig") {
 		t.Errorf("the defaults' config file:\n%s\nwant one without prometheusHTTPConfig", def)
+	}
+}
+
+// TestMetricsAuthAloneServesTLSAndTheRestIsExplicit: metricsAuth
+// kubernetes without hardened still serves /metrics over TLS (tokens never
+// in the clear) and leaves the webhook as it was; without the admission
+// policy the chart refuses to render unless the unbounded patch is
+// accepted; an image digest pins the image.
+func TestMetricsAuthAloneServesTLSAndTheRestIsExplicit(t *testing.T) {
+	objs := render(t, "--set", "metricsAuth=kubernetes")
+	args := strings.Join(find[appsv1.Deployment](t, objs, "Deployment")[0].Spec.Template.Spec.Containers[0].Args, " ")
+	if !strings.Contains(args, "--metrics-auth=kubernetes") || !strings.Contains(args, "--metrics-tls-cert-file=") || strings.Contains(args, "--webhook-tls-cert-file") {
+		t.Errorf("metricsAuth=kubernetes: args %s, want metrics over TLS and the webhook unchanged", args)
+	}
+	if findUnstructured(objs, "Secret") == nil {
+		t.Error("metricsAuth=kubernetes: no TLS Secret generated")
+	}
+	out, err := helm(t, "template", "t", "../../charts/reactive-autoscaler", "--set", "admissionPolicy.enabled=false")
+	if err == nil || !strings.Contains(out, "acceptUnboundedPatch") {
+		t.Errorf("admissionPolicy.enabled=false rendered (%v): %s", err, out)
+	}
+	objs = render(t, "--set", "admissionPolicy.enabled=false,admissionPolicy.acceptUnboundedPatch=true")
+	if n := len(find[appsv1.Deployment](t, objs, "Deployment")); n != 1 {
+		t.Errorf("with the unbounded patch accepted: %d Deployments", n)
+	}
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	objs = render(t, "--set", "image.repository=registry.example/ra,image.digest="+digest)
+	if img := find[appsv1.Deployment](t, objs, "Deployment")[0].Spec.Template.Spec.Containers[0].Image; img != "registry.example/ra@"+digest {
+		t.Errorf("image %q, want pulled by digest", img)
 	}
 }

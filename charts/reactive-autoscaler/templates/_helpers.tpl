@@ -39,14 +39,20 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/* The Secret of the TLS certificate of the webhook and /metrics: the
-user's (webhook.tls.secretName), else with hardened one the chart
-generates; "" = plain HTTP. */}}
+user's (webhook.tls.secretName), else with hardened or metricsAuth
+kubernetes one the chart generates; "" = plain HTTP. */}}
 {{- define "ra.tlsSecret" -}}
 {{- if .Values.webhook.tls.secretName -}}
 {{- .Values.webhook.tls.secretName -}}
-{{- else if .Values.hardened -}}
+{{- else if or .Values.hardened (eq .Values.metricsAuth "kubernetes") -}}
 {{- include "ra.fullname" . }}-tls
 {{- end -}}
+{{- end }}
+
+{{/* The webhook over TLS: with the user's certificate or hardened (not
+for metricsAuth alone, which must not change what Alertmanager trusts). */}}
+{{- define "ra.webhookTLS" -}}
+{{- if or .Values.webhook.tls.secretName .Values.hardened }}{{ include "ra.tlsSecret" . }}{{ end -}}
 {{- end }}
 
 {{/* Who may read /metrics: hardened means kubernetes. */}}
@@ -54,10 +60,11 @@ generates; "" = plain HTTP. */}}
 {{- if .Values.hardened }}kubernetes{{ else }}{{ .Values.metricsAuth }}{{ end -}}
 {{- end }}
 
-{{/* /metrics over TLS: only with hardened (the certificate must then name
-the metrics Service too). */}}
+{{/* /metrics over TLS: whenever scrapers send tokens (metricsAuth
+kubernetes, which hardened implies); the certificate must then name the
+metrics Service too. */}}
 {{- define "ra.metricsTLS" -}}
-{{- if .Values.hardened }}{{ include "ra.tlsSecret" . }}{{ end -}}
+{{- if eq (include "ra.metricsAuth" .) "kubernetes" }}{{ include "ra.tlsSecret" . }}{{ end -}}
 {{- end }}
 
 {{/* An HTTP client block of the config file (Prometheus' own format) from
