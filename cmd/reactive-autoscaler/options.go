@@ -47,10 +47,10 @@ type Options struct {
 	// issued for (empty: the API server's own).
 	MetricsTokenAudiences []string `json:"metricsTokenAudiences,omitempty"`
 	MetricsTLSCertFile    string   `json:"metricsTLSCertFile,omitempty"`
-	MetricsTLSKeyFile  string  `json:"metricsTLSKeyFile,omitempty"`
-	Workers            int     `json:"workers,omitempty"`
-	KubeAPIQPS         float32 `json:"kubeAPIQPS,omitempty"`
-	KubeAPIBurst       int     `json:"kubeAPIBurst,omitempty"`
+	MetricsTLSKeyFile     string   `json:"metricsTLSKeyFile,omitempty"`
+	Workers               int      `json:"workers,omitempty"`
+	KubeAPIQPS            float32  `json:"kubeAPIQPS,omitempty"`
+	KubeAPIBurst          int      `json:"kubeAPIBurst,omitempty"`
 
 	WebhookBindAddress string          `json:"webhookBindAddress,omitempty"`
 	WebhookTokenFile   string          `json:"webhookTokenFile,omitempty"`

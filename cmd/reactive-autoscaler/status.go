@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -72,6 +75,22 @@ type workloadRow struct {
 	Ready    int32
 }
 
+// printable makes text read from a workload (whoever may edit it may
+// have written it) safe for a terminal and a table: control characters
+// (newlines, tabs, escape sequences) and invalid UTF-8 become Go escapes.
+func printable(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) && r != ' ' {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 func printStatus(w io.Writer, rows []workloadRow, now time.Time) error {
 	slices.SortFunc(rows, func(a, b workloadRow) int {
 		return strings.Compare(a.Namespace+"/"+a.Name+"/"+a.Kind, b.Namespace+"/"+b.Name+"/"+b.Kind)
@@ -104,7 +123,7 @@ func printStatus(w io.Writer, rows []workloadRow, now time.Time) error {
 		if p := st.Predictor; p != nil && p.MAPEPercent != nil {
 			mape = fmt.Sprintf("%.0f%% (%s, %d scored)", *p.MAPEPercent, p.Predictor, p.Scored)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", d.Namespace, d.Name, d.Kind, replicas, d.Ready, st.DataHealth, last, decision, mape)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", d.Namespace, d.Name, d.Kind, replicas, d.Ready, printable(st.DataHealth), last, printable(decision), printable(mape))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

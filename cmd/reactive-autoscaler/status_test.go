@@ -22,6 +22,10 @@ func TestPrintStatus(t *testing.T) {
 		{"Deployment", metav1.ObjectMeta{Namespace: "shop", Name: "broken", Annotations: map[string]string{
 			"autoscale.io/reactive": "true", "autoscale.io/status": "{not json",
 		}}, nil, 0},
+		{"Deployment", metav1.ObjectMeta{Namespace: "shop", Name: "forged", Annotations: map[string]string{
+			"autoscale.io/reactive": "true",
+			"autoscale.io/status":   `{"dataHealth":"ok\nshop  payments  Deployment  9  9  ok\u001b[2J","lastDecision":{"reason":"x\ty\u009b31m"}}`,
+		}}, &one, 1},
 		{"StatefulSet", metav1.ObjectMeta{Namespace: "shop", Name: "ledger", Annotations: map[string]string{"autoscale.io/reactive": "true"}}, &three, 3},
 	}
 	var out bytes.Buffer
@@ -41,6 +45,11 @@ func TestPrintStatus(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("status output lacks %q:\n%s", want, got)
 		}
+	}
+	// A forged status prints as one row, escaped: no line of its own, no
+	// terminal control.
+	if strings.Contains(got, "\x1b") || strings.Contains(got, "\u009b") || strings.Count(got, "\n") != 5 || !strings.Contains(got, `ok\nshop  payments`) {
+		t.Errorf("forged status text printed raw:\n%q", got)
 	}
 	if strings.Contains(got, "plain") {
 		t.Errorf("an unmanaged Deployment is listed:\n%s", got)

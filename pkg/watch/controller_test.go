@@ -305,6 +305,36 @@ func TestLeanCacheDropsWhatTheDecisionDoesNotRead(t *testing.T) {
 	}
 }
 
+// TestLeanCacheKeepsNothingOfAWorkloadNotOptedIn: a workload that is not
+// managed keeps only its opt-in in the cache, not the junk anyone may put
+// in other autoscale.io/* annotations.
+func TestLeanCacheKeepsNothingOfAWorkloadNotOptedIn(t *testing.T) {
+	d := deployment("junk", 1, map[string]string{"autoscale.io/notes": strings.Repeat("z", 256<<10), "autoscale.io/max-replicas": "5"})
+	d.Annotations["autoscale.io/reactive"] = "maybe"
+	h := newHarness(t, d)
+	w, err := h.ctrl.get("shop", "junk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ann := w.GetAnnotations(); len(ann) != 1 || ann["autoscale.io/reactive"] != "maybe" {
+		t.Errorf("cached annotations of a workload not opted in: %d of them, want only autoscale.io/reactive", len(ann))
+	}
+}
+
+// TestAForgedFutureLastScaleTimeDoesNotFreezeTheTarget: a status whose
+// lastScaleTime is a year ahead (no write of ours can be) starts the
+// cooldown now, not in a year.
+func TestAForgedFutureLastScaleTimeDoesNotFreezeTheTarget(t *testing.T) {
+	future := time.Date(2027, 11, 26, 12, 0, 0, 0, time.UTC).Format(time.RFC3339)
+	h := newHarness(t, managed("frontend", 1, "status", `{"lastScaleTime":"`+future+`","dataHealth":"ok"}`))
+	h.prom.Set(promtest.Value(45))
+	h.evaluate("frontend", 0) // inside the cooldown the forged time started now
+	h.evaluate("frontend", 61*time.Second)
+	if got := h.replicas("frontend"); got != 3 {
+		t.Errorf("replicas = %d a cooldown after a forged future lastScaleTime, want 3", got)
+	}
+}
+
 func (h *harness) status(name string) Status {
 	h.t.Helper()
 	h.flushStatuses()

@@ -75,6 +75,10 @@ func parseStatus(s string) (Status, bool) {
 	return st, true
 }
 
+// maxClockSkew is how far ahead of this process' clock another replica's
+// status write may be stamped.
+const maxClockSkew = time.Minute
+
 // targetLocked returns the target for key, creating it from the Deployment's
 // status annotation when this process sees it first, so that a restart or a
 // new leader keeps the cooldown the previous one started. c.mu must be held.
@@ -82,12 +86,21 @@ func (c *Controller) targetLocked(k string, d workload) *target {
 	if t, ok := c.targets[k]; ok {
 		return t
 	}
-	t := &target{statusWritten: c.clock.Now()}
+	now := c.clock.Now()
+	t := &target{statusWritten: now}
 	var lastScale time.Time
 	if st, ok := parseStatus(d.GetAnnotations()[StatusAnnotation]); ok {
 		t.status = st
 		if st.LastScaleTime != nil {
 			lastScale = st.LastScaleTime.Time
+		}
+		// The status is ours, but whoever may edit the workload may
+		// forge it: a last scale in the future would hold the cooldown
+		// for as long as they like. No write of ours is later than now
+		// (give clocks a minute), so such a time starts the cooldown now.
+		if lastScale.After(now.Add(maxClockSkew)) {
+			lastScale = now
+			t.status.LastScaleTime = nil
 		}
 	}
 	t.cycle = cycle.New(lastScale)

@@ -106,15 +106,20 @@ func bindKindAPI[T any](scale, status func(namespace string) kindClient[T]) kind
 
 // leanWorkload keeps only what the controller reads of a workload, so the
 // cache does not hold every pod template and last-applied annotation of
-// the cluster: identity, the autoscale.io/* annotations, and replicas.
+// the cluster: identity, the autoscale.io/* annotations of a managed
+// workload (autoscale.io/reactive alone of the others), and replicas.
 func leanWorkload(obj any) (any, error) {
 	w, ok := obj.(workload)
 	if !ok {
 		return obj, nil
 	}
 	var ann map[string]string
+	managed := scaler.Managed(w.GetAnnotations())
 	for k, v := range w.GetAnnotations() {
-		if strings.HasPrefix(k, scaler.AnnotationPrefix) {
+		// Of a workload not opted in, only the opt-in itself (what
+		// its value is, to warn when it is not true or false): the rest
+		// is nobody's business yet and may be large.
+		if strings.HasPrefix(k, scaler.AnnotationPrefix) && (managed || k == scaler.AnnotationPrefix+scaler.KeyReactive) {
 			if ann == nil {
 				ann = map[string]string{}
 			}
