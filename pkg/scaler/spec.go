@@ -82,13 +82,13 @@ var settings = []Setting{
 	{KeyThresholds, "", "hysteresis table R:UP/DOWN,... (RPS); empty = target-rps-per-replica if set, else " + SeedTable},
 	{KeyTargetRPSPerReplica, "", "generate the table from this RPS per replica instead of thresholds"},
 	{KeyScaleDownRatio, "0.8", "DOWN(r) = target*(r-1)*ratio for a generated table, 0 < ratio < 1"},
-	{KeyCooldown, "60s", "minimum time between two scale actions"},
+	{KeyCooldown, "60s", "minimum time between two scale actions, at most 24h"},
 	{KeyScaleUpCooldown, "", "cooldown before a scale-up; empty = cooldown"},
 	{KeyScaleDownCooldown, "", "cooldown before a scale-down; empty = cooldown"},
 	{KeyEMAAlpha, "0.7", "weight of the newest sample in the smoothed RPS, 0 < alpha <= 1"},
 	{KeyScaleDownStab, "0s", "a scale-down goes no lower than the highest recommendation of this window (0s = off), at most 1h"},
 	{KeyLeadTime, "0s", "scale up for the rate the smoothed trend expects this far ahead, about a new replica's start-up time (0s = off), at most 10m"},
-	{KeyInterval, "30s", "evaluation period, >= 1s"},
+	{KeyInterval, "30s", "evaluation period, 1s to 1h"},
 	{KeyService, "", "value of {{.Service}} in the query; empty = the Deployment's name"},
 	{KeyQuery, DefaultQuery, "PromQL returning one scalar or one series; template fields {{.Namespace}} {{.Deployment}} {{.Service}}"},
 	{KeyStrategy, string(StrategyReactive), "reactive, override, max, weighted or schedule"},
@@ -106,6 +106,68 @@ var settings = []Setting{
 // Settings returns every per-Deployment setting in the order the docs show
 // them (a copy).
 func Settings() []Setting { return slices.Clone(settings) }
+
+// MaxInterval and MaxCooldown bound the interval and the cooldowns: a
+// longer one cannot mean what it says for an autoscaler (87600h is a
+// typo, not a policy).
+const (
+	MaxInterval = time.Hour
+	MaxCooldown = 24 * time.Hour
+)
+
+// unknownKeys names the autoscale.io/ annotations that are no setting, with
+// the setting each is likely a typo of.
+func unknownKeys(annotations map[string]string) []string {
+	var out []string
+	for k := range annotations {
+		key, ok := strings.CutPrefix(k, AnnotationPrefix)
+		if !ok || key == KeyReactive || key == KeyStatus || slices.ContainsFunc(settings, func(s Setting) bool { return s.Key == key }) {
+			continue
+		}
+		w := fmt.Sprintf("unknown annotation %s", k)
+		if near := nearestKey(key); near != "" {
+			w += fmt.Sprintf(" (did you mean %s%s?)", AnnotationPrefix, near)
+		}
+		out = append(out, w+"; it is ignored")
+	}
+	slices.Sort(out)
+	return out
+}
+
+// nearestKey is the setting key within edit distance 2 of key ("": none).
+func nearestKey(key string) string {
+	best, bestD := "", 3
+	for _, s := range settings {
+		if d := editDistance(key, s.Key); d < bestD {
+			best, bestD = s.Key, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b (short keys only).
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
 
 // MaxReplicasLimit bounds min-replicas and max-replicas.
 const MaxReplicasLimit = 10000
@@ -213,6 +275,11 @@ type Spec struct {
 
 	DryRun bool // decide and report, never write replicas (default false)
 	Paused bool // neither evaluate nor scale (default false)
+
+	// Warnings name annotations that mean nothing here (an unknown
+	// autoscale.io/ key, with the known one it is likely a typo of). The
+	// spec is valid without them; the controller reports them.
+	Warnings []string
 }
 
 // ClockWindow is a daily window of wall-clock minutes, both ends inclusive.
@@ -270,6 +337,13 @@ func Managed(annotations map[string]string) bool {
 // error wraps ErrInvalidSpec and one *FieldError per problem.
 func Parse(name string, annotations, defaults map[string]string) (*Spec, error) {
 	p := parser{annotations: annotations, defaults: defaults}
+	for _, st := range settings {
+		// Set but empty is not "the default": it is a value that says
+		// nothing, most likely a template that rendered nothing.
+		if v, ok := annotations[AnnotationPrefix+st.Key]; ok && strings.TrimSpace(v) == "" {
+			p.fail(st.Key, "is empty; remove the annotation to use the default")
+		}
+	}
 	if v, src := p.lookup(KeyProfile); profiles[v] == nil {
 		p.fail(KeyProfile, "must be seed or recommended")
 	} else {
@@ -287,6 +361,7 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 		Paused:            p.bool(KeyPaused),
 		Service:           p.get(KeyService),
 	}
+	s.Warnings = unknownKeys(annotations)
 	if s.Service == "" {
 		s.Service = name
 	} else if !IsDNSLabel(s.Service) {
@@ -301,6 +376,9 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 	if s.Lead = p.duration(KeyLeadTime, 0); s.Lead > 10*time.Minute {
 		p.fail(KeyLeadTime, "must be at most 10m")
 	}
+	if s.Interval > MaxInterval {
+		p.fail(KeyInterval, fmt.Sprintf("must be at most %v", MaxInterval))
+	}
 	cooldown := p.duration(KeyCooldown, 0)
 	s.ScaleUpCooldown, s.ScaleDownCooldown = cooldown, cooldown
 	if p.get(KeyScaleUpCooldown) != "" {
@@ -308,6 +386,11 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 	}
 	if p.get(KeyScaleDownCooldown) != "" {
 		s.ScaleDownCooldown = p.duration(KeyScaleDownCooldown, 0)
+	}
+	for _, k := range []string{KeyCooldown, KeyScaleUpCooldown, KeyScaleDownCooldown} {
+		if d, err := time.ParseDuration(p.get(k)); err == nil && d > MaxCooldown {
+			p.fail(k, fmt.Sprintf("must be at most %v", MaxCooldown))
+		}
 	}
 	if s.MaxReplicas < s.MinReplicas && !p.failed(KeyMinReplicas, KeyMaxReplicas) {
 		p.fail(KeyMaxReplicas, fmt.Sprintf("must be >= min-replicas (%d)", s.MinReplicas))

@@ -313,3 +313,39 @@ func TestEscapeString(t *testing.T) {
 		}
 	}
 }
+
+func TestAnnotationsThatCannotMeanWhatTheySayAreNotSilent(t *testing.T) {
+	ann := func(kv ...string) map[string]string {
+		m := map[string]string{AnnotationPrefix + KeyReactive: "true"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[AnnotationPrefix+kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	s, err := Parse("web", ann("colldown", "5m", "max-replica", "20", "notes", "hello", "status", "{}"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"unknown annotation autoscale.io/colldown (did you mean autoscale.io/cooldown?); it is ignored",
+		"unknown annotation autoscale.io/max-replica (did you mean autoscale.io/max-replicas?); it is ignored",
+		"unknown annotation autoscale.io/notes; it is ignored",
+	}
+	if diff := cmp.Diff(want, s.Warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	for kv, rule := range map[[2]string]string{
+		{KeyThresholds, ""}:         "is empty",
+		{KeyThresholds, "  "}:       "is empty",
+		{KeyService, ""}:            "is empty",
+		{KeyInterval, "87600h"}:     "at most 1h0m0s",
+		{KeyCooldown, "8760h"}:      "at most 24h0m0s",
+		{KeyScaleUpCooldown, "48h"}: "at most 24h0m0s",
+	} {
+		_, err := Parse("web", ann(kv[0], kv[1]), nil)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Key != kv[0] || !strings.Contains(fe.Rule, rule) {
+			t.Errorf("%s=%q: %v, want a FieldError %q", kv[0], kv[1], err, rule)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -432,9 +433,28 @@ func indexByService(obj any) ([]string, error) {
 }
 
 func (c *Controller) onAdd(obj any) {
-	if d, ok := obj.(workload); ok && scaler.Managed(d.GetAnnotations()) {
-		c.enqueueChanged(key(d))
+	d, ok := obj.(workload)
+	if !ok {
+		return
 	}
+	if scaler.Managed(d.GetAnnotations()) {
+		c.enqueueChanged(key(d))
+	} else {
+		c.warnOptIn(d, "")
+	}
+}
+
+// warnOptIn warns, with an InvalidAnnotation Event, about an opt-in that is
+// neither true nor false ("True", "yes"): the workload is not managed, and
+// its owner should not have to guess why. old is the previous value, so
+// that the Event comes once per change.
+func (c *Controller) warnOptIn(d workload, old string) {
+	v, ok := d.GetAnnotations()[scaler.AnnotationPrefix+scaler.KeyReactive]
+	if !ok || v == "false" || v == old {
+		return
+	}
+	c.recorder.Eventf(d, corev1.EventTypeWarning, EventInvalidAnnotation,
+		"%s%s=%q: must be true or false; the %s is not managed", scaler.AnnotationPrefix, scaler.KeyReactive, v, string(c.kind))
 }
 
 func (c *Controller) onUpdate(oldObj, newObj any) {
@@ -448,6 +468,7 @@ func (c *Controller) onUpdate(oldObj, newObj any) {
 		if scaler.Managed(old.GetAnnotations()) {
 			c.forget(key(d))
 		}
+		c.warnOptIn(d, old.GetAnnotations()[scaler.AnnotationPrefix+scaler.KeyReactive])
 	case !scaler.Managed(old.GetAnnotations()) || settingsChanged(old.GetAnnotations(), d.GetAnnotations()):
 		// Newly opted in or reconfigured: evaluate now. Replica changes and
 		// the controller's own status writes wait for the next interval.

@@ -115,7 +115,7 @@ func TestRemovingTheAnnotationOrDeletingStopsEvaluation(t *testing.T) {
 	}
 }
 
-func TestInvalidAnnotationWarnsAndWritesNothing(t *testing.T) {
+func TestInvalidAnnotationWarnsAndScalesNothing(t *testing.T) {
 	h := newHarness(t, managed("frontend", 4, "thresholds", "1:10/0,2:30/10", "min-replicas", "0"))
 	h.prom.Set(promtest.Value(0))
 	if after := h.evaluate("frontend", interval); after != interval {
@@ -126,8 +126,12 @@ func TestInvalidAnnotationWarnsAndWritesNothing(t *testing.T) {
 	if diff := cmp.Diff([]string{want}, ev); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
-	if w := h.writes(); len(w) != 0 {
-		t.Errorf("writes for an invalid Deployment: %v", w)
+	// The status says why, and that is the only write.
+	if w := h.writes(); len(w) != 1 || w[0] != "patch/deployments" {
+		t.Errorf("writes for an invalid Deployment: %v, want the status patch alone", w)
+	}
+	if st := h.status("frontend"); len(st.Warnings) != 1 || !strings.HasPrefix(st.Warnings[0], "not managed: autoscale.io/min-replicas") {
+		t.Errorf("status warnings %q", st.Warnings)
 	}
 	if h.prom.Queries() != 0 {
 		t.Error("queried Prometheus for an invalid Deployment")
@@ -136,6 +140,46 @@ func TestInvalidAnnotationWarnsAndWritesNothing(t *testing.T) {
 	h.evaluate("frontend", interval)
 	if ev := h.drainEvents(); len(ev) != 0 {
 		t.Errorf("repeated events: %v", ev)
+	}
+	if w := h.writes(); len(w) != 1 {
+		t.Errorf("the unchanged invalid settings wrote again: %v", w)
+	}
+}
+
+// TestUnknownKeysAndABadOptInAreNotSilent: an unknown autoscale.io/ key
+// gets an UnknownAnnotation Event and a status warning (the rest is
+// managed as set), gone once it is fixed; an opt-in that is neither true
+// nor false gets an InvalidAnnotation Event.
+func TestUnknownKeysAndABadOptInAreNotSilent(t *testing.T) {
+	capital := deployment("capital", 1, map[string]string{})
+	capital.Annotations["autoscale.io/reactive"] = "True"
+	h := newHarness(t, managed("frontend", 1, "colldown", "5m"), capital)
+	h.prom.Set(promtest.Value(45))
+	h.evaluate("frontend", interval)
+	if h.replicas("frontend") != 3 {
+		t.Errorf("replicas %d: a workload with an unknown key is still managed as set", h.replicas("frontend"))
+	}
+	var optIn, unknown bool
+	for _, e := range h.drainEvents() {
+		optIn = optIn || strings.HasPrefix(e, `Warning InvalidAnnotation autoscale.io/reactive="True": must be true or false`)
+		unknown = unknown || strings.HasPrefix(e, "Warning UnknownAnnotation unknown annotation autoscale.io/colldown (did you mean autoscale.io/cooldown?)")
+	}
+	if !optIn || !unknown {
+		t.Errorf("events: opt-in warned %t, unknown key warned %t", optIn, unknown)
+	}
+	if st := h.status("frontend"); len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "colldown") {
+		t.Errorf("status warnings %q", st.Warnings)
+	}
+	d, _ := h.client.AppsV1().Deployments("shop").Get(h.ctx, "frontend", metav1.GetOptions{})
+	delete(d.Annotations, "autoscale.io/colldown")
+	d.Annotations["autoscale.io/cooldown"] = "5m"
+	if _, err := h.client.AppsV1().Deployments("shop").Update(h.ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.catchUp("frontend")
+	h.evaluate("frontend", interval)
+	if st := h.status("frontend"); len(st.Warnings) != 0 {
+		t.Errorf("status warnings %q after the fix, want none", st.Warnings)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ const (
 	EventFailedRescale     = "FailedRescale"
 	EventFailedGetMetrics  = "FailedGetMetrics"
 	EventInvalidAnnotation = "InvalidAnnotation"
+	EventUnknownAnnotation = "UnknownAnnotation"
 )
 
 // FieldManager names the controller's writes in managedFields.
@@ -119,6 +121,9 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		ev.Scheduled, ev.Lag = true, start.Sub(due)
 	}
 	spec, specErr, changed := c.specFor(t, d)
+	if changed {
+		c.reportSettings(ctx, k, t, d, spec, specErr)
+	}
 	switch {
 	case specErr != nil:
 		if changed {
@@ -153,6 +158,27 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		return 0, fmt.Errorf("scaling %s from %d to %d: %w", k, ev.Decision.Current, ev.Decision.Desired, a.err)
 	}
 	return c.next(spec, now), nil
+}
+
+// reportSettings says, once per change of a target's settings, what of
+// them is not used: unknown keys get an UnknownAnnotation Event (invalid
+// settings have their InvalidAnnotation Event), and both go in the
+// status' warnings, which are cleared once the annotations are fixed.
+func (c *Controller) reportSettings(ctx context.Context, k string, t *target, d workload, spec *scaler.Spec, specErr error) {
+	var warnings []string
+	switch {
+	case specErr != nil:
+		warnings = []string{"not managed: " + specErr.Error()}
+	case len(spec.Warnings) > 0:
+		warnings = spec.Warnings
+		c.recorder.Eventf(d, corev1.EventTypeWarning, EventUnknownAnnotation, "%s", strings.Join(spec.Warnings, "; "))
+		klog.FromContext(ctx).Info("Unknown autoscaling annotations; ignored", "warnings", spec.Warnings)
+	}
+	if slices.Equal(warnings, t.status.Warnings) {
+		return
+	}
+	t.status.Warnings = warnings
+	c.queueStatus(k, t.status)
 }
 
 // evaluate runs one evaluation of a valid, managed target: observe and

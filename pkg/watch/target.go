@@ -55,6 +55,10 @@ type Status struct {
 	// Conflict names the HPA that also scales the Deployment; while it is
 	// set the controller leaves the Deployment alone.
 	Conflict string `json:"conflict,omitempty"`
+	// Warnings say what of the autoscale.io/* annotations is not used: why
+	// the settings are invalid (then nothing is managed), or which keys
+	// are unknown (ignored).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // StatusDecision is a scale decision as the status annotation reports it.
