@@ -49,8 +49,11 @@ type Options struct {
 	MetricsTLSCertFile    string   `json:"metricsTLSCertFile,omitempty"`
 	MetricsTLSKeyFile     string   `json:"metricsTLSKeyFile,omitempty"`
 	Workers               int      `json:"workers,omitempty"`
-	KubeAPIQPS            float32  `json:"kubeAPIQPS,omitempty"`
-	KubeAPIBurst          int      `json:"kubeAPIBurst,omitempty"`
+	// NamespaceWorkers bounds one namespace's evaluations in parallel (0:
+	// half the workers, at least 1).
+	NamespaceWorkers int     `json:"namespaceWorkers,omitempty"`
+	KubeAPIQPS       float32 `json:"kubeAPIQPS,omitempty"`
+	KubeAPIBurst     int     `json:"kubeAPIBurst,omitempty"`
 
 	WebhookBindAddress string          `json:"webhookBindAddress,omitempty"`
 	WebhookTokenFile   string          `json:"webhookTokenFile,omitempty"`
@@ -140,6 +143,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MetricsTLSCertFile, "metrics-tls-cert-file", o.MetricsTLSCertFile, "serve /metrics, /healthz and /readyz over TLS with this certificate (PEM, re-read when it changes); with --metrics-tls-key-file")
 	fs.StringVar(&o.MetricsTLSKeyFile, "metrics-tls-key-file", o.MetricsTLSKeyFile, "the metrics certificate's private key (PEM)")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "evaluations run in parallel")
+	fs.IntVar(&o.NamespaceWorkers, "namespace-workers", o.NamespaceWorkers, "evaluations of one namespace run in parallel at most (0 = half of --workers, at least 1): a tenant whose queries are slow leaves the other workers to the others")
 	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "queries per second to the API server, for each of the three clients (scale writes and informers; status and Events; leader election); /metrics token reviews have a client of their own at 5 QPS, burst 10")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "burst of queries to the API server, for each of the three clients")
 	fs.StringVar(&o.WebhookBindAddress, "webhook-bind-address", o.WebhookBindAddress, "address serving POST /webhook/alertmanager (spike triggers); empty = no webhook")
@@ -248,6 +252,9 @@ func (o *Options) Validate() error {
 	}
 	if o.PrometheusTimeout.Duration <= 0 {
 		return fmt.Errorf("--prometheus-timeout=%v: must be positive", o.PrometheusTimeout.Duration)
+	}
+	if o.NamespaceWorkers < 0 || o.NamespaceWorkers > o.Workers {
+		return fmt.Errorf("--namespace-workers=%d: must be 0 to --workers (%d)", o.NamespaceWorkers, o.Workers)
 	}
 	if o.Workers < 1 {
 		return fmt.Errorf("--workers=%d: must be >= 1", o.Workers)

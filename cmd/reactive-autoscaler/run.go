@@ -202,7 +202,8 @@ func (a *app) controllerConfig(tracer trace.Tracer) (watch.Config, error) {
 	cfg := watch.Config{
 		Client: a.client, StatusClient: a.background, Source: source, Batch: batch, FastBatch: fastBatch,
 		QueryPolicy: watch.QueryPolicy(o.QueryPolicy), AllowedQueries: o.AllowedQueries, MinInterval: o.MinInterval.Duration,
-		FullCache: !o.LeanCache, Recorder: a.recorder, Monitor: a.rec, Defaults: o.Defaults,
+		NamespaceWorkers: o.NamespaceWorkers,
+		FullCache:        !o.LeanCache, Recorder: a.recorder, Monitor: a.rec, Defaults: o.Defaults,
 		SpikeWindow: o.SpikeWindow.Duration, SpikeResolution: o.SpikeResolution.Duration,
 		Tracer: tracer, Builtin: predict.DefaultSeasonal(), External: external,
 	}

@@ -101,6 +101,10 @@ type Config struct {
 	AllowedQueries []string
 	// MinInterval is the shortest interval a target may set (0: 1 s).
 	MinInterval time.Duration
+	// NamespaceWorkers is how many periodic evaluations of one namespace
+	// run at once (0: half the workers, at least 1): a tenant whose
+	// queries are slow keeps the rest of the workers free for the others.
+	NamespaceWorkers int
 	// HPAs, when set, is watched for HorizontalPodAutoscalers (KEDA's
 	// ScaledObjects make one) aimed at a managed Deployment: such a
 	// Deployment is left alone, with a ConflictingAutoscaler Event.
@@ -151,6 +155,7 @@ type Controller struct {
 	queryPolicy    QueryPolicy
 	allowedQueries []string
 	minInterval    time.Duration
+	nsWorkers      int
 
 	mu      sync.Mutex
 	targets map[string]*target // by namespace/name
@@ -161,6 +166,11 @@ type Controller struct {
 	// while after the target is forgotten): an evaluation asked for by a
 	// settings change waits until minInterval after it.
 	started map[string]time.Time
+	// nsRunning counts each namespace's periodic evaluations in progress;
+	// parked holds, in order, the keys of a namespace at its limit, put
+	// back on the queue as its evaluations end (fair.go).
+	nsRunning map[string]int
+	parked    map[string][]string
 	// pendingStatus is each target's newest status not yet written; the
 	// statuses queue holds their keys (status.go).
 	pendingStatus map[string]Status
@@ -215,6 +225,9 @@ func New(cfg Config) (*Controller, error) {
 		queryPolicy:     cfg.QueryPolicy,
 		allowedQueries:  cfg.AllowedQueries,
 		minInterval:     cfg.MinInterval,
+		nsWorkers:       cfg.NamespaceWorkers,
+		nsRunning:       map[string]int{},
+		parked:          map[string][]string{},
 		due:             map[string]time.Time{},
 		started:         map[string]time.Time{},
 		pendingStatus:   map[string]Status{},
@@ -279,7 +292,10 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
 		return fmt.Errorf("waiting for the Deployment cache: %w", ctx.Err())
 	}
-	logger.Info("Starting workers", "count", workers)
+	if c.nsWorkers <= 0 {
+		c.nsWorkers = max(1, workers/2)
+	}
+	logger.Info("Starting workers", "count", workers, "perNamespace", c.nsWorkers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() { wait.UntilWithContext(ctx, c.runWorker, time.Second) })
@@ -352,6 +368,11 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
+	ns := namespaceOf(key)
+	if !c.takeSlot(ns, key) {
+		return true // parked: queued again when the namespace has a slot
+	}
+	defer c.freeSlot(ns)
 	now := c.clock.Now()
 	c.mu.Lock()
 	due := c.due[key]

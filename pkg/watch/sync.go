@@ -190,7 +190,9 @@ func (c *Controller) evaluate(ctx context.Context, k string, t *target, d worklo
 	if r := specReplicas(d); r != nil {
 		current = *r
 	}
-	o := t.cycle.Evaluate(ctx, now, spec, current, c.env(d, spec, due))
+	octx, cancel := withEvalDeadline(ctx, spec.Interval)
+	o := t.cycle.Evaluate(octx, now, spec, current, c.env(d, spec, due))
+	cancel()
 	ev.Prediction = c.reportObservation(ctx, t, d, spec, o)
 	dec := o.Decision
 	ev.Decision = &dec

@@ -1,0 +1,73 @@
+package watch
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Fairness between tenants. Workers are shared by every namespace, and an
+// evaluation holds one while it waits on Prometheus and the predictor. So
+// that one tenant's slow queries cannot hold them all, a namespace runs at
+// most nsWorkers periodic evaluations at once: a worker that takes the key
+// of a namespace at its limit parks it (in order, once) and moves on, and
+// the namespace's next free slot puts the oldest parked key back on the
+// queue. Its due time is kept, so the wait shows in the lag metric. And an
+// evaluation's reads end at evalDeadline, before its next one is due.
+
+// namespaceOf is the namespace of a "namespace/name" key.
+func namespaceOf(k string) string {
+	ns, _, _ := strings.Cut(k, "/")
+	return ns
+}
+
+// takeSlot takes one of ns's slots for k, or parks k and reports false.
+func (c *Controller) takeSlot(ns, k string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	limit := c.nsWorkers
+	if limit <= 0 {
+		limit = 1 // not started by Run (tests calling the worker loop)
+	}
+	if c.nsRunning[ns] < limit {
+		c.nsRunning[ns]++
+		return true
+	}
+	if !slices.Contains(c.parked[ns], k) {
+		c.parked[ns] = append(c.parked[ns], k)
+	}
+	return false
+}
+
+// freeSlot gives back one of ns's slots and queues its oldest parked key.
+func (c *Controller) freeSlot(ns string) {
+	c.mu.Lock()
+	c.nsRunning[ns]--
+	if c.nsRunning[ns] <= 0 {
+		delete(c.nsRunning, ns)
+	}
+	var next string
+	if p := c.parked[ns]; len(p) > 0 {
+		next = p[0]
+		if len(p) == 1 {
+			delete(c.parked, ns)
+		} else {
+			c.parked[ns] = p[1:]
+		}
+	}
+	c.mu.Unlock()
+	if next != "" {
+		c.queue.Add(next)
+	}
+}
+
+// evalDeadline bounds an evaluation's reads (Prometheus, the predictor):
+// nine tenths of its interval, so that an evaluation ends before its next
+// one is due and a slow target frees its worker.
+func evalDeadline(interval time.Duration) time.Duration { return interval * 9 / 10 }
+
+// withEvalDeadline is ctx ending at the evaluation's deadline.
+func withEvalDeadline(ctx context.Context, interval time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, evalDeadline(interval))
+}
