@@ -143,7 +143,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MetricsTLSCertFile, "metrics-tls-cert-file", o.MetricsTLSCertFile, "serve /metrics, /healthz and /readyz over TLS with this certificate (PEM, re-read when it changes); with --metrics-tls-key-file")
 	fs.StringVar(&o.MetricsTLSKeyFile, "metrics-tls-key-file", o.MetricsTLSKeyFile, "the metrics certificate's private key (PEM)")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "evaluations run in parallel")
-	fs.IntVar(&o.NamespaceWorkers, "namespace-workers", o.NamespaceWorkers, "evaluations of one namespace run in parallel at most (0 = half of --workers, at least 1): a tenant whose queries are slow leaves the other workers to the others")
+	fs.IntVar(&o.NamespaceWorkers, "namespace-workers", o.NamespaceWorkers, "evaluations of one namespace run in parallel at most (0 = half of --workers, at least 1; every worker with --namespace): a tenant whose queries are slow leaves the other workers to the others")
 	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "queries per second to the API server, for each of the three clients (scale writes and informers; status and Events; leader election); /metrics token reviews have a client of their own at 5 QPS, burst 10")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "burst of queries to the API server, for each of the three clients")
 	fs.StringVar(&o.WebhookBindAddress, "webhook-bind-address", o.WebhookBindAddress, "address serving POST /webhook/alertmanager (spike triggers); empty = no webhook")

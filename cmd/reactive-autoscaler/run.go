@@ -202,7 +202,7 @@ func (a *app) controllerConfig(tracer trace.Tracer) (watch.Config, error) {
 	cfg := watch.Config{
 		Client: a.client, StatusClient: a.background, Source: source, Batch: batch, FastBatch: fastBatch,
 		QueryPolicy: watch.QueryPolicy(o.QueryPolicy), AllowedQueries: o.AllowedQueries, MinInterval: o.MinInterval.Duration,
-		NamespaceWorkers: o.NamespaceWorkers,
+		NamespaceWorkers: namespaceWorkers(o),
 		FullCache:        !o.LeanCache, Recorder: a.recorder, Monitor: a.rec, Defaults: o.Defaults,
 		SpikeWindow: o.SpikeWindow.Duration, SpikeResolution: o.SpikeResolution.Duration,
 		Tracer: tracer, Builtin: predict.DefaultSeasonal(), External: external,
@@ -419,6 +419,16 @@ func predictorClient(o *Options) (scaler.Predictor, error) {
 		c.HTTP = hc
 	}
 	return c, nil
+}
+
+// namespaceWorkers is the per-namespace limit: none (every worker) when
+// the controller watches one namespace, where there is no other tenant
+// to leave workers to.
+func namespaceWorkers(o *Options) int {
+	if o.Namespace != "" && o.NamespaceWorkers == 0 {
+		return o.Workers
+	}
+	return o.NamespaceWorkers
 }
 
 // The rate of /metrics reviews: a scraper's answers are cached for

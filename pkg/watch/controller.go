@@ -171,6 +171,7 @@ type Controller struct {
 	// back on the queue as its evaluations end (fair.go).
 	nsRunning map[string]int
 	parked    map[string][]string
+	isParked  map[string]struct{}
 	// pendingStatus is each target's newest status not yet written; the
 	// statuses queue holds their keys (status.go).
 	pendingStatus map[string]Status
@@ -228,6 +229,7 @@ func New(cfg Config) (*Controller, error) {
 		nsWorkers:       cfg.NamespaceWorkers,
 		nsRunning:       map[string]int{},
 		parked:          map[string][]string{},
+		isParked:        map[string]struct{}{},
 		due:             map[string]time.Time{},
 		started:         map[string]time.Time{},
 		pendingStatus:   map[string]Status{},

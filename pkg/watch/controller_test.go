@@ -176,7 +176,7 @@ func TestUnknownKeysAndABadOptInAreNotSilent(t *testing.T) {
 	if _, err := h.client.AppsV1().Deployments("shop").Update(h.ctx, d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h.catchUp("frontend")
+	h.waitCache("frontend", func(d *appsv1.Deployment) bool { return d != nil && d.Annotations["autoscale.io/cooldown"] == "5m" })
 	h.evaluate("frontend", interval)
 	if st := h.status("frontend"); len(st.Warnings) != 0 {
 		t.Errorf("status warnings %q after the fix, want none", st.Warnings)

@@ -2,7 +2,6 @@ package watch
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"time"
 )
@@ -34,7 +33,8 @@ func (c *Controller) takeSlot(ns, k string) bool {
 		c.nsRunning[ns]++
 		return true
 	}
-	if !slices.Contains(c.parked[ns], k) {
+	if _, ok := c.isParked[k]; !ok {
+		c.isParked[k] = struct{}{}
 		c.parked[ns] = append(c.parked[ns], k)
 	}
 	return false
@@ -50,6 +50,7 @@ func (c *Controller) freeSlot(ns string) {
 	var next string
 	if p := c.parked[ns]; len(p) > 0 {
 		next = p[0]
+		delete(c.isParked, next)
 		if len(p) == 1 {
 			delete(c.parked, ns)
 		} else {

@@ -1,12 +1,15 @@
 package watch
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
 )
@@ -97,10 +100,17 @@ func TestAnnotationChangesDoNotRunTheQueryMoreOftenThanTheMinimumInterval(t *tes
 			t.Fatal(err)
 		}
 	}
-	h.catchUp("tenant")
-	h.ctrl.mu.Lock()
-	due := h.ctrl.due["shop/tenant"]
-	h.ctrl.mu.Unlock()
+	h.waitCache("tenant", func(d *appsv1.Deployment) bool { return d != nil && d.Annotations["autoscale.io/nonce"] == "19" })
+	// The cache is updated before the handlers run: wait for the handler.
+	var due time.Time
+	if err := wait.PollUntilContextTimeout(h.ctx, time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+		h.ctrl.mu.Lock()
+		defer h.ctrl.mu.Unlock()
+		due = h.ctrl.due["shop/tenant"]
+		return due.Before(start.Add(time.Minute)), nil
+	}); err != nil {
+		t.Fatalf("the annotation changes queued nothing (due %v)", due)
+	}
 	if want := start.Add(30 * time.Second); !due.Equal(want) {
 		t.Errorf("after 20 annotation changes the next evaluation is due %v, want %v (the minimum interval after the last)", due, want)
 	}
