@@ -67,6 +67,25 @@ type SeasonSpec struct {
 	Bucket  time.Duration
 	Length  int
 	Refresh time.Duration
+	// Background: read off the evaluation's path. The evaluation that is
+	// due for a refresh starts the read and decides without it; a later
+	// one adopts what it brought. (A first read of a week of history for
+	// thousands of targets takes long; decisions must not wait for it.)
+	// Off, the evaluation reads and waits, as a simulation must.
+	Background bool
+}
+
+// seasonReadLimit bounds a background read of the season.
+const seasonReadLimit = 5 * time.Minute
+
+// seasonRead is a read of the season under way in the background: its
+// result is written before done is closed, and read only after.
+type seasonRead struct {
+	at      time.Time
+	n       int
+	done    chan struct{}
+	samples []scaler.Sample
+	err     error
 }
 
 // SeasonalPredictor is a predictor that learns from a long history: the
@@ -90,6 +109,8 @@ type Cycle struct {
 	season    scaler.Season
 	seasonAt  time.Time
 	seasonErr error
+	// reading is the background read under way (nil: none).
+	reading *seasonRead
 	// spikeUntil ends the spike window the last trigger opened: until then
 	// every evaluation is a spike evaluation.
 	spikeUntil time.Time
@@ -270,8 +291,11 @@ func (c *Cycle) predict(ctx context.Context, o *Outcome, env Env, spec *scaler.S
 	switch {
 	case errors.Is(err, scaler.ErrNoForecastYet):
 		o.NoForecast = err
-		if c.seasonErr != nil {
+		switch {
+		case c.seasonErr != nil:
 			o.NoForecast = fmt.Errorf("%w (reading it: %v)", err, c.seasonErr)
+		case c.reading != nil:
+			o.NoForecast = fmt.Errorf("%w (reading it from Prometheus)", err)
 		}
 		return nil
 	case err != nil:
@@ -299,17 +323,45 @@ func (c *Cycle) predict(ctx context.Context, o *Outcome, env Env, spec *scaler.S
 // days do not change. A failed read keeps what it had and is tried again at
 // the next refresh; its error is reported with the forecast's absence.
 func (c *Cycle) refreshSeason(ctx context.Context, now time.Time, env Env) {
-	at := now.Truncate(env.Season.Refresh)
+	sp := env.Season
+	if r := c.reading; r != nil {
+		select {
+		case <-r.done:
+			c.reading = nil
+			c.adoptSeason(sp, r.at, r.n, r.samples, r.err)
+		default:
+			return // still reading: decide without it
+		}
+	}
+	at := now.Truncate(sp.Refresh)
 	if !c.seasonAt.IsZero() && !at.After(c.seasonAt) {
 		return
 	}
 	c.seasonAt = at
-	sp := env.Season
 	n := sp.Length
 	if c.season.Bucket == sp.Bucket && !c.season.End.IsZero() {
 		n = min(n, int(at.Sub(c.season.End)/sp.Bucket))
 	}
-	samples, err := env.Source.History(ctx, at, sp.Bucket, n)
+	if !sp.Background {
+		samples, err := env.Source.History(ctx, at, sp.Bucket, n)
+		c.adoptSeason(sp, at, n, samples, err)
+		return
+	}
+	r := &seasonRead{at: at, n: n, done: make(chan struct{})}
+	c.reading = r
+	// The evaluation's context ends with the evaluation; the read's values
+	// (trace, logger) carry over.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), seasonReadLimit)
+	go func() {
+		defer close(r.done)
+		defer cancel()
+		r.samples, r.err = env.Source.History(rctx, at, sp.Bucket, n)
+	}()
+}
+
+// adoptSeason takes the n buckets read up to at into the season: the whole
+// of it, or the buckets since the last refresh.
+func (c *Cycle) adoptSeason(sp SeasonSpec, at time.Time, n int, samples []scaler.Sample, err error) {
 	c.seasonErr = err
 	switch {
 	case err != nil:

@@ -204,3 +204,44 @@ func TestTheSeasonIsReadAtEachRefreshAndScalesAhead(t *testing.T) {
 		t.Errorf("season read failed: no forecast %v, desired %d", o.NoForecast, o.Decision.Desired)
 	}
 }
+
+// blockedHistory is a seasonal source whose season reads wait for release.
+type blockedHistory struct {
+	*seasonal
+	release chan struct{}
+}
+
+func (b blockedHistory) History(ctx context.Context, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
+	if step == time.Minute {
+		<-b.release
+	}
+	return b.seasonal.History(ctx, end, step, n)
+}
+
+// TestABackgroundSeasonReadDoesNotHoldTheDecision: with Background, the
+// evaluation due for the first read decides reactively at once (the read
+// waits on a source that does not answer) and says why; an evaluation
+// after the read ended forecasts from it.
+func TestABackgroundSeasonReadDoesNotHoldTheDecision(t *testing.T) {
+	sp := spec(t, map[string]string{"strategy": "max", "predictor": "builtin", "predictive-horizon": "75s", "interval": "15s", "max-replicas": "40"})
+	src := blockedHistory{&seasonal{first: t0.Add(-50 * time.Hour), reads: map[time.Duration]int{}}, make(chan struct{})}
+	env := Env{Source: src, Predictor: peakPredictor{}, Season: SeasonSpec{Bucket: time.Minute, Length: 2 * 1440, Refresh: 10 * time.Minute, Background: true}}
+	c := New(time.Time{})
+	o := c.Evaluate(context.Background(), t0.Add(time.Minute), sp, 3, env)
+	if !errors.Is(o.NoForecast, scaler.ErrNoForecastYet) || !strings.Contains(o.NoForecast.Error(), "reading it from Prometheus") || o.Decision.Desired != 3 {
+		t.Errorf("while the season is read: no forecast %v, desired %d; want reactive (3) and why", o.NoForecast, o.Decision.Desired)
+	}
+	c.Commit(o, false, t0.Add(time.Minute))
+	// Still reading: no second read is started.
+	o = c.Evaluate(context.Background(), t0.Add(time.Minute+5*time.Second), sp, 3, env)
+	c.Commit(o, false, t0.Add(time.Minute+5*time.Second))
+	close(src.release)
+	<-c.reading.done
+	o = c.Evaluate(context.Background(), t0.Add(time.Minute+10*time.Second), sp, 3, env)
+	if o.SeasonDays != 2 || o.NoForecast != nil || o.Decision.Desired < 24 {
+		t.Errorf("after the read: days %d, no forecast %v, desired %d; want the forecast's 24", o.SeasonDays, o.NoForecast, o.Decision.Desired)
+	}
+	if got := src.reads[time.Minute]; got != 1 {
+		t.Errorf("season read %d times, want 1", got)
+	}
+}

@@ -349,6 +349,9 @@ func (c *Controller) env(d workload, spec *scaler.Spec, due time.Time) cycle.Env
 	env := cycle.Env{Source: src, Namespace: d.GetNamespace(), Name: d.GetName()}
 	if sp, ok := p.(cycle.SeasonalPredictor); ok {
 		env.Season = sp.Season()
+		// The first read of a week of every target's history must not
+		// hold decisions back (a start, a takeover during a spike).
+		env.Season.Background = true
 	}
 	if p != nil {
 		env.Predictor = tracedPredictor{p: p, tracer: c.tracer, kind: spec.Predictor}
