@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,7 +31,33 @@ type Batch struct {
 	// ranges holds the last range query of each (step, n): a warm-up's
 	// and a season's refresh do not evict each other.
 	rangesMu sync.Mutex
-	ranges   map[string]*shared[map[string][]scaler.Sample]
+	ranges   map[string]*shared[*rangeResult]
+}
+
+// rangeResult is a grouped range query's answer: each key's samples, or,
+// for a read longer than RangeChunk, each key's values on the step grid
+// as float32 (NaN: no sample), which takes a quarter of the memory.
+type rangeResult struct {
+	samples map[string][]scaler.Sample
+	start   time.Time
+	step    time.Duration
+	dense   map[string][]float32
+}
+
+// of returns key's samples, oldest first.
+func (r *rangeResult) of(key string) []scaler.Sample {
+	if r.dense == nil {
+		return r.samples[key]
+	}
+	v := r.dense[key]
+	out := make([]scaler.Sample, 0, len(v))
+	for i, x := range v {
+		if x == x { // not NaN
+			t := r.start.Add(time.Duration(i) * r.step)
+			out = append(out, scaler.Sample{T: float64(t.UnixMilli()) / 1000, RPS: float64(x)})
+		}
+	}
+	return out
 }
 
 // shared is the last result of a query, by the key it was run for: the
@@ -83,6 +110,13 @@ func (s *shared[T]) getFor(key string, ttl time.Duration, run func() (T, error))
 // every target's history at once is one large query (5,000 targets: 14 s
 // on 2 cores, 146 MB of JSON), read once per process.
 const RangeTimeout = time.Minute
+
+// RangeChunk is the longest span one grouped range query covers: a longer
+// read (a week of every target's history) is made of queries a day long,
+// run one after another, each decoded into the result before the next is
+// asked for, so that a read holds one day's answer in memory at a time,
+// not the week's.
+const RangeChunk = 24 * time.Hour
 
 // RangeKeep is how long a grouped range query's answer is kept for the
 // targets that read it: those that start or refresh together do so within
@@ -169,29 +203,79 @@ func (b *Batch) RPSHistory(ctx context.Context, key string, end time.Time, step 
 	shape := fmt.Sprintf("%d/%d", step, n)
 	b.rangesMu.Lock()
 	if b.ranges == nil {
-		b.ranges = map[string]*shared[map[string][]scaler.Sample]{}
+		b.ranges = map[string]*shared[*rangeResult]{}
 	}
 	r := b.ranges[shape]
 	if r == nil {
-		r = &shared[map[string][]scaler.Sample]{}
+		r = &shared[*rangeResult]{}
 		b.ranges[shape] = r
 	}
 	b.rangesMu.Unlock()
-	res, err := r.getFor(fmt.Sprintf("%d/%s", end.UnixNano(), shape), RangeKeep, func() (map[string][]scaler.Sample, error) {
-		return b.runRange(ctx, end, step, n)
+	res, err := r.getFor(fmt.Sprintf("%d/%s", end.UnixNano(), shape), RangeKeep, func() (*rangeResult, error) {
+		if time.Duration(n)*step > RangeChunk {
+			return b.runChunked(ctx, end, step, n)
+		}
+		m, err := b.runRange(ctx, end.Add(-time.Duration(n)*step), end, step)
+		if err != nil {
+			return nil, err
+		}
+		out := &rangeResult{samples: make(map[string][]scaler.Sample, len(m))}
+		for _, series := range m {
+			samples := make([]scaler.Sample, 0, len(series.Values))
+			for _, p := range series.Values {
+				samples = append(samples, scaler.Sample{T: float64(p.Timestamp) / 1000, RPS: float64(p.Value)})
+			}
+			out.samples[b.key(series.Metric)] = samples
+		}
+		return out, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return res[key], nil
+	return res.of(key), nil
 }
 
-func (b *Batch) runRange(ctx context.Context, end time.Time, step time.Duration, n int) (map[string][]scaler.Sample, error) {
+// runChunked reads the n+1 steps from end-n*step to end in queries of at
+// most RangeChunk, oldest first, into float32 values on the step grid.
+func (b *Batch) runChunked(ctx context.Context, end time.Time, step time.Duration, n int) (*rangeResult, error) {
+	start := end.Add(-time.Duration(n) * step)
+	out := &rangeResult{start: start, step: step, dense: map[string][]float32{}}
+	per := max(1, int(RangeChunk/step))
+	for i0 := 0; i0 <= n; i0 += per {
+		i1 := min(i0+per-1, n)
+		m, err := b.runRange(ctx, start.Add(time.Duration(i0)*step), start.Add(time.Duration(i1)*step), step)
+		if err != nil {
+			return nil, err
+		}
+		for _, series := range m {
+			k := b.key(series.Metric)
+			v := out.dense[k]
+			if v == nil {
+				v = make([]float32, n+1)
+				for i := range v {
+					v[i] = float32(math.NaN())
+				}
+				out.dense[k] = v
+			}
+			for _, p := range series.Values {
+				i := int(math.Round(float64(p.Timestamp.Time().Sub(start)) / float64(step)))
+				if i >= 0 && i <= n {
+					v[i] = float32(p.Value)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// runRange runs the grouped query over [start, end], with a timeout of its
+// own: other targets share the answer.
+func (b *Batch) runRange(ctx context.Context, start, end time.Time, step time.Duration) (model.Matrix, error) {
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(b.src.timeout, RangeTimeout))
 	defer cancel()
-	start := time.Now()
-	val, _, _, err := b.src.api.QueryRange(qctx, b.query, promv1.Range{Start: end.Add(-time.Duration(n) * step), End: end, Step: step})
-	b.src.rec.observeQuery(time.Since(start))
+	began := time.Now()
+	val, _, _, err := b.src.api.QueryRange(qctx, b.query, promv1.Range{Start: start, End: end, Step: step})
+	b.src.rec.observeQuery(time.Since(began))
 	if err != nil {
 		return nil, fmt.Errorf("grouped range query %q: %w", b.query, err)
 	}
@@ -199,13 +283,5 @@ func (b *Batch) runRange(ctx context.Context, end time.Time, step time.Duration,
 	if !ok {
 		return nil, fmt.Errorf("grouped range query %q returned a %v, want a matrix", b.query, typeOf(val))
 	}
-	out := make(map[string][]scaler.Sample, len(m))
-	for _, series := range m {
-		samples := make([]scaler.Sample, 0, len(series.Values))
-		for _, p := range series.Values {
-			samples = append(samples, scaler.Sample{T: float64(p.Timestamp) / 1000, RPS: float64(p.Value)})
-		}
-		out[b.key(series.Metric)] = samples
-	}
-	return out, nil
+	return m, nil
 }

@@ -1,0 +1,89 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+)
+
+// TestALongGroupedReadIsMadeOfDayLongQueries: a read of two days and an
+// hour at a 1-minute step is three range queries, each at most a day, and
+// every target gets each step's value once, in order, at its own time; a
+// target with a gap has the gap left out, as in one query.
+func TestALongGroupedReadIsMadeOfDayLongQueries(t *testing.T) {
+	end := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	gapFrom, gapTo := end.Add(-30*time.Hour), end.Add(-29*time.Hour)
+	var mu sync.Mutex
+	var spans []time.Duration
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		f := func(k string) float64 { v, _ := strconv.ParseFloat(r.Form.Get(k), 64); return v }
+		start, stop, step := f("start"), f("end"), f("step")
+		mu.Lock()
+		spans = append(spans, time.Duration((stop-start)*float64(time.Second)))
+		mu.Unlock()
+		var a, b []string
+		for ts := start; ts <= stop; ts += step {
+			// a's value is its minute of the day: each step tells where it is.
+			a = append(a, fmt.Sprintf(`[%.3f,"%d"]`, ts, int(ts)/60%1440))
+			if at := time.Unix(int64(ts), 0); at.Before(gapFrom) || !at.Before(gapTo) {
+				b = append(b, fmt.Sprintf(`[%.3f,"7"]`, ts))
+			}
+		}
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":[`+
+			`{"metric":{"namespace":"shop","service":"a"},"values":[%s]},{"metric":{"namespace":"shop","service":"b"},"values":[%s]}]}}`,
+			strings.Join(a, ","), strings.Join(b, ","))
+	}))
+	defer srv.Close()
+	c, err := api.NewClient(api.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := NewBatch(NewSource(promv1.NewAPI(c), time.Second, nil), "grouped", "namespace", "service")
+	n := 2*1440 + 60
+	got, err := batch.RPSHistory(context.Background(), "shop/a", end, time.Minute, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(spans) != 3 {
+		t.Fatalf("%d range queries, want 3", len(spans))
+	}
+	for _, sp := range spans {
+		if sp >= RangeChunk {
+			t.Errorf("a range query spans %v, want less than %v", sp, RangeChunk)
+		}
+	}
+	if len(got) != n+1 {
+		t.Fatalf("a: %d samples, want %d", len(got), n+1)
+	}
+	for i, s := range got {
+		at := end.Add(-time.Duration(n-i) * time.Minute)
+		if s.T != float64(at.Unix()) || s.RPS != float64(at.Unix()/60%1440) {
+			t.Fatalf("a's sample %d = %+v, want %v at %d", i, s, float64(at.Unix()/60%1440), at.Unix())
+		}
+	}
+	gb, err := batch.RPSHistory(context.Background(), "shop/b", end, time.Minute, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(spans) != 3 {
+		t.Errorf("b's read ran %d more queries, want the shared answer", len(spans)-3)
+	}
+	if len(gb) != n+1-60 {
+		t.Errorf("b: %d samples, want %d (an hour's gap left out)", len(gb), n+1-60)
+	}
+	for _, s := range gb {
+		if at := time.Unix(int64(s.T), 0); !at.Before(gapFrom) && at.Before(gapTo) {
+			t.Fatalf("b has a sample in its gap: %+v", s)
+		}
+	}
+}
