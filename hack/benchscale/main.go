@@ -71,6 +71,10 @@ type result struct {
 	cpuSecondsPerCycle float64
 	forecasts          float64 // targets with a forecast after the first cycle
 	noForecast         string  // why the first target has none, from its status
+	// allForecasts is when every target had a forecast, from the start
+	// (0: not asked, -1: not within 10 minutes): the season is read off
+	// the evaluations' path, so decisions do not wait for it.
+	allForecasts time.Duration
 }
 
 func run(sizes string, share float64, interval time.Duration, cycles int, binDir string, history time.Duration, only string) error {
@@ -328,6 +332,16 @@ func measure(ctx context.Context, env *localenv.Env, client kubernetes.Interface
 	if len(cycleTimes) < cycles {
 		r.cycle = -1 // some cycle never finished within its interval
 	}
+	if !strings.HasSuffix(path, "no forecast") {
+		r.allForecasts = -1
+		for time.Since(start) < 10*time.Minute {
+			if m, err := scrape(metricsURL); err == nil && m.count("reactive_autoscaler_target_predicted_rps") >= float64(managed) {
+				r.allForecasts = time.Since(start)
+				break
+			}
+			time.Sleep(time.Second)
+		}
+	}
 	if r.rssMB, r.peakRSSMB, err = p.Memory(); err != nil {
 		return r, err
 	}
@@ -458,7 +472,7 @@ func cpuSeconds(pid int) (float64, error) {
 
 func report(w *os.File, rs []result, interval time.Duration) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "N\tmanaged\tpath\tfirst cycle\tsteady cycle\tp50 lag\tp99 lag\tqueries/cycle\tCPU s/cycle\tRSS MB\tpeak RSS MB\tforecasts\t\n")
+	fmt.Fprintf(tw, "N\tmanaged\tpath\tfirst cycle\tsteady cycle\tp50 lag\tp99 lag\tqueries/cycle\tCPU s/cycle\tRSS MB\tpeak RSS MB\tforecasts\tall forecast\t\n")
 	for _, r := range rs {
 		cycle := r.cycle.Round(10 * time.Millisecond).String()
 		if r.cycle < 0 {
@@ -467,8 +481,15 @@ func report(w *os.File, rs []result, interval time.Duration) {
 		if r.path == "naive" {
 			cycle = "(not aligned)"
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%.3fs\t%.3fs\t%.0f\t%.2f\t%.0f\t%.0f\t%.0f\t\n", r.n, r.managed, r.path,
-			r.firstCycle.Round(100*time.Millisecond), cycle, r.lagP50, r.lagP99, r.queriesPerCycle, r.cpuSecondsPerCycle, r.rssMB, r.peakRSSMB, r.forecasts)
+		all := "-"
+		switch {
+		case r.allForecasts < 0:
+			all = "> 10m"
+		case r.allForecasts > 0:
+			all = r.allForecasts.Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%.3fs\t%.3fs\t%.0f\t%.2f\t%.0f\t%.0f\t%.0f\t%s\t\n", r.n, r.managed, r.path,
+			r.firstCycle.Round(100*time.Millisecond), cycle, r.lagP50, r.lagP99, r.queriesPerCycle, r.cpuSecondsPerCycle, r.rssMB, r.peakRSSMB, r.forecasts, all)
 	}
 	_ = tw.Flush()
 	byPath := map[int]map[string]result{}

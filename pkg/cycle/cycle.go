@@ -75,6 +75,10 @@ type SeasonSpec struct {
 	Background bool
 }
 
+// ErrSeasonReading: the season is being read in the background; the
+// forecast comes with an evaluation after the read.
+var ErrSeasonReading = errors.New("reading it from Prometheus")
+
 // seasonReadLimit bounds a background read of the season.
 const seasonReadLimit = 5 * time.Minute
 
@@ -295,7 +299,7 @@ func (c *Cycle) predict(ctx context.Context, o *Outcome, env Env, spec *scaler.S
 		case c.seasonErr != nil:
 			o.NoForecast = fmt.Errorf("%w (reading it: %v)", err, c.seasonErr)
 		case c.reading != nil:
-			o.NoForecast = fmt.Errorf("%w (reading it from Prometheus)", err)
+			o.NoForecast = fmt.Errorf("%w (%w)", err, ErrSeasonReading)
 		}
 		return nil
 	case err != nil:

@@ -298,7 +298,11 @@ func (c *Controller) apply(ctx context.Context, d workload, spec *scaler.Spec, o
 // first predictions are scored.
 func (c *Controller) reportStatus(k string, t *target, spec *scaler.Spec, o cycle.Outcome, scaled bool, now time.Time) {
 	st, changed := nextStatus(t.status, o.Decision, o.Input.NoData, scaled, spec.DryRun, now)
-	if ps, psChanged := predictorStatus(t.status.Predictor, spec, t.cycle.Shadow(), o); changed || (psChanged && now.Sub(t.statusWritten) >= predictorStatusEvery(k)) {
+	ps, psChanged := predictorStatus(t.status.Predictor, spec, t.cycle.Shadow(), o)
+	// A status that says the history is being read is out of date as soon
+	// as the read ends: that change is written at once.
+	wasReading := t.status.Predictor != nil && strings.Contains(t.status.Predictor.NoForecast, cycle.ErrSeasonReading.Error())
+	if changed || (psChanged && (wasReading || now.Sub(t.statusWritten) >= predictorStatusEvery(k))) {
 		st.Predictor, changed = ps, true
 	}
 	if changed {
