@@ -50,7 +50,7 @@ func main() {
 	interval := flag.Duration("interval", 30*time.Second, "evaluation interval (the default)")
 	cycles := flag.Int("cycles", 2, "steady-state cycles measured per run")
 	binDir := flag.String("bin", "bin", "directory of reactive-autoscaler, etcd, kube-apiserver")
-	only := flag.String("paths", "", "comma-separated paths to run (default all: batched, batched without forecasts, naive)")
+	only := flag.String("paths", "", "comma-separated paths to run: batched, no-forecast (batched without forecasts), naive (default all)")
 	history := flag.Duration("history", 26*time.Hour, "history backfilled per service before measuring (0: none); a day is what the forecaster needs")
 	flag.Parse()
 	if err := run(*sizes, *share, *interval, *cycles, *binDir, *history, *only); err != nil {
@@ -130,7 +130,7 @@ func run(sizes string, share float64, interval time.Duration, cycles int, binDir
 			return err
 		}
 		for _, path := range paths {
-			if only != "" && !slices.Contains(strings.Split(only, ","), path) {
+			if only != "" && !slices.Contains(strings.Split(only, ","), strings.ReplaceAll(strings.TrimPrefix(path, "batched, "), " ", "-")) {
 				continue
 			}
 			r, err := measure(ctx, env, client, bin, ns, n, managed, path, interval, cycles)

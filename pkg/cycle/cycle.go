@@ -83,13 +83,12 @@ var ErrSeasonReading = errors.New("reading it from Prometheus")
 const seasonReadLimit = 5 * time.Minute
 
 // seasonRead is a read of the season under way in the background: its
-// result is written before done is closed, and read only after.
+// result (the season it makes, already compact) is written before done is
+// closed, and read only after.
 type seasonRead struct {
-	at      time.Time
-	n       int
-	done    chan struct{}
-	samples []scaler.Sample
-	err     error
+	done   chan struct{}
+	season scaler.Season
+	err    error
 }
 
 // SeasonalPredictor is a predictor that learns from a long history: the
@@ -332,7 +331,9 @@ func (c *Cycle) refreshSeason(ctx context.Context, now time.Time, env Env) {
 		select {
 		case <-r.done:
 			c.reading = nil
-			c.adoptSeason(sp, r.at, r.n, r.samples, r.err)
+			if c.seasonErr = r.err; r.err == nil {
+				c.season = r.season
+			}
 		default:
 			return // still reading: decide without it
 		}
@@ -348,30 +349,33 @@ func (c *Cycle) refreshSeason(ctx context.Context, now time.Time, env Env) {
 	}
 	if !sp.Background {
 		samples, err := env.Source.History(ctx, at, sp.Bucket, n)
-		c.adoptSeason(sp, at, n, samples, err)
+		if c.seasonErr = err; err == nil {
+			c.season = seasonOf(c.season, sp, at, n, samples)
+		}
 		return
 	}
-	r := &seasonRead{at: at, n: n, done: make(chan struct{})}
+	r := &seasonRead{done: make(chan struct{})}
 	c.reading = r
 	// The evaluation's context ends with the evaluation; the read's values
-	// (trace, logger) carry over.
+	// (trace, logger) carry over. Nothing writes c.season until the read
+	// is adopted, so the read may build on it meanwhile.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), seasonReadLimit)
+	prev := c.season
 	go func() {
 		defer close(r.done)
 		defer cancel()
-		r.samples, r.err = env.Source.History(rctx, at, sp.Bucket, n)
+		samples, err := env.Source.History(rctx, at, sp.Bucket, n)
+		if r.err = err; err == nil {
+			r.season = seasonOf(prev, sp, at, n, samples)
+		}
 	}()
 }
 
-// adoptSeason takes the n buckets read up to at into the season: the whole
-// of it, or the buckets since the last refresh.
-func (c *Cycle) adoptSeason(sp SeasonSpec, at time.Time, n int, samples []scaler.Sample, err error) {
-	c.seasonErr = err
-	switch {
-	case err != nil:
-	case n < sp.Length:
-		c.season = c.season.Extend(at, samples, sp.Length)
-	default:
-		c.season = scaler.NewSeason(at, sp.Bucket, sp.Length, samples)
+// seasonOf is prev brought up to at with the n buckets read: the whole
+// season, or the buckets since the last refresh appended.
+func seasonOf(prev scaler.Season, sp SeasonSpec, at time.Time, n int, samples []scaler.Sample) scaler.Season {
+	if n < sp.Length {
+		return prev.Extend(at, samples, sp.Length)
 	}
+	return scaler.NewSeason(at, sp.Bucket, sp.Length, samples)
 }

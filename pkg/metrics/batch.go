@@ -36,12 +36,19 @@ type Batch struct {
 
 // rangeResult is a grouped range query's answer: each key's samples, or,
 // for a read longer than RangeChunk, each key's values on the step grid
-// as float32 (NaN: no sample), which takes a quarter of the memory.
+// as float32 from its first sample on (NaN: no sample), which takes a
+// quarter of the memory.
 type rangeResult struct {
 	samples map[string][]scaler.Sample
 	start   time.Time
 	step    time.Duration
-	dense   map[string][]float32
+	dense   map[string]denseSeries
+}
+
+// denseSeries holds a series' values from step first of the grid on.
+type denseSeries struct {
+	first  int
+	values []float32
 }
 
 // of returns key's samples, oldest first.
@@ -49,11 +56,11 @@ func (r *rangeResult) of(key string) []scaler.Sample {
 	if r.dense == nil {
 		return r.samples[key]
 	}
-	v := r.dense[key]
-	out := make([]scaler.Sample, 0, len(v))
-	for i, x := range v {
+	d := r.dense[key]
+	out := make([]scaler.Sample, 0, len(d.values))
+	for i, x := range d.values {
 		if x == x { // not NaN
-			t := r.start.Add(time.Duration(i) * r.step)
+			t := r.start.Add(time.Duration(d.first+i) * r.step)
 			out = append(out, scaler.Sample{T: float64(t.UnixMilli()) / 1000, RPS: float64(x)})
 		}
 	}
@@ -239,7 +246,7 @@ func (b *Batch) RPSHistory(ctx context.Context, key string, end time.Time, step 
 // most RangeChunk, oldest first, into float32 values on the step grid.
 func (b *Batch) runChunked(ctx context.Context, end time.Time, step time.Duration, n int) (*rangeResult, error) {
 	start := end.Add(-time.Duration(n) * step)
-	out := &rangeResult{start: start, step: step, dense: map[string][]float32{}}
+	out := &rangeResult{start: start, step: step, dense: map[string]denseSeries{}}
 	per := max(1, int(RangeChunk/step))
 	for i0 := 0; i0 <= n; i0 += per {
 		i1 := min(i0+per-1, n)
@@ -248,19 +255,25 @@ func (b *Batch) runChunked(ctx context.Context, end time.Time, step time.Duratio
 			return nil, err
 		}
 		for _, series := range m {
+			if len(series.Values) == 0 {
+				continue
+			}
 			k := b.key(series.Metric)
-			v := out.dense[k]
-			if v == nil {
-				v = make([]float32, n+1)
-				for i := range v {
-					v[i] = float32(math.NaN())
+			d, ok := out.dense[k]
+			if !ok {
+				// Chunks come oldest first: a series' first chunk holds its
+				// first sample, and nothing before it is kept.
+				d.first = max(0, min(n, int(math.Round(float64(series.Values[0].Timestamp.Time().Sub(start))/float64(step)))))
+				d.values = make([]float32, n+1-d.first)
+				for i := range d.values {
+					d.values[i] = float32(math.NaN())
 				}
-				out.dense[k] = v
+				out.dense[k] = d
 			}
 			for _, p := range series.Values {
-				i := int(math.Round(float64(p.Timestamp.Time().Sub(start)) / float64(step)))
-				if i >= 0 && i <= n {
-					v[i] = float32(p.Value)
+				i := int(math.Round(float64(p.Timestamp.Time().Sub(start))/float64(step))) - d.first
+				if i >= 0 && i < len(d.values) {
+					d.values[i] = float32(p.Value)
 				}
 			}
 		}

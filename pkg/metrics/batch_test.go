@@ -31,17 +31,21 @@ func TestALongGroupedReadIsMadeOfDayLongQueries(t *testing.T) {
 		mu.Lock()
 		spans = append(spans, time.Duration((stop-start)*float64(time.Second)))
 		mu.Unlock()
-		var a, b []string
+		var a, b, c []string
 		for ts := start; ts <= stop; ts += step {
 			// a's value is its minute of the day: each step tells where it is.
 			a = append(a, fmt.Sprintf(`[%.3f,"%d"]`, ts, int(ts)/60%1440))
 			if at := time.Unix(int64(ts), 0); at.Before(gapFrom) || !at.Before(gapTo) {
 				b = append(b, fmt.Sprintf(`[%.3f,"7"]`, ts))
 			}
+			if !time.Unix(int64(ts), 0).Before(end.Add(-3 * time.Hour)) {
+				c = append(c, fmt.Sprintf(`[%.3f,"9"]`, ts))
+			}
 		}
 		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":[`+
-			`{"metric":{"namespace":"shop","service":"a"},"values":[%s]},{"metric":{"namespace":"shop","service":"b"},"values":[%s]}]}}`,
-			strings.Join(a, ","), strings.Join(b, ","))
+			`{"metric":{"namespace":"shop","service":"a"},"values":[%s]},{"metric":{"namespace":"shop","service":"b"},"values":[%s]},`+
+			`{"metric":{"namespace":"shop","service":"c"},"values":[%s]}]}}`,
+			strings.Join(a, ","), strings.Join(b, ","), strings.Join(c, ","))
 	}))
 	defer srv.Close()
 	c, err := api.NewClient(api.Config{Address: srv.URL})
@@ -85,5 +89,41 @@ func TestALongGroupedReadIsMadeOfDayLongQueries(t *testing.T) {
 		if at := time.Unix(int64(s.T), 0); !at.Before(gapFrom) && at.Before(gapTo) {
 			t.Fatalf("b has a sample in its gap: %+v", s)
 		}
+	}
+}
+
+// TestAYoungSeriesKeepsOnlyWhatItHas: in a long read, a series that
+// starts three hours before the end holds three hours of values, not the
+// whole span's.
+func TestAYoungSeriesKeepsOnlyWhatItHas(t *testing.T) {
+	end := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		f := func(k string) float64 { v, _ := strconv.ParseFloat(r.Form.Get(k), 64); return v }
+		var c []string
+		for ts := f("start"); ts <= f("end"); ts += f("step") {
+			if !time.Unix(int64(ts), 0).Before(end.Add(-3 * time.Hour)) {
+				c = append(c, fmt.Sprintf(`[%.3f,"9"]`, ts))
+			}
+		}
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"namespace":"shop","service":"c"},"values":[%s]}]}}`, strings.Join(c, ","))
+	}))
+	defer srv.Close()
+	cl, err := api.NewClient(api.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := NewBatch(NewSource(promv1.NewAPI(cl), time.Second, nil), "grouped", "namespace", "service")
+	n := 7 * 1440
+	res, err := batch.runChunked(context.Background(), end, time.Minute, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := res.dense["shop/c"]
+	if len(d.values) != 181 || d.first != n-180 {
+		t.Errorf("a 3-hour series holds %d values from step %d, want 181 from %d", len(d.values), d.first, n-180)
+	}
+	if got := res.of("shop/c"); len(got) != 181 || got[0].T != float64(end.Add(-3*time.Hour).Unix()) || got[180].RPS != 9 {
+		t.Errorf("its samples: %d, first at %v", len(got), got[0].T)
 	}
 }
