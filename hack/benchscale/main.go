@@ -288,6 +288,20 @@ func measure(ctx context.Context, env *localenv.Env, client kubernetes.Interface
 		}
 	}
 
+	// Every target's forecast: the season is read off the evaluations'
+	// path and adopted by a later evaluation. The steady state is
+	// measured once they forecast.
+	if !strings.HasSuffix(path, "no forecast") {
+		r.allForecasts = -1
+		for time.Since(start) < 10*time.Minute {
+			if m, err := scrape(metricsURL); err == nil && m.count("reactive_autoscaler_target_predicted_rps") >= float64(managed) {
+				r.allForecasts = time.Since(start)
+				break
+			}
+			time.Sleep(time.Second)
+		}
+	}
+
 	// Steady state from the next tick on.
 	next := time.Now().Truncate(interval).Add(interval)
 	time.Sleep(time.Until(next) - 200*time.Millisecond)
@@ -331,16 +345,6 @@ func measure(ctx context.Context, env *localenv.Env, client kubernetes.Interface
 	}
 	if len(cycleTimes) < cycles {
 		r.cycle = -1 // some cycle never finished within its interval
-	}
-	if !strings.HasSuffix(path, "no forecast") {
-		r.allForecasts = -1
-		for time.Since(start) < 10*time.Minute {
-			if m, err := scrape(metricsURL); err == nil && m.count("reactive_autoscaler_target_predicted_rps") >= float64(managed) {
-				r.allForecasts = time.Since(start)
-				break
-			}
-			time.Sleep(time.Second)
-		}
 	}
 	if r.rssMB, r.peakRSSMB, err = p.Memory(); err != nil {
 		return r, err

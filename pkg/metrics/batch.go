@@ -12,6 +12,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 	"golang.org/x/sync/singleflight"
+	"k8s.io/klog/v2"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
@@ -123,7 +124,7 @@ const RangeTimeout = time.Minute
 // run one after another, each decoded into the result before the next is
 // asked for, so that a read holds one day's answer in memory at a time,
 // not the week's.
-const RangeChunk = 24 * time.Hour
+const RangeChunk = 6 * time.Hour
 
 // RangeKeep is how long a grouped range query's answer is kept for the
 // targets that read it: those that start or refresh together do so within
@@ -248,7 +249,13 @@ func (b *Batch) runChunked(ctx context.Context, end time.Time, step time.Duratio
 	start := end.Add(-time.Duration(n) * step)
 	out := &rangeResult{start: start, step: step, dense: map[string]denseSeries{}}
 	per := max(1, int(RangeChunk/step))
+	began, queries := time.Now(), 0
+	defer func() {
+		klog.FromContext(ctx).Info("Read a long history with a grouped range query", "query", b.query, "span", time.Duration(n)*step,
+			"step", step, "queries", queries, "series", len(out.dense), "took", time.Since(began).Round(time.Millisecond))
+	}()
 	for i0 := 0; i0 <= n; i0 += per {
+		queries++
 		i1 := min(i0+per-1, n)
 		m, err := b.runRange(ctx, start.Add(time.Duration(i0)*step), start.Add(time.Duration(i1)*step), step)
 		if err != nil {
