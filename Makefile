@@ -20,7 +20,7 @@ test: ## Unit tests with the race detector; the query-injection test with Promet
 	cd test/promql && go test -race $(GO_TEST_FLAGS) ./...
 
 .PHONY: lint
-lint: ## gofmt, go vet, and the import rule of pkg/scaler
+lint: ## gofmt, go vet, and the import rules of pkg/scaler and pkg/cycle
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
 	  if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	go vet ./...
