@@ -132,7 +132,7 @@ func newOptions() *Options {
 // AddFlags registers every option, with its default, on fs.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.configFile, "config", "", "YAML config file with any of the options below (flags given on the command line win)")
-	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file; empty = in-cluster config")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file; empty = $KUBECONFIG, else ~/.kube/config, else the in-cluster config (as kubectl)")
 	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "only manage Deployments in this namespace; empty = all namespaces")
 	fs.StringVar(&o.PrometheusURL, "prometheus-url", o.PrometheusURL, "Prometheus HTTP API base URL")
 	fs.DurationVar(&o.PrometheusTimeout.Duration, "prometheus-timeout", o.PrometheusTimeout.Duration, "timeout of one Prometheus query")
@@ -274,8 +274,8 @@ func (o *Options) Validate() error {
 	if o.MetricsAuth == "kubernetes" && o.MetricsTLSCertFile == "" && !o.MetricsAuthPlaintext {
 		return fmt.Errorf("--metrics-auth=kubernetes needs --metrics-tls-cert-file: scrapers send their tokens, which must not cross the network in the clear (--metrics-auth-plaintext to allow it on loopback or behind a mesh that encrypts)")
 	}
-	if o.PrometheusURL == "" {
-		return fmt.Errorf("--prometheus-url must be set")
+	if u, err := url.Parse(o.PrometheusURL); o.PrometheusURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--prometheus-url=%q: must be an http or https URL, such as http://prometheus.monitoring:9090", o.PrometheusURL)
 	}
 	if o.PredictorURL != "" {
 		if u, err := url.Parse(o.PredictorURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -100,6 +100,9 @@ func TestInvalidDefaultsAndLeaderElectionAreRejected(t *testing.T) {
 		"--query-policy=allowlist":  "needs --allowed-queries",
 		"--min-interval=0s":         "must be at least 1s",
 		"--metrics-auth=kubernetes": "needs --metrics-tls-cert-file",
+		"--prometheus-url=notaurl":  "must be an http or https URL",
+		"--prometheus-url=":         "must be an http or https URL",
+		"--namespace-workers=9":     "must be 0 to --workers",
 	} {
 		if _, err := parse(t, "", args); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", args, err, want)

@@ -28,7 +28,6 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/klog/v2"
@@ -124,9 +123,9 @@ func (a *app) build(ctx context.Context) (shutdown func(), err error) {
 			c()
 		}
 	}
-	restCfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	restCfg, err := restConfig(o.Kubeconfig)
 	if err != nil {
-		return shutdown, fmt.Errorf("building the API server config: %w", err)
+		return shutdown, err
 	}
 	restCfg.QPS, restCfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
 	// The identity in the user agent names this replica in the API server's

@@ -16,11 +16,25 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/watch"
 )
+
+// restConfig finds the cluster as kubectl does: the given kubeconfig file,
+// else $KUBECONFIG, else ~/.kube/config, else the in-cluster config of a
+// pod's ServiceAccount.
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("finding the cluster (--kubeconfig, $KUBECONFIG, ~/.kube/config, or in a pod its ServiceAccount): %w", err)
+	}
+	return cfg, nil
+}
 
 // newStatusCommand: what is managed, its replicas and the last decision,
 // read from the Deployments and StatefulSets and their autoscale.io/status
@@ -32,9 +46,7 @@ func newStatusCommand() *cobra.Command {
 		Short: "List the managed Deployments and StatefulSets: replicas, data health, last decision, predictor MAPE",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rules := clientcmd.NewDefaultClientConfigLoadingRules()
-			rules.ExplicitPath = kubeconfig
-			cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+			cfg, err := restConfig(kubeconfig)
 			if err != nil {
 				return err
 			}

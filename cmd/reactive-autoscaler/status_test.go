@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +56,29 @@ func TestPrintStatus(t *testing.T) {
 	}
 	if strings.Contains(got, "plain") {
 		t.Errorf("an unmanaged Deployment is listed:\n%s", got)
+	}
+}
+
+// TestTheClusterIsFoundAsKubectlFindsIt: without --kubeconfig, $KUBECONFIG
+// names the cluster; the flag wins over it.
+func TestTheClusterIsFoundAsKubectlFindsIt(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, server string) string {
+		path := filepath.Join(dir, name)
+		cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: %q}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: t}\n", server)
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	t.Setenv("KUBECONFIG", write("env", "https://from-env.example:6443"))
+	t.Setenv("HOME", dir) // no ~/.kube/config of the machine running the test
+	cfg, err := restConfig("")
+	if err != nil || cfg.Host != "https://from-env.example:6443" {
+		t.Errorf("without --kubeconfig: %v, %v; want $KUBECONFIG's cluster", cfg, err)
+	}
+	cfg, err = restConfig(write("flag", "https://from-flag.example:6443"))
+	if err != nil || cfg.Host != "https://from-flag.example:6443" {
+		t.Errorf("with --kubeconfig: %v, %v; want the flag's cluster", cfg, err)
 	}
 }
