@@ -63,7 +63,9 @@ comparison at equal cost over a sweep of --utilization, see make bench-quality.`
 	f.DurationVar(&o.world.Startup, "startup", o.world.Startup, "time until a new replica is ready")
 	f.DurationVar(&o.world.Scrape, "scrape-interval", o.world.Scrape, "Prometheus scrape interval; every Prometheus-fed loop runs half of it after a scrape unless --phase says otherwise")
 	f.DurationVar(&o.world.Phase, "phase", -1, "how long after a scrape ours, the HPA, KEDA and the alert rule read Prometheus (default half the scrape interval)")
-	f.Float64Var(&o.utilization, "utilization", o.utilization, "share of capacity every policy targets per replica")
+	// The flag's own default (-1) means "derived": print none but the help's.
+	f.Lookup("phase").DefValue = "0s"
+	f.Float64Var(&o.utilization, "utilization", o.utilization, "share of capacity every policy targets per replica, 0 < u <= 1")
 	f.StringSliceVar(&o.policies, "policies", nil, fmt.Sprintf("policies to run (default all: %s)", strings.Join(simulate.PolicyNames, ",")))
 	f.BoolVar(&o.jsonOut, "json", false, "print the scores as JSON")
 	f.StringVar(&o.svg, "svg", "", "write demand, capacity and replicas over time for each policy to this SVG file")
@@ -80,6 +82,12 @@ func runSimulate(ctx context.Context, out io.Writer, o simulateOptions) error {
 	}
 	if o.world.Scrape <= 0 {
 		return fmt.Errorf("--scrape-interval must be positive")
+	}
+	if !(o.utilization > 0 && o.utilization <= 1) {
+		return fmt.Errorf("--utilization=%v: must be a share of capacity, 0 < u <= 1", o.utilization)
+	}
+	if !(o.world.Capacity > 0) || o.world.Startup < 0 {
+		return fmt.Errorf("--capacity must be positive and --startup not negative")
 	}
 	if phase := o.world.Phase; phase < 0 {
 		o.world = o.world.WithScrape(o.world.Scrape)

@@ -71,3 +71,29 @@ func TestSimulateJSONAndSVGFromACSV(t *testing.T) {
 		t.Errorf("a bad annotation: %v", err)
 	}
 }
+
+// TestSimulateRefusesFlagsThatCannotMeanWhatTheySay, and its help names
+// one default for --phase.
+func TestSimulateRefusesFlagsThatCannotMeanWhatTheySay(t *testing.T) {
+	for _, args := range [][]string{{"--utilization", "2"}, {"--utilization", "0"}, {"--capacity", "0"}, {"--startup", "-1s"}} {
+		root := newRootCommand()
+		root.SetOut(&bytes.Buffer{})
+		root.SetErr(&bytes.Buffer{})
+		root.SetArgs(append([]string{"simulate"}, args...))
+		if err := root.Execute(); err == nil {
+			t.Errorf("simulate %v: accepted", args)
+		}
+	}
+	root := newRootCommand()
+	var help bytes.Buffer
+	root.SetOut(&help)
+	root.SetArgs([]string{"simulate", "--help"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(help.String(), "\n") {
+		if strings.Contains(line, "--phase") && strings.Count(line, "default") != 1 {
+			t.Errorf("--phase help names %d defaults: %q", strings.Count(line, "default"), line)
+		}
+	}
+}
