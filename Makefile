@@ -62,12 +62,16 @@ chart-docs: ## Regenerate charts/reactive-autoscaler/README.md from values.yaml
 	go run ./hack/chartdoc charts/reactive-autoscaler
 
 ARCH ?= $(shell go env GOARCH)
+# The tag the chart pulls by default (its appVersion), so that an image
+# built here is the one helm install asks for; the build's version and
+# commit are in the image's labels.
+IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' charts/reactive-autoscaler/Chart.yaml)
 
 .PHONY: image
 image: ## OCI image tarball bin/reactive-autoscaler-image.tar, no Docker engine needed (k3s ctr images import ...)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linux_$(ARCH)/reactive-autoscaler ./cmd/reactive-autoscaler
 	cd hack/tools/image && go run . --binary $(BIN)/linux_$(ARCH)/reactive-autoscaler --arch $(ARCH) \
-	  --tag reactive-autoscaler:$(VERSION) --version $(VERSION) --revision $(COMMIT) --out $(BIN)/reactive-autoscaler-image.tar
+	  --tag reactive-autoscaler:$(IMAGE_TAG) --version $(VERSION) --revision $(COMMIT) --out $(BIN)/reactive-autoscaler-image.tar
 
 .PHONY: image-test
 image-test: ## Build an image tarball and check its config and binary
@@ -75,7 +79,7 @@ image-test: ## Build an image tarball and check its config and binary
 
 .PHONY: docker
 docker: ## docker build (needs a Docker engine)
-	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t reactive-autoscaler:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t reactive-autoscaler:$(IMAGE_TAG) .
 
 KUBECTL   ?= kubectl
 NAMESPACE ?= autoscaling

@@ -460,3 +460,16 @@ func TestMetricsAuthAloneServesTLSAndTheRestIsExplicit(t *testing.T) {
 		t.Errorf("image %q, want pulled by digest", img)
 	}
 }
+
+// TestMakeImageTagsWhatTheChartPulls: the tag make image gives the tarball
+// is the image the chart's defaults ask for.
+func TestMakeImageTagsWhatTheChartPulls(t *testing.T) {
+	out, err := exec.Command("make", "-s", "-n", "-C", "../..", "image").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n image: %v\n%s", err, out)
+	}
+	img := find[appsv1.Deployment](t, render(t), "Deployment")[0].Spec.Template.Spec.Containers[0].Image
+	if !strings.Contains(string(out), "--tag "+img+" ") {
+		t.Errorf("make image tags other than the chart's image %q:\n%s", img, out)
+	}
+}
