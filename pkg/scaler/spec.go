@@ -337,13 +337,7 @@ func Managed(annotations map[string]string) bool {
 // error wraps ErrInvalidSpec and one *FieldError per problem.
 func Parse(name string, annotations, defaults map[string]string) (*Spec, error) {
 	p := parser{annotations: annotations, defaults: defaults}
-	for _, st := range settings {
-		// Set but empty is not "the default": it is a value that says
-		// nothing, most likely a template that rendered nothing.
-		if v, ok := annotations[AnnotationPrefix+st.Key]; ok && strings.TrimSpace(v) == "" {
-			p.fail(st.Key, "is empty; remove the annotation to use the default")
-		}
-	}
+	p.noneEmpty()
 	if v, src := p.lookup(KeyProfile); profiles[v] == nil {
 		p.fail(KeyProfile, "must be seed or recommended")
 	} else {
@@ -353,70 +347,19 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 		MinReplicas:       p.replicas(KeyMinReplicas),
 		MaxReplicas:       p.replicas(KeyMaxReplicas),
 		EMAAlpha:          p.float(KeyEMAAlpha, func(v float64) bool { return v > 0 && v <= 1 }, "must be a number with 0 < alpha <= 1"),
-		Interval:          p.duration(KeyInterval, time.Second),
 		Strategy:          Strategy(p.get(KeyStrategy)),
 		OverrideThreshold: p.int32(KeyOverrideThreshold, 0),
 		PredictiveWeight:  p.float(KeyPredictiveWeight, func(v float64) bool { return v >= 0 && v <= 1 }, "must be a number with 0 <= w <= 1"),
 		DryRun:            p.bool(KeyDryRun),
 		Paused:            p.bool(KeyPaused),
-		Service:           p.get(KeyService),
 	}
 	s.Warnings = unknownKeys(annotations)
-	if s.Service == "" {
-		s.Service = name
-	} else if !IsDNSLabel(s.Service) {
-		// The service is a label value in every built-in query: a DNS
-		// label, as Kubernetes names a Service, and nothing that could
-		// close the string it is pasted into.
-		p.fail(KeyService, "must be a DNS label (lowercase letters, digits and '-', at most 63), the name of a Service")
-	}
-	if s.ScaleDownStabilization = p.duration(KeyScaleDownStab, 0); s.ScaleDownStabilization > time.Hour {
-		p.fail(KeyScaleDownStab, "must be at most 1h")
-	}
-	if s.Lead = p.duration(KeyLeadTime, 0); s.Lead > 10*time.Minute {
-		p.fail(KeyLeadTime, "must be at most 10m")
-	}
-	if s.Interval > MaxInterval {
-		p.fail(KeyInterval, fmt.Sprintf("must be at most %v", MaxInterval))
-	}
-	cooldown := p.duration(KeyCooldown, 0)
-	s.ScaleUpCooldown, s.ScaleDownCooldown = cooldown, cooldown
-	if p.get(KeyScaleUpCooldown) != "" {
-		s.ScaleUpCooldown = p.duration(KeyScaleUpCooldown, 0)
-	}
-	if p.get(KeyScaleDownCooldown) != "" {
-		s.ScaleDownCooldown = p.duration(KeyScaleDownCooldown, 0)
-	}
-	for _, k := range []string{KeyCooldown, KeyScaleUpCooldown, KeyScaleDownCooldown} {
-		if d, err := time.ParseDuration(p.get(k)); err == nil && d > MaxCooldown {
-			p.fail(k, fmt.Sprintf("must be at most %v", MaxCooldown))
-		}
-	}
+	s.Service = p.service(name)
+	p.timing(s)
 	if s.MaxReplicas < s.MinReplicas && !p.failed(KeyMinReplicas, KeyMaxReplicas) {
 		p.fail(KeyMaxReplicas, fmt.Sprintf("must be >= min-replicas (%d)", s.MinReplicas))
 	}
-	switch s.Strategy {
-	case StrategyReactive, StrategyOverride, StrategyMax, StrategyWeighted, StrategySchedule:
-	default:
-		p.fail(KeyStrategy, "must be one of reactive, override, max, weighted, schedule")
-	}
-	s.Predictor = PredictorKind(p.get(KeyPredictor))
-	switch s.Predictor {
-	case PredictorBuiltin, PredictorExternal, PredictorNone:
-	default:
-		p.fail(KeyPredictor, "must be one of builtin, external, none")
-	}
-	if s.Horizon = p.duration(KeyPredictiveHorizon, time.Second); s.Horizon > 24*time.Hour {
-		p.fail(KeyPredictiveHorizon, "must be at most 24h")
-	}
-	if _, src := p.lookup(KeyStrategy); src == "profile" && s.Predictor == PredictorNone {
-		// A profile's strategy yields to predictor none set elsewhere: the
-		// profile without its forecast, not an error.
-		s.Strategy = StrategyReactive
-	}
-	if s.Strategy != StrategyReactive && s.Predictor == PredictorNone && !p.failed(KeyStrategy, KeyPredictor) {
-		p.fail(KeyStrategy, fmt.Sprintf("strategy %s needs a predictor, but predictor is none", s.Strategy))
-	}
+	p.predictive(s)
 	s.Table = p.table(s.MaxReplicas)
 	s.Query = p.query(name, s.Service)
 	s.DefaultQuery = p.get(KeyQuery) == DefaultQuery
@@ -431,6 +374,73 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 		return nil, &specError{errs: p.errs}
 	}
 	return s, nil
+}
+
+// noneEmpty fails every setting annotated with an empty value: set but
+// empty is not "the default", it is a value that says nothing, most likely
+// a template that rendered nothing.
+func (p *parser) noneEmpty() {
+	for _, st := range settings {
+		if v, ok := p.annotations[AnnotationPrefix+st.Key]; ok && strings.TrimSpace(v) == "" {
+			p.fail(st.Key, "is empty; remove the annotation to use the default")
+		}
+	}
+}
+
+// service is the value of {{.Service}}: the workload's name by default. It
+// is a label value in every built-in query, so a DNS label, as Kubernetes
+// names a Service, and nothing that could close the string it is pasted
+// into.
+func (p *parser) service(name string) string {
+	svc := p.get(KeyService)
+	if svc == "" {
+		return name
+	}
+	if !IsDNSLabel(svc) {
+		p.fail(KeyService, "must be a DNS label (lowercase letters, digits and '-', at most 63), the name of a Service")
+	}
+	return svc
+}
+
+// timing parses the durations of s: the interval, the cooldowns, the
+// scale-down stabilization and the lead time, each within its bounds.
+func (p *parser) timing(s *Spec) {
+	s.Interval = p.durationIn(KeyInterval, time.Second, MaxInterval)
+	s.ScaleDownStabilization = p.durationIn(KeyScaleDownStab, 0, time.Hour)
+	s.Lead = p.durationIn(KeyLeadTime, 0, 10*time.Minute)
+	cooldown := p.durationIn(KeyCooldown, 0, MaxCooldown)
+	s.ScaleUpCooldown, s.ScaleDownCooldown = cooldown, cooldown
+	if p.get(KeyScaleUpCooldown) != "" {
+		s.ScaleUpCooldown = p.durationIn(KeyScaleUpCooldown, 0, MaxCooldown)
+	}
+	if p.get(KeyScaleDownCooldown) != "" {
+		s.ScaleDownCooldown = p.durationIn(KeyScaleDownCooldown, 0, MaxCooldown)
+	}
+}
+
+// predictive parses the strategy, the predictor and its horizon.
+func (p *parser) predictive(s *Spec) {
+	s.Strategy = Strategy(p.get(KeyStrategy))
+	switch s.Strategy {
+	case StrategyReactive, StrategyOverride, StrategyMax, StrategyWeighted, StrategySchedule:
+	default:
+		p.fail(KeyStrategy, "must be one of reactive, override, max, weighted, schedule")
+	}
+	s.Predictor = PredictorKind(p.get(KeyPredictor))
+	switch s.Predictor {
+	case PredictorBuiltin, PredictorExternal, PredictorNone:
+	default:
+		p.fail(KeyPredictor, "must be one of builtin, external, none")
+	}
+	s.Horizon = p.durationIn(KeyPredictiveHorizon, time.Second, 24*time.Hour)
+	if _, src := p.lookup(KeyStrategy); src == "profile" && s.Predictor == PredictorNone {
+		// A profile's strategy yields to predictor none set elsewhere: the
+		// profile without its forecast, not an error.
+		s.Strategy = StrategyReactive
+	}
+	if s.Strategy != StrategyReactive && s.Predictor == PredictorNone && !p.failed(KeyStrategy, KeyPredictor) {
+		p.fail(KeyStrategy, fmt.Sprintf("strategy %s needs a predictor, but predictor is none", s.Strategy))
+	}
 }
 
 // RenderQuery fills the query template for a Deployment. Every field is
@@ -576,6 +586,28 @@ func (p *parser) duration(key string, min time.Duration) time.Duration {
 		return min
 	}
 	return d
+}
+
+// durationIn is a duration of key from min to max.
+func (p *parser) durationIn(key string, min, max time.Duration) time.Duration {
+	d := p.duration(key, min)
+	if d > max {
+		p.fail(key, "must be at most "+shortDuration(max))
+	}
+	return d
+}
+
+// shortDuration writes d without its zero minutes and seconds ("1h", not
+// "1h0m0s").
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func (p *parser) bool(key string) bool {

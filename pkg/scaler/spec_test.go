@@ -338,9 +338,9 @@ func TestAnnotationsThatCannotMeanWhatTheySayAreNotSilent(t *testing.T) {
 		{KeyThresholds, ""}:         "is empty",
 		{KeyThresholds, "  "}:       "is empty",
 		{KeyService, ""}:            "is empty",
-		{KeyInterval, "87600h"}:     "at most 1h0m0s",
-		{KeyCooldown, "8760h"}:      "at most 24h0m0s",
-		{KeyScaleUpCooldown, "48h"}: "at most 24h0m0s",
+		{KeyInterval, "87600h"}:     "at most 1h",
+		{KeyCooldown, "8760h"}:      "at most 24h",
+		{KeyScaleUpCooldown, "48h"}: "at most 24h",
 	} {
 		_, err := Parse("web", ann(kv[0], kv[1]), nil)
 		var fe *FieldError
