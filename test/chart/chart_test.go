@@ -49,10 +49,17 @@ func helm(t *testing.T, args ...string) (string, error) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	return out.String(), err
+	// Only stdout is the rendered chart: a line helm writes to stderr (a
+	// warning) must not become a document. Stderr comes back with an error.
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err = cmd.Run(); err != nil {
+		return out.String() + stderr.String(), err
+	}
+	if stderr.Len() > 0 {
+		t.Logf("helm %v wrote to stderr: %s", args, stderr.String())
+	}
+	return out.String(), nil
 }
 
 // render returns the objects helm template produces.
