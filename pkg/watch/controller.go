@@ -370,7 +370,7 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
-	ns := namespaceOf(key)
+	ns, _, _ := cache.SplitMetaNamespaceKey(key)
 	if !c.takeSlot(ns, key) {
 		return true // parked: queued again when the namespace has a slot
 	}

@@ -2,7 +2,6 @@ package watch
 
 import (
 	"context"
-	"strings"
 	"time"
 )
 
@@ -13,13 +12,7 @@ import (
 // of a namespace at its limit parks it (in order, once) and moves on, and
 // the namespace's next free slot puts the oldest parked key back on the
 // queue. Its due time is kept, so the wait shows in the lag metric. And an
-// evaluation's reads end at evalDeadline, before its next one is due.
-
-// namespaceOf is the namespace of a "namespace/name" key.
-func namespaceOf(k string) string {
-	ns, _, _ := strings.Cut(k, "/")
-	return ns
-}
+// evaluation's reads end at withEvalDeadline, before its next one is due.
 
 // takeSlot takes one of ns's slots for k, or parks k and reports false.
 func (c *Controller) takeSlot(ns, k string) bool {
@@ -63,12 +56,9 @@ func (c *Controller) freeSlot(ns string) {
 	}
 }
 
-// evalDeadline bounds an evaluation's reads (Prometheus, the predictor):
-// nine tenths of its interval, so that an evaluation ends before its next
-// one is due and a slow target frees its worker.
-func evalDeadline(interval time.Duration) time.Duration { return interval * 9 / 10 }
-
-// withEvalDeadline is ctx ending at the evaluation's deadline.
+// withEvalDeadline bounds an evaluation's reads (Prometheus, the
+// predictor) to nine tenths of its interval, so that an evaluation ends
+// before its next one is due and a slow target frees its worker.
 func withEvalDeadline(ctx context.Context, interval time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, evalDeadline(interval))
+	return context.WithTimeout(ctx, interval*9/10)
 }
