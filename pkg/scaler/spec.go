@@ -280,6 +280,13 @@ type Spec struct {
 	// autoscale.io/ key, with the known one it is likely a typo of). The
 	// spec is valid without them; the controller reports them.
 	Warnings []string
+	// Reach is the most replicas the table ever asks for: MaxReplicas,
+	// unless its last row's UP is inf below it. SizingWarning, when not
+	// empty, says why Reach < MaxReplicas and what to set; the controller
+	// reports it as a TableBelowMax Warning (the spec stays valid: the
+	// table is what was asked for, the silence was the fault).
+	Reach         int32
+	SizingWarning string
 }
 
 // ClockWindow is a daily window of wall-clock minutes, both ends inclusive.
@@ -361,6 +368,7 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 	}
 	p.predictive(s)
 	s.Table = p.table(s.MaxReplicas)
+	s.Reach, s.SizingWarning = p.reach(s)
 	s.Query = p.query(name, s.Service)
 	s.DefaultQuery = p.get(KeyQuery) == DefaultQuery
 	s.FastQuery = p.get(KeyQuery) == FastQuery
@@ -528,6 +536,11 @@ func (p *parser) lookup(key string) (value, source string) {
 	return "", "built-in default"
 }
 
+// set reports whether any of keys is set somewhere, not built in.
+func (p *parser) set(keys ...string) bool {
+	return slices.ContainsFunc(keys, func(k string) bool { _, src := p.lookup(k); return src != "built-in default" })
+}
+
 func (p *parser) get(key string) string { v, _ := p.lookup(key); return v }
 
 func (p *parser) fail(key, rule string) {
@@ -645,6 +658,37 @@ func (p *parser) table(maxReplicas int32) Table {
 		p.fail(KeyThresholds, err.Error())
 	}
 	return t
+}
+
+// reach is the most replicas s's table asks for, and, when that is below
+// max-replicas, a warning that says so and names the setting that sizes
+// the table.
+func (p *parser) reach(s *Spec) (int32, string) {
+	if len(s.Table) == 0 || s.MaxReplicas <= 0 {
+		return s.MaxReplicas, ""
+	}
+	last := s.Table[len(s.Table)-1]
+	if !math.IsInf(last.Up, 1) || last.Replicas >= s.MaxReplicas {
+		// A finite last UP goes on past the table as far as allowed.
+		return s.MaxReplicas, ""
+	}
+	n := last.Replicas
+	if !p.set(KeyMaxReplicas, KeyProfile, KeyThresholds) {
+		// Every built-in default: the seed contract, which asks for
+		// nothing the seed table cannot do. The status shows the reach.
+		return n, ""
+	}
+	fix := fmt.Sprintf("set %s%s to the requests per second one replica should carry (about 70 %% of what it serves)", AnnotationPrefix, KeyTargetRPSPerReplica)
+	thr, _ := p.lookup(KeyThresholds)
+	if thr != "" {
+		return n, fmt.Sprintf("the thresholds end at %d replicas with UP=inf, below max-replicas %d: it never scales above %d; add rows, end on a finite UP, or %s",
+			n, s.MaxReplicas, n, fix)
+	}
+	msg := fmt.Sprintf("no sizing set: the built-in seed table (%s) never asks for more than %d replicas, below max-replicas %d; %s", SeedTable, n, s.MaxReplicas, fix)
+	if v, _ := p.lookup(KeyProfile); v == ProfileRecommended {
+		msg = "profile recommended sets timing, query and forecast, not size: " + msg
+	}
+	return n, msg
 }
 
 func (p *parser) query(name, service string) *template.Template {

@@ -349,3 +349,44 @@ func TestAnnotationsThatCannotMeanWhatTheySayAreNotSilent(t *testing.T) {
 		}
 	}
 }
+
+func TestATableThatCannotReachMaxReplicasSaysSo(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		ann       []string
+		defaults  map[string]string
+		reach     int32
+		wantStart string // "" = no warning
+	}{
+		{"every built-in default: the seed contract", nil, nil, 5, ""},
+		{"max-replicas above the seed table", []string{KeyMaxReplicas, "20"}, nil, 5, "no sizing set: the built-in seed table"},
+		{"max-replicas from the controller's defaults", nil, map[string]string{KeyMaxReplicas: "20"}, 5, "no sizing set"},
+		{"profile recommended without a size", []string{KeyProfile, "recommended"}, nil, 5, "profile recommended sets timing, query and forecast, not size"},
+		{"profile recommended with a size", []string{KeyProfile, "recommended", KeyMaxReplicas, "20", KeyTargetRPSPerReplica, "17.5"}, nil, 20, ""},
+		{"thresholds ending on inf below max", []string{KeyThresholds, "1:10/0,2:inf/5", KeyMaxReplicas, "4"}, nil, 2, "the thresholds end at 2 replicas with UP=inf, below max-replicas 4"},
+		{"thresholds ending on a finite UP go on", []string{KeyThresholds, "1:10/0,2:20/5", KeyMaxReplicas, "4"}, nil, 4, ""},
+		{"max-replicas at the table's end", []string{KeyMaxReplicas, "5"}, nil, 5, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ann := map[string]string{AnnotationPrefix + KeyReactive: "true"}
+			for i := 0; i+1 < len(c.ann); i += 2 {
+				ann[AnnotationPrefix+c.ann[i]] = c.ann[i+1]
+			}
+			s, err := Parse("web", ann, c.defaults)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Reach != c.reach {
+				t.Errorf("reach %d, want %d", s.Reach, c.reach)
+			}
+			switch {
+			case c.wantStart == "" && s.SizingWarning != "":
+				t.Errorf("warning %q, want none", s.SizingWarning)
+			case c.wantStart != "" && !strings.HasPrefix(s.SizingWarning, c.wantStart):
+				t.Errorf("warning %q, want it to start %q", s.SizingWarning, c.wantStart)
+			case c.wantStart != "" && !strings.Contains(s.SizingWarning, AnnotationPrefix+KeyTargetRPSPerReplica):
+				t.Errorf("warning %q does not name the setting that sizes the table", s.SizingWarning)
+			}
+		})
+	}
+}

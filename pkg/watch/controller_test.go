@@ -183,6 +183,42 @@ func TestUnknownKeysAndABadOptInAreNotSilent(t *testing.T) {
 	}
 }
 
+// TestATableThatStopsBelowMaxReplicasIsNotSilent: max-replicas 20 on the
+// seed table (which ends at 5 with UP=inf) still scales as the table says,
+// and gets a TableBelowMax Event and a status warning naming the setting
+// that sizes it; with target-rps-per-replica set the warning is gone.
+func TestATableThatStopsBelowMaxReplicasIsNotSilent(t *testing.T) {
+	h := newHarness(t, managed("frontend", 1, "max-replicas", "20", "cooldown", "0s"))
+	h.prom.Set(promtest.Value(400))
+	h.evaluate("frontend", interval)
+	if h.replicas("frontend") != 5 {
+		t.Errorf("replicas %d, want the seed table's 5", h.replicas("frontend"))
+	}
+	var warned bool
+	for _, e := range h.drainEvents() {
+		warned = warned || strings.HasPrefix(e, "Warning TableBelowMax no sizing set: the built-in seed table")
+	}
+	if !warned {
+		t.Error("no TableBelowMax Event")
+	}
+	if st := h.status("frontend"); len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "autoscale.io/target-rps-per-replica") {
+		t.Errorf("status warnings %q", st.Warnings)
+	}
+	d, _ := h.client.AppsV1().Deployments("shop").Get(h.ctx, "frontend", metav1.GetOptions{})
+	d.Annotations["autoscale.io/target-rps-per-replica"] = "20"
+	if _, err := h.client.AppsV1().Deployments("shop").Update(h.ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitCache("frontend", func(d *appsv1.Deployment) bool { return d != nil && d.Annotations["autoscale.io/target-rps-per-replica"] == "20" })
+	h.evaluate("frontend", interval)
+	if r := h.replicas("frontend"); r != 20 {
+		t.Errorf("replicas %d at 400 RPS and 20 per replica, want 20", r)
+	}
+	if st := h.status("frontend"); len(st.Warnings) != 0 {
+		t.Errorf("status warnings %q after sizing, want none", st.Warnings)
+	}
+}
+
 func TestConflictOnScaleWriteIsRetried(t *testing.T) {
 	h := newHarness(t, managed("frontend", 1))
 	h.prom.Set(promtest.Value(20))

@@ -34,6 +34,7 @@ const (
 	EventFailedGetMetrics  = "FailedGetMetrics"
 	EventInvalidAnnotation = "InvalidAnnotation"
 	EventUnknownAnnotation = "UnknownAnnotation"
+	EventTableBelowMax     = "TableBelowMax"
 )
 
 // FieldManager names the controller's writes in managedFields.
@@ -161,18 +162,25 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 }
 
 // reportSettings says, once per change of a target's settings, what of
-// them is not used: unknown keys get an UnknownAnnotation Event (invalid
-// settings have their InvalidAnnotation Event), and both go in the
-// status' warnings, which are cleared once the annotations are fixed.
+// them is not used or cannot do what they seem to ask: unknown keys get an
+// UnknownAnnotation Event, a table that stops below max-replicas a
+// TableBelowMax Event (invalid settings have their InvalidAnnotation
+// Event), and all go in the status' warnings, which are cleared once the
+// annotations are fixed.
 func (c *Controller) reportSettings(ctx context.Context, k string, t *target, d workload, spec *scaler.Spec, specErr error) {
 	var warnings []string
-	switch {
-	case specErr != nil:
+	if specErr != nil {
 		warnings = []string{"not managed: " + specErr.Error()}
-	case len(spec.Warnings) > 0:
-		warnings = spec.Warnings
+	}
+	if specErr == nil && len(spec.Warnings) > 0 {
+		warnings = append(warnings, spec.Warnings...)
 		c.recorder.Eventf(d, corev1.EventTypeWarning, EventUnknownAnnotation, "%s", strings.Join(spec.Warnings, "; "))
 		klog.FromContext(ctx).Info("Unknown autoscaling annotations; ignored", "warnings", spec.Warnings)
+	}
+	if specErr == nil && spec.SizingWarning != "" && !spec.Paused {
+		warnings = append(warnings, spec.SizingWarning)
+		c.recorder.Eventf(d, corev1.EventTypeWarning, EventTableBelowMax, "%s", spec.SizingWarning)
+		klog.FromContext(ctx).Info("The table never reaches max-replicas", "reach", spec.Reach, "maxReplicas", spec.MaxReplicas)
 	}
 	if slices.Equal(warnings, t.status.Warnings) {
 		return

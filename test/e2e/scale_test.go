@@ -173,3 +173,30 @@ func TestAPersonsKubectlScaleIsRespected(t *testing.T) {
 		return false, nil
 	})
 }
+
+// TestASizedDeploymentReachesMaxReplicasAndAnUnsizedOneIsWarned: the
+// annotations a new user writes (opt-in, max-replicas 20 and the one
+// sizing input) reach 20 under enough load; max-replicas 20 on the seed
+// table, which stops at 5, gets the TableBelowMax Warning instead of
+// silence.
+func TestASizedDeploymentReachesMaxReplicasAndAnUnsizedOneIsWarned(t *testing.T) {
+	s := newScenario(t)
+	svc := s.demoService("sized")
+	s.deployment("sized", 1, fast("max-replicas", "20", "target-rps-per-replica", "20"))
+	s.deployment("unsized", 1, fast("max-replicas", "20", "service", "sized"))
+	s.startAutoscaler()
+
+	s.load(svc, "steady", 500) // 25 replicas' worth at 20 RPS each: max-replicas holds it at 20
+	s.waitReplicas("sized", "at max-replicas 20", 90*time.Second, func(r int32) bool { return r == 20 })
+	s.waitReplicas("unsized", "at the seed table's end", 30*time.Second, func(r int32) bool { return r == 5 })
+	s.poll("TableBelowMax event on the unsized Deployment", 30*time.Second, func() (bool, error) {
+		ev := s.events("unsized", "TableBelowMax")
+		return len(ev) > 0 && ev[0].Type == "Warning" && strings.Contains(ev[0].Message, "autoscale.io/target-rps-per-replica"), nil
+	})
+	if ev := s.events("sized", "TableBelowMax"); len(ev) != 0 {
+		t.Errorf("the sized Deployment was warned: %s", ev[0].Message)
+	}
+	if st := s.get("unsized").Annotations["autoscale.io/status"]; !strings.Contains(st, "never asks for more than 5 replicas") {
+		t.Errorf("unsized status = %s, want the warning", st)
+	}
+}
