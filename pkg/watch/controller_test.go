@@ -209,7 +209,9 @@ func TestATableThatStopsBelowMaxReplicasIsNotSilent(t *testing.T) {
 	if _, err := h.client.AppsV1().Deployments("shop").Update(h.ctx, d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitCache("frontend", func(d *appsv1.Deployment) bool { return d != nil && d.Annotations["autoscale.io/target-rps-per-replica"] == "20" })
+	h.waitCache("frontend", func(d *appsv1.Deployment) bool {
+		return d != nil && d.Annotations["autoscale.io/target-rps-per-replica"] == "20"
+	})
 	h.evaluate("frontend", interval)
 	if r := h.replicas("frontend"); r != 20 {
 		t.Errorf("replicas %d at 400 RPS and 20 per replica, want 20", r)
