@@ -14,6 +14,12 @@ GO_TEST_FLAGS ?=
 build: ## Build the binaries into bin/
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
+PREFIX ?= /usr/local
+
+.PHONY: kubectl-plugin
+kubectl-plugin: build ## Install the binary as a kubectl plugin: kubectl reactive-autoscaler status
+	install -m 0755 $(BIN)/reactive-autoscaler $(PREFIX)/bin/kubectl-reactive_autoscaler
+
 .PHONY: test
 test: ## Unit tests with the race detector; the query-injection test with Prometheus' own parser (its own module)
 	go test -race $(GO_TEST_FLAGS) ./...

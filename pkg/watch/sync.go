@@ -314,6 +314,9 @@ func (c *Controller) reportStatus(k string, t *target, spec *scaler.Spec, o cycl
 		st.Predictor, changed = ps, true
 	}
 	if changed {
+		if o.Decision.DataOK {
+			st.Rate = &StatusRate{RPS: o.Decision.SmoothedRPS, At: metav1.NewTime(now)}
+		}
 		t.status = st
 		c.queueStatus(k, st)
 		t.statusWritten = now

@@ -59,6 +59,16 @@ type Status struct {
 	// the settings are invalid (then nothing is managed), or which keys
 	// are unknown (ignored).
 	Warnings []string `json:"warnings,omitempty"`
+	// Rate is the smoothed request rate when the status was last written
+	// (for any of the reasons above: it causes no write of its own), for
+	// the status command to show against the table's thresholds.
+	Rate *StatusRate `json:"rate,omitempty"`
+}
+
+// StatusRate is a smoothed rate and when it was observed.
+type StatusRate struct {
+	RPS float64     `json:"rps"`
+	At  metav1.Time `json:"at"`
 }
 
 // StatusDecision is a scale decision as the status annotation reports it.

@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -198,5 +200,39 @@ func TestASizedDeploymentReachesMaxReplicasAndAnUnsizedOneIsWarned(t *testing.T)
 	}
 	if st := s.get("unsized").Annotations["autoscale.io/status"]; !strings.Contains(st, "never asks for more than 5 replicas") {
 		t.Errorf("unsized status = %s, want the warning", st)
+	}
+
+	// What a user sees: the binary as a kubectl plugin (make
+	// kubectl-plugin installs it so), on the real API server.
+	plugins := t.TempDir()
+	if err := os.Symlink(filepath.Join(binDir, "reactive-autoscaler"), filepath.Join(plugins, "kubectl-reactive_autoscaler")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "kubectl"), "reactive-autoscaler", "status", "-n", s.ns, "-o", "json")
+	cmd.Env = append(os.Environ(), "PATH="+plugins+":"+os.Getenv("PATH"), "KUBECONFIG="+env.Kubeconfig)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl reactive-autoscaler status: %v\n%s", err, out)
+	}
+	var doc struct {
+		Items []struct {
+			Name     string   `json:"name"`
+			Replicas int32    `json:"replicas"`
+			State    string   `json:"state"`
+			RPS      *float64 `json:"rps"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("status -o json: %v\n%s", err, out)
+	}
+	states := map[string]string{}
+	for _, it := range doc.Items {
+		states[it.Name] = it.State
+		if it.Name == "sized" && (it.Replicas != 20 || it.RPS == nil || *it.RPS < 400) {
+			t.Errorf("sized in status: %d replicas, rate %v; want 20 at about 500 RPS", it.Replicas, it.RPS)
+		}
+	}
+	if states["sized"] != "ok" || states["unsized"] != "warning" {
+		t.Errorf("states %v, want sized ok and unsized warning:\n%s", states, out)
 	}
 }
