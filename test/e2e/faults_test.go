@@ -210,7 +210,7 @@ func (w window) contains(t time.Time) bool {
 	return !t.Before(w.from) && (w.to.IsZero() || t.Before(w.to))
 }
 
-// faultReport is a row of the README's reliability table.
+// faultReport is a row of the fault table in docs/OPERATIONS.md.
 type faultReport struct {
 	fault, duration, did        string
 	writesDuring                int
