@@ -58,7 +58,7 @@ rules: deps ## promtool check and unit-test the spike rule; amtool check the exa
 	amtool check-config deploy/alertmanager/alertmanager.yaml
 
 .PHONY: chart
-chart: ## helm lint and render the chart, its schema, Pod Security and RBAC; README up to date
+chart: deps ## helm lint and render the chart, its schema, Pod Security and RBAC; README up to date
 	hack/tools/build.sh helm
 	go run ./hack/chartdoc -check charts/reactive-autoscaler
 	go test -tags chart -count=1 ./test/chart/

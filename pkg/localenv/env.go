@@ -46,6 +46,11 @@ type Options struct {
 	// Log receives one line per step; nil = discard.
 	Log io.Writer
 
+	// NoCluster starts no etcd and no kube-apiserver: only the
+	// Prometheus and Alertmanager asked for (a second monitoring stack
+	// beside an environment's cluster).
+	NoCluster bool
+
 	ControllerManager bool // deployment/replicaset/GC controllers
 	KwokNodes         int  // fake nodes (needs ControllerManager for pods)
 
@@ -117,8 +122,10 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 			return nil, fmt.Errorf("%s is missing in %s: run `make tools` (hack/tools/build.sh)", bin, opts.BinDir)
 		}
 	}
-	if err := e.startControlPlane(ctx); err != nil {
-		return nil, err
+	if !opts.NoCluster {
+		if err := e.startControlPlane(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if opts.ControllerManager {
 		if err := e.startControllerManager(ctx); err != nil {
@@ -144,6 +151,9 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 }
 
 func (e *Env) required() []string {
+	if e.opts.NoCluster {
+		return nil
+	}
 	bins := []string{"etcd", "kube-apiserver"}
 	if e.opts.ControllerManager {
 		bins = append(bins, "kube-controller-manager")

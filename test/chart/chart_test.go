@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -478,5 +479,77 @@ func TestMakeImageTagsWhatTheChartPulls(t *testing.T) {
 	img := find[appsv1.Deployment](t, render(t), "Deployment")[0].Spec.Template.Spec.Containers[0].Image
 	if !strings.Contains(string(out), "--tag "+img+" ") {
 		t.Errorf("make image tags other than the chart's image %q:\n%s", img, out)
+	}
+}
+
+// TestTheSpikeRuleFiresOneScrapeAfterAStepAtItsScrapeInterval renders the
+// PrometheusRule for a 15 s and a 30 s scrape (and a counter with another
+// service label) and runs Prometheus' own rule unit test on it: quiet at a
+// steady 5 RPS, firing at the first sample after a step to 150 RPS, with
+// the alert's service label the webhook matches.
+func TestTheSpikeRuleFiresOneScrapeAfterAStepAtItsScrapeInterval(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool not found: run `make deps` (Debian package prometheus)")
+	}
+	for _, c := range []struct {
+		scrape        int // seconds
+		metric, label string
+	}{
+		{15, "http_requests_total", "service"},
+		{30, "http_requests_total", "service"},
+		{15, "istio_requests_total", "destination_service_name"},
+	} {
+		t.Run(fmt.Sprintf("%ds %s", c.scrape, c.metric), func(t *testing.T) {
+			objs := render(t, "--set", fmt.Sprintf("prometheusRule.enabled=true,prometheusRule.scrapeInterval=%ds,prometheusRule.metric=%s,prometheusRule.serviceLabel=%s",
+				c.scrape, c.metric, c.label))
+			var rule *unstructured.Unstructured
+			for _, o := range objs {
+				if o.GetKind() == "PrometheusRule" {
+					rule = o
+				}
+			}
+			if rule == nil {
+				t.Fatal("no PrometheusRule rendered")
+			}
+			dir := t.TempDir()
+			groups, err := yaml.Marshal(rule.Object["spec"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), groups, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// 20 scrapes at 5 RPS, then 150 RPS from the 21st on.
+			step := 20 * c.scrape
+			unit := fmt.Sprintf(`rule_files: [rules.yaml]
+evaluation_interval: 5s
+tests:
+  - interval: %[1]ds
+    input_series:
+      - series: '%[2]s{namespace="shop",%[3]s="web"}'
+        values: '0+%[4]dx20 %[5]d+%[6]dx10'
+    alert_rule_test:
+      - eval_time: %[7]ds
+        alertname: RequestRateSpike
+        exp_alerts: []
+      - eval_time: %[8]ds
+        alertname: RequestRateSpike
+        exp_alerts:
+          - exp_labels: {namespace: shop, %[3]s: web, service: web, severity: warning}
+            exp_annotations: {summary: "Request rate of web more than doubled within %[1]ds"}
+`, c.scrape, c.metric, c.label, 5*c.scrape, 5*step+150*c.scrape, 150*c.scrape, step, step+c.scrape)
+			if c.label == "service" {
+				unit = strings.Replace(unit, "service: web, service: web", "service: web", 1)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "unit.yaml"), []byte(unit), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(promtool, "test", "rules", "unit.yaml")
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("promtool test rules: %v\n%s\nrules:\n%s", err, out, groups)
+			}
+		})
 	}
 }
