@@ -189,17 +189,18 @@ func (a *app) controllerConfig(tracer trace.Tracer) (watch.Config, error) {
 		return watch.Config{}, err
 	}
 	source := metrics.NewSource(promv1.NewAPI(promClient), o.PrometheusTimeout.Duration, a.rec)
-	var batch, fastBatch watch.BatchSource
+	var batches func(string, ...string) watch.BatchSource
 	if o.BatchQueries {
-		batch = metrics.NewBatch(source, scaler.GroupedDefaultQuery, "namespace", "service")
-		fastBatch = metrics.NewBatch(source, scaler.GroupedFastQuery, "namespace", "service")
+		batches = func(grouped string, labels ...string) watch.BatchSource {
+			return metrics.NewBatch(source, grouped, labels...)
+		}
 	}
 	external, err := predictorClient(o)
 	if err != nil {
 		return watch.Config{}, err
 	}
 	cfg := watch.Config{
-		Client: a.client, StatusClient: a.background, Source: source, Batch: batch, FastBatch: fastBatch,
+		Client: a.client, StatusClient: a.background, Source: source, Batches: batches,
 		QueryPolicy: watch.QueryPolicy(o.QueryPolicy), AllowedQueries: o.AllowedQueries, MinInterval: o.MinInterval.Duration,
 		NamespaceWorkers: namespaceWorkers(o),
 		FullCache:        !o.LeanCache, Recorder: a.recorder, Monitor: a.rec, Defaults: o.Defaults,

@@ -87,7 +87,7 @@ func TestProfilePrecedence(t *testing.T) {
 	rec := map[string]string{"autoscale.io/profile": "recommended"}
 	s := mustSpec(t, rec)
 	if s.Interval != 15*time.Second || s.EMAAlpha != 1 || s.ScaleUpCooldown != 0 || s.ScaleDownStabilization != 2*time.Minute ||
-		s.Lead != time.Minute || !s.FastQuery || s.DefaultQuery ||
+		s.Lead != time.Minute || !s.Instant || s.Source == nil || s.Source.Name != DefaultMetricSource ||
 		s.Predictor != PredictorBuiltin || s.Strategy != StrategyMax || s.Horizon != 75*time.Second {
 		t.Errorf("recommended profile: %+v", s)
 	}
@@ -112,7 +112,7 @@ func TestProfilePrecedence(t *testing.T) {
 		t.Errorf("profile controller-wide: interval %v lead %v (%v), want 1m and 1m", s.Interval, s.Lead, err)
 	}
 	// The seed profile is the built-in defaults.
-	if s := mustSpec(t, nil); s.Interval != 30*time.Second || s.EMAAlpha != 0.7 || s.Lead != 0 || s.ScaleDownStabilization != 0 || !s.DefaultQuery {
+	if s := mustSpec(t, nil); s.Interval != 30*time.Second || s.EMAAlpha != 0.7 || s.Lead != 0 || s.ScaleDownStabilization != 0 || s.Source == nil || s.Instant {
 		t.Errorf("seed defaults changed: %+v", s)
 	}
 	for _, bad := range []map[string]string{

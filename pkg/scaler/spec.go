@@ -30,6 +30,7 @@ const (
 	KeyInterval            = "interval"
 	KeyService             = "service"
 	KeyQuery               = "query"
+	KeyMetricSource        = "metric-source"
 	KeyStrategy            = "strategy"
 	KeyDryRun              = "dry-run"
 	KeyPaused              = "paused"
@@ -91,6 +92,7 @@ var settings = []Setting{
 	{KeyInterval, "30s", "evaluation period, 1s to 1h"},
 	{KeyService, "", "value of {{.Service}} in the query; empty = the Deployment's name"},
 	{KeyQuery, DefaultQuery, "PromQL returning one scalar or one series; template fields {{.Namespace}} {{.Deployment}} {{.Service}}"},
+	{KeyMetricSource, "", "a built-in request counter instead of a query: " + strings.Join(MetricSourceNames(), ", ") + "; empty = the query"},
 	{KeyStrategy, string(StrategyReactive), "reactive, override, max, weighted or schedule"},
 	{KeyDryRun, "false", "decide and report, never write replicas"},
 	{KeyPaused, "false", "neither evaluate nor scale"},
@@ -250,11 +252,12 @@ type Spec struct {
 
 	Service string             // {{.Service}} in Query (default: the workload's name)
 	Query   *template.Template // PromQL template (default DefaultQuery)
-	// DefaultQuery: Query is DefaultQuery, which the controller may answer
-	// for many targets from one query grouped by service.
-	DefaultQuery bool
-	// FastQuery: Query is FastQuery.
-	FastQuery bool
+	// Source is the built-in metric source Query comes from (nil: a
+	// custom query), which the controller may answer for many targets with
+	// one grouped query; Instant: Query is its irate form (the recommended
+	// profile's), else its rate over 1m.
+	Source  *MetricSource
+	Instant bool
 
 	Strategy Strategy // default StrategyReactive
 	// OverrideThreshold (override strategy): the largest |reactive -
@@ -369,9 +372,7 @@ func Parse(name string, annotations, defaults map[string]string) (*Spec, error) 
 	p.predictive(s)
 	s.Table = p.table(s.MaxReplicas)
 	s.Reach, s.SizingWarning = p.reach(s)
-	s.Query = p.query(name, s.Service)
-	s.DefaultQuery = p.get(KeyQuery) == DefaultQuery
-	s.FastQuery = p.get(KeyQuery) == FastQuery
+	s.Query, s.Source, s.Instant = p.query(name, s.Service)
 	s.PredictiveHours = p.window(KeyPredictiveHours)
 	if loc, err := time.LoadLocation(p.get(KeyTimezone)); err != nil {
 		p.fail(KeyTimezone, "must be an IANA time zone name such as UTC or Europe/Berlin")
@@ -691,8 +692,34 @@ func (p *parser) reach(s *Spec) (int32, string) {
 	return n, msg
 }
 
-func (p *parser) query(name, service string) *template.Template {
-	q := p.get(KeyQuery)
+// query returns the query's template and, when it is a built-in source's,
+// the source and whether it is the instant (irate) form. A metric-source
+// outranks a query set at a lower level (a controller default under an
+// annotation); at the same level the two are an error. The built-in
+// queries (the default's and the recommended profile's) are the http
+// source's, and with another source they become its rate or irate.
+func (p *parser) query(name, service string) (*template.Template, *MetricSource, bool) {
+	q, qSrc := p.lookup(KeyQuery)
+	builtin := q == DefaultQuery || q == FastQuery
+	var src *MetricSource
+	if builtin {
+		src, _ = MetricSourceNamed(DefaultMetricSource)
+	}
+	if ms, msSrc := p.lookup(KeyMetricSource); ms != "" {
+		named, ok := MetricSourceNamed(ms)
+		switch {
+		case !ok:
+			p.fail(KeyMetricSource, "must be one of "+strings.Join(MetricSourceNames(), ", "))
+			return nil, nil, false
+		case builtin || p.rank(msSrc) > p.rank(qSrc):
+			src, q = named, named.Query(q == FastQuery)
+		case p.rank(msSrc) == p.rank(qSrc):
+			p.fail(KeyMetricSource, "set either metric-source or query, not both")
+			return nil, nil, false
+		default:
+			src = nil // the query, set closer to the workload, wins
+		}
+	}
 	t, err := template.New(KeyQuery).Option("missingkey=error").Parse(q)
 	if err == nil {
 		// Execute once so that a reference to an unknown field fails now, as
@@ -701,9 +728,27 @@ func (p *parser) query(name, service string) *template.Template {
 	}
 	if err != nil || strings.TrimSpace(q) == "" {
 		p.fail(KeyQuery, "must be a non-empty PromQL template using only {{.Namespace}}, {{.Deployment}} and {{.Service}}")
-		return nil
+		return nil, nil, false
 	}
-	return t
+	return t, src, src != nil && q == src.Query(true)
+}
+
+// rank orders the places a setting comes from, the workload's own first:
+// its annotation, the profile it chose, the controller's default, the
+// profile chosen there, built in.
+func (p *parser) rank(source string) int {
+	switch source {
+	case "annotation":
+		return 4
+	case "profile":
+		if p.profileFromAnnotation {
+			return 3
+		}
+		return 1
+	case "default":
+		return 2
+	}
+	return 0
 }
 
 func (p *parser) window(key string) ClockWindow {

@@ -127,19 +127,19 @@ func Policies(o Options) ([]Policy, error) {
 	target := o.World.Capacity * o.Utilization
 	alerting := o.Alerting
 	all := []Policy{
-		&Reactive{Label: PolicyRecommended, Spec: recSpec, RateWindow: time.Minute, Instant: recSpec.FastQuery, Phase: o.World.Phase, Spike: &alerting, Predictor: o.Builtin},
-		&Reactive{Label: PolicyRecommendedReactive, Spec: recReactive, RateWindow: time.Minute, Instant: recSpec.FastQuery, Phase: o.World.Phase, Spike: &alerting},
-		&Reactive{Label: PolicyOracle, Spec: oracleSpec, RateWindow: time.Minute, Instant: recSpec.FastQuery, Phase: o.World.Phase, Spike: &alerting, Oracle: true},
+		&Reactive{Label: PolicyRecommended, Spec: recSpec, RateWindow: time.Minute, Instant: recSpec.Instant, Phase: o.World.Phase, Spike: &alerting, Predictor: o.Builtin},
+		&Reactive{Label: PolicyRecommendedReactive, Spec: recReactive, RateWindow: time.Minute, Instant: recSpec.Instant, Phase: o.World.Phase, Spike: &alerting},
+		&Reactive{Label: PolicyOracle, Spec: oracleSpec, RateWindow: time.Minute, Instant: recSpec.Instant, Phase: o.World.Phase, Spike: &alerting, Oracle: true},
 		&Reactive{Label: PolicySeed, Spec: seed, RateWindow: time.Minute, Phase: o.World.Phase},
-		&Reactive{Label: PolicyReactive, Spec: spec, RateWindow: time.Minute, Instant: spec.FastQuery, Phase: o.World.Phase},
-		&Reactive{Label: PolicySpike, Spec: spec, RateWindow: time.Minute, Instant: spec.FastQuery, Phase: o.World.Phase, Spike: &alerting},
+		&Reactive{Label: PolicyReactive, Spec: spec, RateWindow: time.Minute, Instant: spec.Instant, Phase: o.World.Phase},
+		&Reactive{Label: PolicySpike, Spec: spec, RateWindow: time.Minute, Instant: spec.Instant, Phase: o.World.Phase, Spike: &alerting},
 		&Reactive{Label: PolicyHybridBuiltin, Spec: hybridSpec, RateWindow: time.Minute, Phase: o.World.Phase, Spike: &alerting, Predictor: o.Builtin},
 		// The HPA on a custom metric through prometheus-adapter, whose
 		// usual rule is a rate over 2m. KEDA runs whatever PromQL it is
 		// given at every HPA sync: here the recommended profile's query
 		// (an irate over 1m), the one it is compared with.
 		NewHPA(PolicyHPA, target, 2*time.Minute, o.World.Phase, spec.MinReplicas, spec.MaxReplicas),
-		NewHPAWith(PolicyKEDA, target, HPAConfig{Window: time.Minute, Instant: recSpec.FastQuery, Tolerance: 0.1, Behavior: DefaultBehavior},
+		NewHPAWith(PolicyKEDA, target, HPAConfig{Window: time.Minute, Instant: recSpec.Instant, Tolerance: 0.1, Behavior: DefaultBehavior},
 			o.World.Phase, spec.MinReplicas, spec.MaxReplicas),
 		// Both tuned: the best behavior, tolerance and query (TunedHPA).
 		// KEDA feeds the HPA's own algorithm, so with the same choices

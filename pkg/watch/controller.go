@@ -86,13 +86,11 @@ type Config struct {
 	// Tracer traces evaluations; nil = the global OpenTelemetry provider's
 	// (a no-op unless the binary configured an exporter).
 	Tracer trace.Tracer
-	// Batch, when set, answers targets that use the default query from one
-	// query grouped by service per evaluation tick; those targets are
-	// evaluated on ticks aligned to their interval. nil = a query each.
-	Batch BatchSource
-	// FastBatch, when set, does the same for targets whose query is
-	// scaler.FastQuery (the recommended profile's).
-	FastBatch BatchSource
+	// Batches, when set, makes the grouped query of a built-in metric
+	// source (metrics.NewBatch): targets whose query is a source's are
+	// answered from one query per evaluation tick, keyed by labels, and
+	// are evaluated on ticks aligned to their interval. nil = a query each.
+	Batches func(grouped string, labels ...string) BatchSource
 	// QueryPolicy says whether autoscale.io/query is honoured ("":
 	// allowed); AllowedQueries are the templates QueryAllowList accepts.
 	// A custom query runs with the controller's Prometheus access and its
@@ -115,11 +113,11 @@ type Config struct {
 	FullCache bool
 }
 
-// BatchSource answers the default query of many targets at once
+// BatchSource answers a metric source's query for many targets at once
 // (metrics.Batch).
 type BatchSource interface {
-	// RPS is the rate of key ("namespace/service") at tick, from the
-	// query grouped by namespace and service.
+	// RPS is the rate of key (a target's scaler.MetricSource.Key, such as
+	// "namespace/service") at tick, from the grouped query.
 	RPS(ctx context.Context, key string, tick time.Time, maxAge time.Duration) (float64, error)
 	// RPSHistory is key's rates at n steps ending at end, from one grouped
 	// range query shared by the targets warming up together.
@@ -145,8 +143,9 @@ type Controller struct {
 	defaults        map[string]string
 	fallback        time.Duration
 	mayWrite        func() bool
-	batch           BatchSource
-	fastBatch       BatchSource
+	newBatch        func(grouped string, labels ...string) BatchSource
+	batchesMu       sync.Mutex
+	batches         map[string]BatchSource // by grouped query
 	builtin         scaler.Predictor
 	external        scaler.Predictor
 	tracer          trace.Tracer
@@ -221,8 +220,8 @@ func New(cfg Config) (*Controller, error) {
 		spikes:          workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "spikes", Clock: cfg.Clock}),
 		spikeWindow:     cfg.SpikeWindow,
 		spikeResolution: cfg.SpikeResolution,
-		batch:           cfg.Batch,
-		fastBatch:       cfg.FastBatch,
+		newBatch:        cfg.Batches,
+		batches:         map[string]BatchSource{},
 		queryPolicy:     cfg.QueryPolicy,
 		allowedQueries:  cfg.AllowedQueries,
 		minInterval:     cfg.MinInterval,

@@ -122,25 +122,25 @@ func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *
 	rec := metrics.NewRecorder(h.registry)
 	factory := informers.NewSharedInformerFactory(h.client, 0)
 	source := metrics.NewSource(promv1.NewAPI(pc), time.Second, rec)
-	var batch, fastBatch BatchSource
+	var batches func(string, ...string) BatchSource
 	if opts.batch {
-		batch = metrics.NewBatch(source, scaler.GroupedDefaultQuery, "namespace", "service")
-		fastBatch = metrics.NewBatch(source, scaler.GroupedFastQuery, "namespace", "service")
+		batches = func(grouped string, labels ...string) BatchSource {
+			return metrics.NewBatch(source, grouped, labels...)
+		}
 	}
 	informer := factory.Apps().V1().Deployments().Informer()
 	if opts.kind == StatefulSets {
 		informer = factory.Apps().V1().StatefulSets().Informer()
 	}
 	h.ctrl, err = New(Config{
-		Client:    h.client,
-		Kind:      opts.kind,
-		Informer:  informer,
-		Source:    source,
-		Batch:     batch,
-		FastBatch: fastBatch,
-		Recorder:  h.events,
-		Monitor:   rec,
-		Clock:     h.clock,
+		Client:   h.client,
+		Kind:     opts.kind,
+		Informer: informer,
+		Source:   source,
+		Batches:  batches,
+		Recorder: h.events,
+		Monitor:  rec,
+		Clock:    h.clock,
 		// As the binary's defaults.
 		SpikeWindow:     30 * time.Second,
 		SpikeResolution: time.Second,

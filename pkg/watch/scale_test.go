@@ -287,3 +287,49 @@ func TestAFailedEvaluationIsRetriedThroughTheQueue(t *testing.T) {
 		t.Error("no periodic evaluation scheduled after the successful retry")
 	}
 }
+
+// TestMetricSourceTargetsShareTheirSourcesGroupedQuery: targets on a
+// built-in metric source (Istio's labels, Contour's composite cluster
+// name) read their rates from their source's grouped query, one per tick,
+// keyed as the source keys a target; a custom query is never run for them.
+func TestMetricSourceTargetsShareTheirSourcesGroupedQuery(t *testing.T) {
+	var objs []runtime.Object
+	for i := range 10 {
+		objs = append(objs, managed(fmt.Sprintf("mesh-%02d", i), 1, "metric-source", "istio", "target-rps-per-replica", "10", "predictor", "none"))
+		objs = append(objs, managed(fmt.Sprintf("edge-%02d", i), 1, "metric-source", "contour", "profile", "recommended",
+			"target-rps-per-replica", "10", "predictor", "none"))
+	}
+	h := newHarnessWith(t, harnessOptions{batch: true}, objs...)
+	istio, _ := scaler.MetricSourceNamed("istio")
+	contour, _ := scaler.MetricSourceNamed("contour")
+	mesh, edge := map[string]string{}, map[string]string{}
+	for i := range 10 {
+		mesh[fmt.Sprintf("shop/mesh-%02d", i)] = "35"
+		edge[fmt.Sprintf("shop/edge-%02d", i)] = "15"
+	}
+	meshQuery, meshLabels := istio.Grouped(false)
+	edgeQuery, edgeLabels := contour.Grouped(true) // the recommended profile's irate form
+	h.prom.SetFor(meshQuery, promtest.Answer{Grouped: mesh, GroupLabels: meshLabels})
+	h.prom.SetFor(edgeQuery, promtest.Answer{Grouped: edge, GroupLabels: edgeLabels})
+	h.prom.Set(promtest.Answer{Status: 500}) // any query per target fails
+	for range 2 {
+		before := h.prom.Queries()
+		h.clock.SetTime(h.clock.Now().Truncate(time.Minute).Add(time.Minute + 3*time.Second))
+		for i := range 10 {
+			for _, name := range []string{fmt.Sprintf("mesh-%02d", i), fmt.Sprintf("edge-%02d", i)} {
+				if _, err := h.ctrl.sync(h.ctx, "shop/"+name); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if q := h.prom.Queries() - before; q > 4 {
+			t.Errorf("%d Prometheus queries for 20 targets, want at most 4 (two grouped queries and two grouped warm-ups)", q)
+		}
+	}
+	if got := h.replicas("mesh-00"); got != 4 {
+		t.Errorf("mesh-00 (35 RPS by Istio's grouped rate) has %d replicas, want 4", got)
+	}
+	if got := h.replicas("edge-00"); got != 2 {
+		t.Errorf("edge-00 (15 RPS by Contour's grouped irate) has %d replicas, want 2", got)
+	}
+}

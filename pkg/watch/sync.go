@@ -327,15 +327,21 @@ func (c *Controller) reportStatus(k string, t *target, spec *scaler.Spec, o cycl
 func (c *Controller) batched(spec *scaler.Spec) bool { return c.batchFor(spec) != nil }
 
 // batchFor returns the grouped query that answers spec's query, if any:
-// the default query's, or the recommended profile's fast query's.
+// that of the built-in metric source (and form) the query is, one per
+// controller, made when a target first needs it.
 func (c *Controller) batchFor(spec *scaler.Spec) BatchSource {
-	switch {
-	case spec.DefaultQuery && c.batch != nil:
-		return c.batch
-	case spec.FastQuery && c.fastBatch != nil:
-		return c.fastBatch
+	if spec.Source == nil || c.newBatch == nil {
+		return nil
 	}
-	return nil
+	grouped, labels := spec.Source.Grouped(spec.Instant)
+	c.batchesMu.Lock()
+	defer c.batchesMu.Unlock()
+	b, ok := c.batches[grouped]
+	if !ok {
+		b = c.newBatch(grouped, labels...)
+		c.batches[grouped] = b
+	}
+	return b
 }
 
 // next returns when to evaluate a target again: after its interval, or,
@@ -352,8 +358,11 @@ func (c *Controller) next(spec *scaler.Spec, now time.Time) time.Duration {
 // env is what a target's cycle reads: Prometheus (one query per target, or
 // the tick's grouped query) and its predictor, each traced.
 func (c *Controller) env(d workload, spec *scaler.Spec, due time.Time) cycle.Env {
-	src := &promSource{c: c, spec: spec, due: due, key: d.GetNamespace() + "/" + spec.Service}
+	src := &promSource{c: c, spec: spec, due: due}
 	src.query, src.queryErr = spec.RenderQuery(d.GetNamespace(), d.GetName())
+	if spec.Source != nil && src.queryErr == nil {
+		src.key, src.queryErr = spec.Source.Key(scaler.QueryFields{Namespace: d.GetNamespace(), Deployment: d.GetName(), Service: spec.Service})
+	}
 	var p scaler.Predictor
 	switch spec.Predictor {
 	case scaler.PredictorExternal:
@@ -381,7 +390,7 @@ type promSource struct {
 	query    string
 	queryErr error
 	due      time.Time
-	key      string // namespace/service, the target's series in a grouped query
+	key      string // the target's series in its source's grouped query
 }
 
 func (s *promSource) Rate(ctx context.Context, now time.Time, spike bool) (float64, error) {

@@ -226,3 +226,72 @@ func TestTheSpikePathUnderQueryPolicyOffQueriesOnlyTheTargetsNamespace(t *testin
 		}
 	}
 }
+
+// TestEveryMetricSourceParsesAndSelectsOnlyItsTarget: each built-in source's
+// query, rendered for a target with hostile field values, is refused or
+// parses with Prometheus' parser into selectors whose matchers pin the
+// target's namespace (by its namespace label, or inside the composite name
+// a regex matches); the grouped forms parse too.
+func TestEveryMetricSourceParsesAndSelectsOnlyItsTarget(t *testing.T) {
+	for _, m := range scaler.MetricSources {
+		for _, instant := range []bool{false, true} {
+			grouped, _ := m.Grouped(instant)
+			if _, err := parser.NewParser(parser.Options{}).ParseExpr(grouped); err != nil {
+				t.Errorf("%s: Prometheus cannot parse the grouped query %q: %v", m.Name, grouped, err)
+			}
+		}
+		for _, field := range []string{"namespace", "deployment", "service"} {
+			for _, v := range hostile {
+				ns, name, svc := "shop", "web", "web"
+				switch field {
+				case "namespace":
+					ns = v
+				case "deployment":
+					name = v
+				case "service":
+					svc = v
+				}
+				spec, err := scaler.Parse("web", map[string]string{"autoscale.io/reactive": "true", "autoscale.io/metric-source": m.Name}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				spec.Service = svc
+				q, err := spec.RenderQuery(ns, name)
+				if err != nil {
+					continue // refused: nothing reaches Prometheus
+				}
+				pinsNamespace(t, m.Name, q, ns)
+			}
+		}
+	}
+}
+
+// pinsNamespace fails unless every selector of q has a matcher whose value
+// is ns (an equality) or a regex that starts with ns or holds "/ns/".
+func pinsNamespace(t *testing.T, source, q, ns string) {
+	t.Helper()
+	expr, err := parser.NewParser(parser.Options{}).ParseExpr(q)
+	if err != nil {
+		t.Errorf("%s: Prometheus cannot parse %q: %v", source, q, err)
+		return
+	}
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		pinned := false
+		for _, m := range vs.LabelMatchers {
+			switch m.Type {
+			case labels.MatchEqual:
+				pinned = pinned || m.Value == ns
+			case labels.MatchRegexp:
+				pinned = pinned || strings.HasPrefix(m.Value, ns+"_") || strings.HasPrefix(m.Value, ns+"-") || strings.Contains(m.Value, "/"+ns+"/")
+			}
+		}
+		if !pinned {
+			t.Errorf("%s: selector %s of %q does not pin namespace %q", source, vs, q, ns)
+		}
+		return nil
+	})
+}

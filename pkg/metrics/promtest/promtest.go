@@ -40,6 +40,9 @@ type Answer struct {
 	// service with this value, for instant queries, and for range queries
 	// that value at every step.
 	Grouped map[string]string
+	// GroupLabels name the labels of Grouped's keys, a part each between
+	// "/" (one label: the whole key); empty = namespace and service.
+	GroupLabels []string
 }
 
 // Value is an Answer with one series of value v.
@@ -165,7 +168,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			if result != "" {
 				result += ","
 			}
-			result += fmt.Sprintf(`{"metric":%s,"value":[%.3f,%q]}`, groupLabels(svc), at, v)
+			result += fmt.Sprintf(`{"metric":%s,"value":[%.3f,%q]}`, groupLabels(svc, a.GroupLabels), at, v)
 		}
 		body = fmt.Sprintf(`{"status":"success","data":{"resultType":"vector","result":[%s]}}`, result)
 	} else if body == "" && status == http.StatusOK {
@@ -222,7 +225,17 @@ func modelBody(model func(string, time.Time) (float64, bool), q string, r *http.
 }
 
 // groupLabels is the label set of a grouped series' key.
-func groupLabels(key string) string {
+func groupLabels(key string, names []string) string {
+	if len(names) == 1 {
+		return fmt.Sprintf(`{%q:%q}`, names[0], key)
+	}
+	if parts := strings.SplitN(key, "/", len(names)); len(names) > 1 && len(parts) == len(names) {
+		labels := make([]string, len(names))
+		for i, n := range names {
+			labels[i] = fmt.Sprintf("%q:%q", n, parts[i])
+		}
+		return "{" + strings.Join(labels, ",") + "}"
+	}
 	if ns, svc, ok := strings.Cut(key, "/"); ok {
 		return fmt.Sprintf(`{"namespace":%q,"service":%q}`, ns, svc)
 	}
@@ -249,7 +262,7 @@ func rangeBody(a Answer, r *http.Request, ts time.Time) string {
 			if series != "" {
 				series += ","
 			}
-			series += fmt.Sprintf(`{"metric":%s,"values":[%s]}`, groupLabels(svc), pts)
+			series += fmt.Sprintf(`{"metric":%s,"values":[%s]}`, groupLabels(svc, a.GroupLabels), pts)
 		}
 		return fmt.Sprintf(`{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, series)
 	}
