@@ -11,6 +11,7 @@ import (
 	promconfig "github.com/prometheus/common/config"
 	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	"sigs.k8s.io/yaml"
 
@@ -73,8 +74,12 @@ type Options struct {
 	// StatefulSets: also scale annotated StatefulSets (needs get, list,
 	// watch, patch on statefulsets and get, update on statefulsets/scale).
 	StatefulSets bool `json:"statefulSets"`
-	BatchQueries bool `json:"batchQueries"`
-	LeanCache    bool `json:"leanCache"`
+	// Kinds are more kinds to scale, each with a /scale subresource, as
+	// resource.group (rollouts.argoproj.io): watched through metadata-only
+	// informers, their replicas read and written through /scale.
+	Kinds        []string `json:"kinds,omitempty"`
+	BatchQueries bool     `json:"batchQueries"`
+	LeanCache    bool     `json:"leanCache"`
 
 	PredictorURL     string          `json:"predictorURL,omitempty"`
 	PredictorTimeout metav1.Duration `json:"predictorTimeout,omitempty"`
@@ -157,6 +162,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.AllowedQueries, "allowed-queries", o.AllowedQueries, "with --query-policy=allowlist: a query template a Deployment may use, exactly as written (repeatable)")
 	fs.DurationVar(&o.MinInterval.Duration, "min-interval", o.MinInterval.Duration, "the shortest autoscale.io/interval a Deployment may set")
 	fs.BoolVar(&o.StatefulSets, "statefulsets", o.StatefulSets, "also scale StatefulSets annotated autoscale.io/reactive=true (false: Deployments only, for RBAC without statefulsets)")
+	fs.StringSliceVar(&o.Kinds, "kinds", o.Kinds, "more kinds to scale, each with a /scale subresource, as resource.group (for example rollouts.argoproj.io); needs get, list, watch, patch on the resource and get, update on its /scale")
 	fs.BoolVar(&o.BatchQueries, "batch-queries", o.BatchQueries, "answer every target on the default query from one query grouped by service per tick of its interval (evaluations then align to those ticks); false = one query per target")
 	fs.BoolVar(&o.LeanCache, "lean-cache", o.LeanCache, "cache only what decisions read of each Deployment; false (whole objects) exists to measure the difference")
 	fs.StringVar(&o.PredictorURL, "predictor-url", o.PredictorURL, "base URL of the external predictive model (POST {url}/predict) for targets with autoscale.io/predictor=external; empty = none")
@@ -247,6 +253,11 @@ func (o *Options) Validate() error {
 	default:
 		return fmt.Errorf("--query-policy=%q: must be allowed, off or allowlist", o.QueryPolicy)
 	}
+	for _, k := range o.Kinds {
+		if _, err := parseKind(k); err != nil {
+			return err
+		}
+	}
 	if o.MinInterval.Duration < time.Second {
 		return fmt.Errorf("--min-interval=%v: must be at least 1s", o.MinInterval.Duration)
 	}
@@ -303,4 +314,17 @@ func inClusterNamespace() string {
 		return string(b)
 	}
 	return "default"
+}
+
+// parseKind reads a --kinds entry, resource.group: a resource name and an
+// API group (the apps kinds have their own flags).
+func parseKind(s string) (schema.GroupResource, error) {
+	gr := schema.ParseGroupResource(s)
+	switch {
+	case gr.Group == "" || !scaler.IsDNSLabel(gr.Resource) || !scaler.IsDNSSubdomain(gr.Group):
+		return gr, fmt.Errorf("--kinds %q: must be resource.group, such as rollouts.argoproj.io", s)
+	case gr.Group == "apps" && (gr.Resource == "deployments" || gr.Resource == "statefulsets"):
+		return gr, fmt.Errorf("--kinds %q: Deployments are always scaled, and StatefulSets unless --statefulsets=false", s)
+	}
+	return gr, nil
 }

@@ -96,13 +96,16 @@ func TestInvalidDefaultsAndLeaderElectionAreRejected(t *testing.T) {
 		t.Errorf("error = %v", err)
 	}
 	for args, want := range map[string]string{
-		"--query-policy=some":       "must be allowed, off or allowlist",
-		"--query-policy=allowlist":  "needs --allowed-queries",
-		"--min-interval=0s":         "must be at least 1s",
-		"--metrics-auth=kubernetes": "needs --metrics-tls-cert-file",
-		"--prometheus-url=notaurl":  "must be an http or https URL",
-		"--prometheus-url=":         "must be an http or https URL",
-		"--namespace-workers=9":     "must be 0 to --workers",
+		"--query-policy=some":          "must be allowed, off or allowlist",
+		"--query-policy=allowlist":     "needs --allowed-queries",
+		"--min-interval=0s":            "must be at least 1s",
+		"--metrics-auth=kubernetes":    "needs --metrics-tls-cert-file",
+		"--prometheus-url=notaurl":     "must be an http or https URL",
+		"--prometheus-url=":            "must be an http or https URL",
+		"--namespace-workers=9":        "must be 0 to --workers",
+		"--kinds=rollouts":             "must be resource.group",
+		"--kinds=Rollouts.argoproj.io": "must be resource.group",
+		"--kinds=deployments.apps":     "Deployments are always scaled",
 	} {
 		if _, err := parse(t, "", args); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", args, err, want)
@@ -110,6 +113,9 @@ func TestInvalidDefaultsAndLeaderElectionAreRejected(t *testing.T) {
 	}
 	if _, err := parse(t, "", "--metrics-auth=kubernetes", "--metrics-auth-plaintext"); err != nil {
 		t.Errorf("--metrics-auth=kubernetes, plaintext allowed: %v", err)
+	}
+	if o, err := parse(t, "", "--kinds=rollouts.argoproj.io,widgets.e2e.example.com"); err != nil || len(o.Kinds) != 2 {
+		t.Errorf("--kinds with two kinds: %v, %v", o, err)
 	}
 	if _, err := parse(t, "", "--query-policy=allowlist", "--allowed-queries", "sum(rate(x[1m]))"); err != nil {
 		t.Errorf("an allowlist with a query: %v", err)

@@ -23,11 +23,17 @@ import (
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel/trace"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/scale"
 	"k8s.io/client-go/tools/record"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/klog/v2"
@@ -77,9 +83,11 @@ type app struct {
 	rec      *metrics.Recorder
 	recorder record.EventRecorder
 	factory  informers.SharedInformerFactory
-	ctrl     watch.Group
-	elector  *leader.Elector // nil without leader election
-	leading  atomic.Bool
+	// metaFactory has the metadata-only informers of --kinds (nil: none).
+	metaFactory metadatainformer.SharedInformerFactory
+	ctrl        watch.Group
+	elector     *leader.Elector // nil without leader election
+	leading     atomic.Bool
 
 	// client writes the scale subresource and feeds the informers;
 	// background patches the status and posts Events; leaderClient renews
@@ -104,6 +112,10 @@ func run(ctx context.Context, o *Options) error {
 	// Caches warm on every replica, so that a new leader starts at once.
 	a.factory.Start(ctx.Done())
 	defer a.factory.Shutdown()
+	if a.metaFactory != nil {
+		a.metaFactory.Start(ctx.Done())
+		defer a.metaFactory.Shutdown()
+	}
 	srvErr, stopServing, err := a.serve()
 	defer stopServing()
 	if err != nil {
@@ -172,6 +184,13 @@ func (a *app) build(ctx context.Context) (shutdown func(), err error) {
 	base.HPAs = a.factory.Autoscaling().V2().HorizontalPodAutoscalers()
 	if a.ctrl, err = controllers(o, base, a.factory); err != nil {
 		return shutdown, err
+	}
+	if len(o.Kinds) > 0 {
+		custom, err := a.customControllers(restCfg, base)
+		if err != nil {
+			return shutdown, err
+		}
+		a.ctrl = append(a.ctrl, custom...)
 	}
 	if o.LeaderElect {
 		a.elector, err = a.newElector(ctx)
@@ -378,6 +397,57 @@ func controllers(o *Options, base watch.Config, factory informers.SharedInformer
 		if err != nil {
 			return nil, fmt.Errorf("the %s controller: %w", kind, err)
 		}
+		group = append(group, c)
+	}
+	return group, nil
+}
+
+// customControllers builds a Controller for each --kinds resource, found
+// on the API server: its preferred version and kind, which must have a
+// /scale subresource. Its objects come through a metadata-only informer
+// (the cache holds no specs), its replicas through the scale client.
+func (a *app) customControllers(restCfg *rest.Config, base watch.Config) (watch.Group, error) {
+	groups, err := restmapper.GetAPIGroupResources(a.client.Discovery())
+	if err != nil {
+		return nil, fmt.Errorf("--kinds: discovering the API server's resources: %w", err)
+	}
+	mapper := restmapper.NewDiscoveryRESTMapper(groups)
+	scales, err := scale.NewForConfig(restCfg, mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(a.client.Discovery()))
+	if err != nil {
+		return nil, fmt.Errorf("--kinds: the scale client: %w", err)
+	}
+	meta, err := metadata.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("--kinds: the metadata client: %w", err)
+	}
+	a.metaFactory = metadatainformer.NewFilteredSharedInformerFactory(meta, 0, a.o.Namespace, nil)
+	var group watch.Group
+	for _, k := range a.o.Kinds {
+		gr, err := parseKind(k)
+		if err != nil {
+			return nil, err
+		}
+		gvk, err := mapper.KindFor(gr.WithVersion(""))
+		if err != nil {
+			return nil, fmt.Errorf("--kinds %q: not served by this API server: %w", k, err)
+		}
+		gvr := gr.WithVersion(gvk.Version)
+		resources, err := a.client.Discovery().ServerResourcesForGroupVersion(gvk.GroupVersion().String())
+		if err != nil {
+			return nil, fmt.Errorf("--kinds %q: %w", k, err)
+		}
+		if !slices.ContainsFunc(resources.APIResources, func(r metav1.APIResource) bool { return r.Name == gr.Resource+"/scale" }) {
+			return nil, fmt.Errorf("--kinds %q: %s has no /scale subresource", k, gvk.Kind)
+		}
+		cfg := base
+		cfg.Kind = watch.Kind(gvk.Kind)
+		cfg.Informer = a.metaFactory.ForResource(gvr).Informer()
+		cfg.Custom = &watch.CustomKind{Resource: gvr, Scales: scales, Metadata: meta}
+		c, err := watch.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("the %s controller: %w", gvk.Kind, err)
+		}
+		a.logger.Info("Scaling a kind through its /scale subresource", "kind", gvk.Kind, "resource", gvr.String())
 		group = append(group, c)
 	}
 	return group, nil

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -59,9 +60,12 @@ type Config struct {
 	// never delay a scale write.
 	Client, StatusClient kubernetes.Interface
 	// Kind is what this Controller scales (zero: Deployments), Informer
-	// that kind's shared informer.
+	// that kind's shared informer. Custom, when set, makes Kind a kind
+	// with a /scale subresource beyond apps/v1's, its Informer a
+	// metadata-only one.
 	Kind     Kind
 	Informer cache.SharedIndexInformer
+	Custom   *CustomKind
 	Source   RPSSource
 	Recorder record.EventRecorder
 	Monitor  Monitor           // optional
@@ -126,8 +130,11 @@ type BatchSource interface {
 
 // Controller evaluates every opted-in Deployment on its interval.
 type Controller struct {
-	api    kindAPI
-	kind   Kind
+	api  kindAPI
+	kind Kind
+	// custom: the kind's replicas are not in the cache (a metadata-only
+	// informer): each evaluation reads them from the scale subresource.
+	custom bool
 	synced cache.InformerSynced
 	queue  workqueue.TypedRateLimitingInterface[string]
 	// spikes holds targets to evaluate at once, and their follow-ups.
@@ -203,8 +210,13 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.StatusClient == nil {
 		cfg.StatusClient = cfg.Client
 	}
+	api := newKindAPI(cfg.Kind, cfg.Client, cfg.StatusClient)
+	if cfg.Custom != nil {
+		api = customKindAPI(cfg.Custom)
+	}
 	c := &Controller{
-		api:             newKindAPI(cfg.Kind, cfg.Client, cfg.StatusClient),
+		api:             api,
+		custom:          cfg.Custom != nil,
 		kind:            cfg.Kind,
 		source:          cfg.Source,
 		recorder:        cfg.Recorder,
@@ -239,18 +251,40 @@ func New(cfg Config) (*Controller, error) {
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource(), Clock: cfg.Clock})
 	c.statuses = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, time.Minute),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource() + "-status", Clock: cfg.Clock})
-	if err := c.register(cfg.Informer, cfg.FullCache, cfg.HPAs); err != nil {
+	transform := cache.TransformFunc(leanWorkload)
+	if cfg.FullCache {
+		transform = nil
+	}
+	if cfg.Custom != nil {
+		// Events need the object's kind; a metadata-only object does not
+		// always say it.
+		apiVersion := cfg.Custom.Resource.GroupVersion().String()
+		lean := transform
+		transform = func(obj any) (any, error) {
+			if lean != nil {
+				var err error
+				if obj, err = lean(obj); err != nil {
+					return nil, err
+				}
+			}
+			if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+				m.APIVersion, m.Kind = apiVersion, string(cfg.Kind)
+			}
+			return obj, nil
+		}
+	}
+	if err := c.register(cfg.Informer, transform, cfg.HPAs); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// register puts the Controller on its kind's informer (trimmed by
-// leanWorkload unless fullCache, indexed by service) and, when given, the
-// HPA informer.
-func (c *Controller) register(inf cache.SharedIndexInformer, fullCache bool, hpas autoscalinginformers.HorizontalPodAutoscalerInformer) error {
-	if !fullCache {
-		if err := inf.SetTransform(leanWorkload); err != nil {
+// register puts the Controller on its kind's informer (through transform,
+// leanWorkload unless the cache is full; indexed by service) and, when
+// given, the HPA informer.
+func (c *Controller) register(inf cache.SharedIndexInformer, transform cache.TransformFunc, hpas autoscalinginformers.HorizontalPodAutoscalerInformer) error {
+	if transform != nil {
+		if err := inf.SetTransform(transform); err != nil {
 			return fmt.Errorf("setting the informer transform: %w", err)
 		}
 	}
@@ -289,9 +323,9 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer c.spikes.ShutDown()
 	defer c.statuses.ShutDown()
 	logger := klog.FromContext(ctx)
-	logger.Info("Waiting for the Deployment cache to sync")
+	logger.Info("Waiting for the cache to sync", "kind", c.kind)
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
-		return fmt.Errorf("waiting for the Deployment cache: %w", ctx.Err())
+		return fmt.Errorf("waiting for the %s cache: %w", c.kind, ctx.Err())
 	}
 	if c.nsWorkers <= 0 {
 		c.nsWorkers = max(1, workers/2)

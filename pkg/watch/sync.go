@@ -198,6 +198,15 @@ func (c *Controller) evaluate(ctx context.Context, k string, t *target, d worklo
 	if r := specReplicas(d); r != nil {
 		current = *r
 	}
+	if c.custom {
+		// A metadata-only cache holds no replicas: the scale subresource
+		// has them (and the resourceVersion the write is conditioned on).
+		sc, err := c.api.getScale(ctx, d.GetNamespace(), d.GetName())
+		if err != nil {
+			return applied{result: metrics.ResultError, err: fmt.Errorf("reading the scale subresource: %w", err)}
+		}
+		current = sc.Spec.Replicas
+	}
 	octx, cancel := withEvalDeadline(ctx, spec.Interval)
 	o := t.cycle.Evaluate(octx, now, spec, current, c.env(d, spec, due))
 	cancel()

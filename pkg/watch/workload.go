@@ -9,8 +9,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/scale"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
@@ -29,8 +32,23 @@ const (
 // Resource is the kind's resource name ("deployments").
 func (k Kind) Resource() string { return strings.ToLower(string(k)) + "s" }
 
-// workload is a scaled object as the cache holds it: a Deployment or a
-// StatefulSet (lean unless Config.FullCache).
+// CustomKind is a kind with a /scale subresource other than apps/v1's (an
+// Argo Rollout, a custom resource): the Controller sees its objects through
+// a metadata-only informer (Config.Informer, of *metav1.PartialObjectMetadata),
+// reads and writes its replicas through the scale subresource, and patches
+// its status annotation through the metadata client. Config.Kind is its
+// kind's name (what an HPA's scaleTargetRef says).
+type CustomKind struct {
+	Resource schema.GroupVersionResource
+	// Scales is the scale client (the spike path's: Config.Client's
+	// limits); Metadata patches the status annotation (Config.StatusClient's).
+	Scales   scale.ScalesGetter
+	Metadata metadata.Interface
+}
+
+// workload is a scaled object as the cache holds it: a Deployment, a
+// StatefulSet (lean unless Config.FullCache), or the metadata of a custom
+// kind's object.
 type workload interface {
 	metav1.Object
 	runtime.Object
@@ -86,6 +104,26 @@ func newKindAPI(kind Kind, scale, status kubernetes.Interface) kindAPI {
 		func(ns string) kindClient[*appsv1.Deployment] { return status.AppsV1().Deployments(ns) })
 }
 
+// customKindAPI binds kindAPI to a custom kind's scale subresource and
+// metadata.
+func customKindAPI(k *CustomKind) kindAPI {
+	gr := k.Resource.GroupResource()
+	return kindAPI{
+		getScale: func(ctx context.Context, namespace, name string) (*autoscalingv1.Scale, error) {
+			return k.Scales.Scales(namespace).Get(ctx, gr, name, metav1.GetOptions{})
+		},
+		updateScale: func(ctx context.Context, sc *autoscalingv1.Scale) error {
+			_, err := k.Scales.Scales(sc.Namespace).Update(ctx, gr, sc, metav1.UpdateOptions{FieldManager: FieldManager})
+			return err
+		},
+		mergePatch: func(ctx context.Context, namespace, name string, patch []byte) error {
+			_, err := k.Metadata.Resource(k.Resource).Namespace(namespace).Patch(ctx, name, types.MergePatchType, patch,
+				metav1.PatchOptions{FieldManager: FieldManager})
+			return err
+		},
+	}
+}
+
 func bindKindAPI[T any](scale, status func(namespace string) kindClient[T]) kindAPI {
 	return kindAPI{
 		getScale: func(ctx context.Context, namespace, name string) (*autoscalingv1.Scale, error) {
@@ -131,6 +169,8 @@ func leanWorkload(obj any) (any, error) {
 		Generation: w.GetGeneration(), DeletionTimestamp: w.GetDeletionTimestamp(), Annotations: ann,
 	}
 	switch o := w.(type) {
+	case *metav1.PartialObjectMetadata:
+		return &metav1.PartialObjectMetadata{TypeMeta: o.TypeMeta, ObjectMeta: meta}, nil
 	case *appsv1.Deployment:
 		return &appsv1.Deployment{TypeMeta: o.TypeMeta, ObjectMeta: meta, Spec: appsv1.DeploymentSpec{Replicas: o.Spec.Replicas},
 			Status: appsv1.DeploymentStatus{

@@ -246,13 +246,16 @@ func Decode(body []byte) (*amwebhook.Message, error) {
 }
 
 // MapTargets names the managed workloads an alert is about: labels
-// namespace + deployment (or statefulset) name one directly; otherwise
+// namespace + deployment (or statefulset, or workload, any kind) name one
+// directly; otherwise
 // service (within namespace when given) names every managed workload of
 // that service.
 func MapTargets(labels map[string]string, t Targets) []string {
 	ns, dep, svc := labels["namespace"], labels["deployment"], labels["service"]
-	if dep == "" {
-		dep = labels["statefulset"]
+	for _, l := range []string{"statefulset", "workload"} {
+		if dep == "" {
+			dep = labels[l]
+		}
 	}
 	if dep != "" && ns != "" {
 		if t.Managed(ns, dep) {

@@ -553,3 +553,42 @@ tests:
 		})
 	}
 }
+
+// TestKindsGetTheirRightsAndTheAdmissionPolicy: each kinds entry becomes
+// the controller's --kinds (config file), get/list/watch/patch on its
+// resource and get/update on its /scale, and a rule of the admission policy
+// that bounds the patch to the status annotation; nothing else is granted.
+func TestKindsGetTheirRightsAndTheAdmissionPolicy(t *testing.T) {
+	objs := render(t, "--set", "kinds={rollouts.argoproj.io}")
+	var got []string
+	for _, r := range find[rbacv1.ClusterRole](t, objs, "ClusterRole") {
+		for _, rule := range r.Rules {
+			if slices.Contains(rule.APIGroups, "argoproj.io") {
+				got = append(got, strings.Join(rule.Resources, ",")+":"+strings.Join(rule.Verbs, ","))
+			}
+		}
+	}
+	if want := []string{"rollouts:get,list,watch,patch", "rollouts/scale:get,update"}; !slices.Equal(got, want) {
+		t.Errorf("rights on argoproj.io %v, want %v", got, want)
+	}
+	var config, policy bool
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ConfigMap":
+			data, _, _ := unstructured.NestedString(o.Object, "data", "config.yaml")
+			config = config || strings.Contains(data, "kinds:\n  - \"rollouts.argoproj.io\"")
+		case "ValidatingAdmissionPolicy":
+			rules, _, _ := unstructured.NestedSlice(o.Object, "spec", "matchConstraints", "resourceRules")
+			for _, r := range rules {
+				m := r.(map[string]any)
+				policy = policy || (fmt.Sprint(m["apiGroups"]) == "[argoproj.io]" && fmt.Sprint(m["resources"]) == "[rollouts]")
+			}
+		}
+	}
+	if !config || !policy {
+		t.Errorf("rollouts.argoproj.io in the config file %t, in the admission policy %t; want both", config, policy)
+	}
+	if _, err := helm(t, "template", "rel", chartDir, "--set", "kinds={Rollouts}"); err == nil {
+		t.Error("kinds={Rollouts} (no group) rendered; the schema must refuse it")
+	}
+}
