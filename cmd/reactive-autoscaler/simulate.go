@@ -31,6 +31,7 @@ type simulateOptions struct {
 	utilization float64
 	policies    []string
 	jsonOut     bool
+	details     bool
 	svg         string
 }
 
@@ -67,7 +68,8 @@ comparison at equal cost over a sweep of --utilization, see make bench-quality.`
 	f.Lookup("phase").DefValue = "0s"
 	f.Float64Var(&o.utilization, "utilization", o.utilization, "share of capacity every policy targets per replica, 0 < u <= 1")
 	f.StringSliceVar(&o.policies, "policies", nil, fmt.Sprintf("policies to run (default all: %s)", strings.Join(simulate.PolicyNames, ",")))
-	f.BoolVar(&o.jsonOut, "json", false, "print the scores as JSON")
+	f.BoolVar(&o.jsonOut, "json", false, "print the scores as JSON (durations in seconds)")
+	f.BoolVar(&o.details, "details", false, "print every ratio (under-provisioned time, unserved requests and cost to each peer) in a wide table")
 	f.StringVar(&o.svg, "svg", "", "write demand, capacity and replicas over time for each policy to this SVG file")
 	return cmd
 }
@@ -76,6 +78,9 @@ func runSimulate(ctx context.Context, out io.Writer, o simulateOptions) error {
 	trace, err := loadTrace(ctx, o)
 	if err != nil {
 		return err
+	}
+	if !(o.scale > 0) || math.IsInf(o.scale, 0) {
+		return fmt.Errorf("--trace-scale=%v: must be a positive number", o.scale)
 	}
 	if o.scale != 1 {
 		trace = trace.Scaled(o.scale)
@@ -133,9 +138,17 @@ func runSimulate(ctx context.Context, out io.Writer, o simulateOptions) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"trace": trace.Name, "seconds": trace.Duration().Seconds(), "world": o.world, "scores": scores})
 	}
-	fmt.Fprintf(out, "%s: %v of demand (%.0f requests), capacity %.0f RPS per replica, ready %v after scale-up; simulated in %v\n\n",
+	fmt.Fprintf(out, "%s: %v of demand (%.0f requests), capacity %.0f RPS per replica, ready %v after scale-up; simulated in %v\n",
 		trace.Name, trace.Duration(), scores[0].DemandTotal, o.world.Capacity, o.world.Startup, time.Since(start).Round(time.Millisecond))
-	return simulate.Table(out, scores, simulate.PolicyHPA, simulate.PolicyKEDA, simulate.PolicyKPA)
+	if peak, one := trace.Peak(), o.world.Capacity*o.utilization; peak <= one {
+		fmt.Fprintf(out, "note: the trace's peak, %.3g RPS, is within one replica's target of %.3g RPS: every policy holds one replica and the scores say nothing; "+
+			"multiply the rates with --trace-scale (about %.0f would bring its peak to five replicas)\n", peak, one, math.Ceil(5*one/max(peak, 1e-9)))
+	}
+	fmt.Fprintln(out)
+	if o.details {
+		return simulate.Table(out, scores, simulate.PolicyHPA, simulate.PolicyKEDA, simulate.PolicyKPA)
+	}
+	return simulate.CompactTable(out, scores, simulate.PolicyHPA, simulate.PolicyKEDA, simulate.PolicyKPA)
 }
 
 func loadTrace(ctx context.Context, o simulateOptions) (*simulate.Trace, error) {

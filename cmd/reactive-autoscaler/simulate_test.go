@@ -30,8 +30,46 @@ func TestSimulateWithNoArguments(t *testing.T) {
 			t.Errorf("no row for %s:\n%s", p, got)
 		}
 	}
-	if !strings.Contains(got, "unserved/hpa") || !strings.Contains(got, "cost/kpa") {
+	if !strings.Contains(got, "unserved/hpa") || !strings.Contains(got, "unserved/kpa") {
 		t.Errorf("no ratio columns:\n%s", got)
+	}
+	for _, line := range strings.Split(got, "\n") {
+		if len(line) > 120 {
+			t.Errorf("a line of %d columns, want at most 120 (every ratio is behind --details): %q", len(line), line)
+		}
+	}
+	root = newRootCommand()
+	out.Reset()
+	root.SetOut(&out)
+	root.SetArgs([]string{"simulate", "--details"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "cost/kpa") || !strings.Contains(out.String(), "under/keda") {
+		t.Errorf("--details has not every ratio:\n%s", out.String())
+	}
+}
+
+// TestSimulateSaysWhenATraceIsTooSmallForTheCapacityModel: a trace whose
+// peak one replica carries scores nothing, and simulate says so and how
+// to scale it.
+func TestSimulateSaysWhenATraceIsTooSmallForTheCapacityModel(t *testing.T) {
+	csv := filepath.Join(t.TempDir(), "small.csv")
+	if err := os.WriteFile(csv, []byte("seconds,rps\n0,1\n60,3\n120,2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for args, note := range map[string]bool{"": true, "--trace-scale=40": false} {
+		root := newRootCommand()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetArgs(append([]string{"simulate", "--trace", csv, "--policies", "hpa"}, strings.Fields(args)...))
+		if err := root.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(out.String(), "note: the trace's peak, 3 RPS, is within one replica's target") ||
+			strings.Contains(out.String(), "note: the trace's peak"); got != note {
+			t.Errorf("simulate %s: note %t, want %t:\n%s", args, got, note, out.String())
+		}
 	}
 }
 
@@ -51,14 +89,18 @@ func TestSimulateJSONAndSVGFromACSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	var res struct {
-		Seconds float64          `json:"seconds"`
-		Scores  []simulate.Score `json:"scores"`
+		Seconds float64            `json:"seconds"`
+		Scores  []simulate.Score   `json:"scores"`
+		World   map[string]float64 `json:"world"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out.String())
 	}
 	if res.Seconds != 240 || len(res.Scores) != 2 || res.Scores[0].Policy != "reactive" || res.Scores[1].Policy != "hpa" || res.Scores[0].PeakReplicas < 2 {
 		t.Errorf("result %+v", res)
+	}
+	if res.World["capacityRPS"] != 20 || res.World["startupSeconds"] != 30 || res.World["scrapeSeconds"] != 15 || len(res.World) != 6 {
+		t.Errorf("world %v: want lower-case names, durations in seconds", res.World)
 	}
 	if b, err := os.ReadFile(svg); err != nil || !bytes.HasPrefix(b, []byte("<svg")) {
 		t.Errorf("svg: %v %.40q", err, b)
@@ -75,7 +117,7 @@ func TestSimulateJSONAndSVGFromACSV(t *testing.T) {
 // TestSimulateRefusesFlagsThatCannotMeanWhatTheySay, and its help names
 // one default for --phase.
 func TestSimulateRefusesFlagsThatCannotMeanWhatTheySay(t *testing.T) {
-	for _, args := range [][]string{{"--utilization", "2"}, {"--utilization", "0"}, {"--capacity", "0"}, {"--startup", "-1s"}} {
+	for _, args := range [][]string{{"--utilization", "2"}, {"--utilization", "0"}, {"--capacity", "0"}, {"--startup", "-1s"}, {"--trace-scale", "0"}, {"--trace-scale", "-2"}} {
 		root := newRootCommand()
 		root.SetOut(&bytes.Buffer{})
 		root.SetErr(&bytes.Buffer{})

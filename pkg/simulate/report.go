@@ -109,6 +109,34 @@ func Table(w io.Writer, scores []Score, baselines ...string) error {
 	return tw.Flush()
 }
 
+// CompactTable writes the scores in at most 120 columns: each policy's
+// own scores and its unserved requests over each baseline's (Table has
+// every ratio).
+func CompactTable(w io.Writer, scores []Score, baselines ...string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	header := "policy\tunder-s\tunserved\tshare\treplica-s\tactions\tpeak\t"
+	for _, b := range baselines {
+		header += "unserved/" + b + "\t"
+	}
+	fmt.Fprintln(tw, header)
+	base := map[string]Score{}
+	for _, s := range scores {
+		base[s.Policy] = s
+	}
+	for _, s := range scores {
+		line := fmt.Sprintf("%s\t%.0f\t%.0f\t%.3f%%\t%.0f\t%d\t%d\t", s.Policy, s.UnderProvisionedS, s.UnservedRequests, 100*s.UnservedShare, s.ReplicaSeconds, s.ScaleActions, s.PeakReplicas)
+		for _, b := range baselines {
+			if bs, ok := base[b]; ok {
+				line += ratio(s.UnservedRequests, bs.UnservedRequests) + "\t"
+			} else {
+				line += "-\t"
+			}
+		}
+		fmt.Fprintln(tw, line)
+	}
+	return tw.Flush()
+}
+
 func ratio(a, b float64) string {
 	switch {
 	case b == 0 && a == 0:

@@ -30,6 +30,7 @@
 package simulate
 
 import (
+	"encoding/json"
 	"math"
 	"time"
 )
@@ -50,6 +51,19 @@ type World struct {
 	// first demand at the comparison's cost knob (a service already
 	// running when the trace starts, not one starting from one replica).
 	Initial int32
+}
+
+// MarshalJSON writes w with lower-case names and durations in seconds,
+// the names simulate --json and bench-quality -json promise.
+func (w World) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Capacity float64 `json:"capacityRPS"`
+		Startup  float64 `json:"startupSeconds"`
+		Scrape   float64 `json:"scrapeSeconds"`
+		Phase    float64 `json:"phaseSeconds"`
+		Tick     float64 `json:"tickSeconds"`
+		Initial  int32   `json:"initialReplicas"`
+	}{w.Capacity, w.Startup.Seconds(), w.Scrape.Seconds(), w.Phase.Seconds(), w.Tick.Seconds(), w.Initial})
 }
 
 // DefaultWorld is the model's defaults: 25 RPS per replica, 30 s to start
@@ -210,6 +224,17 @@ type Trace struct {
 
 // Duration is the trace's length.
 func (t *Trace) Duration() time.Duration { return time.Duration(len(t.RPS)) * t.Step }
+
+// Peak is the trace's highest rate (gaps left out).
+func (t *Trace) Peak() float64 {
+	peak := 0.0
+	for _, v := range t.RPS {
+		if !math.IsNaN(v) {
+			peak = max(peak, v)
+		}
+	}
+	return peak
+}
 
 func (t *Trace) filled() []float64 {
 	if t.fill != nil {
