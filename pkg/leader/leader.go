@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -97,7 +98,7 @@ func New(cfg Config) (*Elector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the lease lock: %w", err)
 	}
-	e := &Elector{cfg: cfg, renewals: &renewals{Interface: lock, clock: cfg.Clock}}
+	e := &Elector{cfg: cfg, renewals: &renewals{Interface: lock, clock: cfg.Clock, renewDeadline: cfg.RenewDeadline, sleep: sleep}}
 	e.le, err = leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            e.renewals,
 		Name:            cfg.Name,
@@ -153,13 +154,64 @@ func (e *Elector) IsLeader() bool {
 }
 
 // renewals is the Lease lock, remembering when this replica's last write
-// of it (an acquisition or a renewal) landed.
+// of it (an acquisition or a renewal) landed. A replica that does not lead
+// reads the Lease with backoff while the reads fail (an unreachable API
+// server): client-go tries every retry period and logs each failure, twice
+// a second at our default, for as long as the API server is away.
 type renewals struct {
 	resourcelock.Interface
-	clock clock.PassiveClock
+	clock         clock.PassiveClock
+	renewDeadline time.Duration
+	// sleep waits d or until ctx ends (a timer; tests record instead).
+	sleep func(ctx context.Context, d time.Duration) error
 
-	mu     sync.Mutex
-	landed time.Time
+	mu       sync.Mutex
+	landed   time.Time
+	failures int // consecutive failed reads
+}
+
+// MaxLeaseBackoff bounds the wait between a non-leader's failing reads of
+// the Lease (1 s doubling to it): its log stays quiet, and a returning API
+// server is seen within it.
+const MaxLeaseBackoff = 4 * time.Second
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Get reads the Lease, after the backoff its failed reads earned unless
+// this replica leads (a leader's renewals are never delayed).
+func (r *renewals) Get(ctx context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
+	if d := r.backoff(); d > 0 {
+		if err := r.sleep(ctx, d); err != nil {
+			return nil, nil, err
+		}
+	}
+	rec, raw, err := r.Interface.Get(ctx)
+	r.mu.Lock()
+	if err != nil && !apierrors.IsNotFound(err) { // no Lease yet is no failure
+		r.failures++
+	} else {
+		r.failures = 0
+	}
+	r.mu.Unlock()
+	return rec, raw, err
+}
+
+func (r *renewals) backoff() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failures == 0 || (!r.landed.IsZero() && r.clock.Since(r.landed) < r.renewDeadline) {
+		return 0
+	}
+	return min(MaxLeaseBackoff, time.Second<<min(r.failures-1, 8))
 }
 
 func (r *renewals) Create(ctx context.Context, rec resourcelock.LeaderElectionRecord) error {

@@ -3,6 +3,7 @@ package leader
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -199,5 +201,53 @@ func TestAReleasedLeaseGoesToTheNextCandidate(t *testing.T) {
 	eventually(t, "b leads after a released", func() bool { return b.e.IsLeader() && b.started.Load() })
 	if c.started.Load() || c.stopped.Load() {
 		t.Errorf("c, which never led, saw started=%v stopped=%v", c.started.Load(), c.stopped.Load())
+	}
+}
+
+// failingLock fails every read while down.
+type failingLock struct {
+	resourcelock.Interface
+	down  bool
+	reads int
+}
+
+func (f *failingLock) Get(context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
+	f.reads++
+	if f.down {
+		return nil, nil, errors.New("dial tcp: connection refused")
+	}
+	return &resourcelock.LeaderElectionRecord{HolderIdentity: "other"}, nil, nil
+}
+
+// TestAnUnreachableAPIServerIsReadWithBackoff: a replica that does not lead
+// waits 1 s, 2 s, 4 s, then 4 s between failed reads of the Lease (so
+// client-go's log of each failure slows down with them), reads at once
+// again after a success, and a leader's reads are never delayed.
+func TestAnUnreachableAPIServerIsReadWithBackoff(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	lock := &failingLock{down: true}
+	var waits []time.Duration
+	r := &renewals{Interface: lock, clock: clk, renewDeadline: 10 * time.Second,
+		sleep: func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }}
+	for range 6 {
+		_, _, _ = r.Get(context.Background())
+	}
+	if want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second, 4 * time.Second}; !slices.Equal(waits, want) {
+		t.Errorf("waits before the reads %v, want %v", waits, want)
+	}
+	lock.down, waits = false, nil
+	_, _, _ = r.Get(context.Background()) // waits once more, succeeds
+	_, _, _ = r.Get(context.Background())
+	if len(waits) != 1 {
+		t.Errorf("waits %v after a successful read, want none but the one before it", waits)
+	}
+	// A leader (a renewal landed within the renew deadline) never waits.
+	lock.down, waits = true, nil
+	r.landed = clk.Now()
+	for range 3 {
+		_, _, _ = r.Get(context.Background())
+	}
+	if len(waits) != 0 {
+		t.Errorf("a leader waited %v before reading the Lease", waits)
 	}
 }
