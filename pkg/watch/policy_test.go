@@ -23,7 +23,8 @@ const tenantQuery = `sum(rate(secret_requests_total{tenant="other"}[1m]))`
 func TestTheQueryPolicyBoundsWhatAnEditorMayQuery(t *testing.T) {
 	t.Run("off", func(t *testing.T) {
 		h := newHarnessWith(t, harnessOptions{queryPolicy: QueryOff},
-			managed("custom", 1, "query", tenantQuery), managed("plain", 1), managed("fast", 1, "profile", "recommended"))
+			managed("custom", 1, "query", tenantQuery), managed("plain", 1), managed("fast", 1, "profile", "recommended"),
+			managed("mesh", 1, "metric-source", "istio"))
 		h.prom.Set(promtest.Value(45))
 		h.evaluate("custom", interval)
 		if q := h.prom.Queries(); q != 0 {
@@ -32,7 +33,7 @@ func TestTheQueryPolicyBoundsWhatAnEditorMayQuery(t *testing.T) {
 		if ev := h.drainEvents(); !hasEvent(ev, "Warning InvalidAnnotation autoscale.io/query=") || !strings.Contains(strings.Join(ev, " "), "--query-policy=off") {
 			t.Errorf("events %q, want InvalidAnnotation naming the policy", ev)
 		}
-		for _, name := range []string{"plain", "fast"} {
+		for _, name := range []string{"plain", "fast", "mesh"} { // built-in queries, a metric source's too
 			h.evaluate(name, 0)
 			if r := h.replicas(name); r == 1 {
 				t.Errorf("%s (a built-in query) was not scaled at 45 RPS", name)
