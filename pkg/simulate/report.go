@@ -84,55 +84,49 @@ func (t *Trace) Scaled(k float64) *Trace {
 // (below 1 is better for every score but peak replicas). These ratios are
 // at one utilization; equalcost.go compares at equal cost.
 func Table(w io.Writer, scores []Score, baselines ...string) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	header := "policy\tunder-provisioned s\tunserved requests\tunserved share\treplica-seconds\tscale actions\tpeak replicas\t"
-	for _, b := range baselines {
-		header += fmt.Sprintf("under/%s\tunserved/%s\tcost/%s\t", b, b, b)
-	}
-	fmt.Fprintln(tw, header)
-	base := map[string]Score{}
-	for _, s := range scores {
-		base[s.Policy] = s
-	}
-	for _, s := range scores {
-		line := fmt.Sprintf("%s\t%.0f\t%.0f\t%.3f%%\t%.0f\t%d\t%d\t", s.Policy, s.UnderProvisionedS, s.UnservedRequests, 100*s.UnservedShare, s.ReplicaSeconds, s.ScaleActions, s.PeakReplicas)
-		for _, b := range baselines {
-			bs, ok := base[b]
-			if !ok {
-				line += "-\t-\t-\t"
-				continue
-			}
-			line += fmt.Sprintf("%s\t%s\t%s\t", ratio(s.UnderProvisionedS, bs.UnderProvisionedS), ratio(s.UnservedRequests, bs.UnservedRequests), ratio(s.ReplicaSeconds, bs.ReplicaSeconds))
-		}
-		fmt.Fprintln(tw, line)
-	}
-	return tw.Flush()
+	return table(w, scores, baselines, []string{"under-provisioned s", "unserved requests", "unserved share", "replica-seconds", "scale actions", "peak replicas"},
+		func(b string) []string { return []string{"under/" + b, "unserved/" + b, "cost/" + b} },
+		func(s, b Score) []string {
+			return []string{ratio(s.UnderProvisionedS, b.UnderProvisionedS), ratio(s.UnservedRequests, b.UnservedRequests), ratio(s.ReplicaSeconds, b.ReplicaSeconds)}
+		})
 }
 
 // CompactTable writes the scores in at most 120 columns: each policy's
 // own scores and its unserved requests over each baseline's (Table has
 // every ratio).
 func CompactTable(w io.Writer, scores []Score, baselines ...string) error {
+	return table(w, scores, baselines, []string{"under-s", "unserved", "share", "replica-s", "actions", "peak"},
+		func(b string) []string { return []string{"unserved/" + b} },
+		func(s, b Score) []string { return []string{ratio(s.UnservedRequests, b.UnservedRequests)} })
+}
+
+// table writes a row a policy: its own scores under own (six columns),
+// then, for each baseline, the columns named by vs, filled by versus.
+func table(w io.Writer, scores []Score, baselines, own []string, vs func(baseline string) []string, versus func(s, baseline Score) []string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	header := "policy\tunder-s\tunserved\tshare\treplica-s\tactions\tpeak\t"
+	header := append([]string{"policy"}, own...)
 	for _, b := range baselines {
-		header += "unserved/" + b + "\t"
+		header = append(header, vs(b)...)
 	}
-	fmt.Fprintln(tw, header)
+	fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
 	base := map[string]Score{}
 	for _, s := range scores {
 		base[s.Policy] = s
 	}
 	for _, s := range scores {
-		line := fmt.Sprintf("%s\t%.0f\t%.0f\t%.3f%%\t%.0f\t%d\t%d\t", s.Policy, s.UnderProvisionedS, s.UnservedRequests, 100*s.UnservedShare, s.ReplicaSeconds, s.ScaleActions, s.PeakReplicas)
+		cells := []string{s.Policy, fmt.Sprintf("%.0f", s.UnderProvisionedS), fmt.Sprintf("%.0f", s.UnservedRequests), fmt.Sprintf("%.3f%%", 100*s.UnservedShare),
+			fmt.Sprintf("%.0f", s.ReplicaSeconds), fmt.Sprint(s.ScaleActions), fmt.Sprint(s.PeakReplicas)}
 		for _, b := range baselines {
-			if bs, ok := base[b]; ok {
-				line += ratio(s.UnservedRequests, bs.UnservedRequests) + "\t"
-			} else {
-				line += "-\t"
+			bs, ok := base[b]
+			if !ok {
+				for range vs(b) {
+					cells = append(cells, "-")
+				}
+				continue
 			}
+			cells = append(cells, versus(s, bs)...)
 		}
-		fmt.Fprintln(tw, line)
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
 	return tw.Flush()
 }

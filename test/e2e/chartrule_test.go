@@ -26,12 +26,7 @@ import (
 // interval (10 min) rules the periodic path out.
 func TestTheChartsSpikeRuleFiresAtA15sScrapeThroughTheRouteItsNotesPrint(t *testing.T) {
 	s := newScenario(t)
-	s.kubectl("apply", "-f", "testdata/prometheusrule-crd.yaml")
-	s.poll("the PrometheusRule CRD established", time.Minute, func() (bool, error) {
-		out, err := exec.Command(filepath.Join(binDir, "kubectl"), "--kubeconfig", env.Kubeconfig, "get", "crd", "prometheusrules.monitoring.coreos.com",
-			"-o", "jsonpath={.status.conditions[?(@.type==\"Established\")].status}").Output()
-		return err == nil && string(out) == "True", nil
-	})
+	s.applyCRD("testdata/prometheusrule-crd.yaml", "prometheusrules.monitoring.coreos.com")
 	manifest, notes := s.helmDryRun("spike", "prometheusRule.enabled=true", "prometheusRule.scrapeInterval=15s")
 
 	dir := t.TempDir()
@@ -111,6 +106,18 @@ func (s *scenario) kubectl(args ...string) {
 	if err != nil {
 		s.t.Fatalf("kubectl %v: %v\n%s", args, err, out)
 	}
+}
+
+// applyCRD applies a CustomResourceDefinition (cluster-wide, so kept for
+// the other tests) and waits until the API server serves it.
+func (s *scenario) applyCRD(file, name string) {
+	s.t.Helper()
+	s.kubectl("apply", "-f", file)
+	s.poll(name+" established", time.Minute, func() (bool, error) {
+		out, err := exec.Command(filepath.Join(binDir, "kubectl"), "--kubeconfig", env.Kubeconfig, "get", "crd", name,
+			"-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`).Output()
+		return err == nil && string(out) == "True", nil
+	})
 }
 
 // helmDryRun renders the chart as helm install would into the scenario's

@@ -20,12 +20,7 @@ import (
 // it, and stopping the load scales it back down.
 func TestACustomResourceWithAScaleSubresourceIsScaled(t *testing.T) {
 	s := newScenario(t)
-	s.kubectl("apply", "-f", "testdata/widget-crd.yaml")
-	s.poll("the Widget CRD established", time.Minute, func() (bool, error) {
-		out, err := exec.Command(filepath.Join(binDir, "kubectl"), "--kubeconfig", env.Kubeconfig, "get", "crd", "widgets.e2e.example.com",
-			"-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`).Output()
-		return err == nil && string(out) == "True", nil
-	})
+	s.applyCRD("testdata/widget-crd.yaml", "widgets.e2e.example.com")
 	svc := s.demoService("gadget")
 	var ann []string
 	for k, v := range fast("service", "gadget") {
