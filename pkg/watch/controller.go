@@ -1,8 +1,11 @@
-// Package watch is the Kubernetes side of reactive-autoscaler: it discovers
-// opted-in Deployments with an informer, schedules an evaluation of each on a
-// rate-limited workqueue every interval, asks pkg/scaler for a decision, and
-// writes replicas through the deployments/scale subresource, reporting with
-// Events, the autoscale.io/status annotation, logs and metrics.
+// Package watch is the Kubernetes side of reactive-autoscaler: one
+// Controller per kind (Deployments, StatefulSets, and any kind with a /scale
+// subresource through a metadata-only informer) discovers opted-in
+// workloads, schedules an evaluation of each on a rate-limited workqueue
+// every interval, runs the target's pkg/cycle evaluation on Prometheus and
+// its predictor, and writes replicas through the kind's scale subresource,
+// reporting with Events, the autoscale.io/status annotation, logs and
+// metrics.
 package watch
 
 import (
