@@ -9,7 +9,7 @@ import (
 
 // mapeAt scores predict(i), a forecast made at sample i, against
 // series[i+horizon/step] for i in [from, to), as scaler.Shadow scores it
-// (errors over max(actual, MAPEFloorRPS)); NaN forecasts are skipped.
+// (scaler.PercentError); NaN forecasts are skipped.
 func mapeAt(series []float64, from, to int, step, horizon time.Duration, predict func(i int) float64) (float64, int) {
 	ahead := int(horizon / step)
 	total, n := 0.0, 0
@@ -18,8 +18,7 @@ func mapeAt(series []float64, from, to int, step, horizon time.Duration, predict
 		if math.IsNaN(p) {
 			continue
 		}
-		actual := series[i+ahead]
-		total += math.Abs(p-actual) / math.Max(actual, scaler.MAPEFloorRPS)
+		total += scaler.PercentError(p, series[i+ahead])
 		n++
 	}
 	if n == 0 {

@@ -109,12 +109,7 @@ func Decide(now time.Time, spec *Spec, st State, in Input) (Decision, State) {
 	default:
 		d.DataOK = true
 		next.GoodStreak++
-		if st.HasEMA {
-			next.EMA = spec.EMAAlpha*in.RPS + (1-spec.EMAAlpha)*st.EMA
-		} else {
-			next.EMA = in.RPS
-		}
-		next.HasEMA = true
+		next.smooth(spec.EMAAlpha, in.RPS)
 		d.SmoothedRPS = next.EMA
 		next.trend(spec, st, now)
 		proposal, d.Reason = reactive(spec, in, next)
@@ -282,12 +277,18 @@ func WarmState(spec *Spec, st State, history []float64) State {
 		if !Usable(v) {
 			continue
 		}
-		if st.HasEMA {
-			st.EMA = spec.EMAAlpha*v + (1-spec.EMAAlpha)*st.EMA
-		} else {
-			st.EMA, st.HasEMA = v, true
-		}
+		st.smooth(spec.EMAAlpha, v)
 	}
 	st.GoodStreak = 0
 	return st
+}
+
+// smooth folds sample v into the EMA with weight alpha; the first sample
+// is the EMA.
+func (st *State) smooth(alpha, v float64) {
+	if st.HasEMA {
+		st.EMA = alpha*v + (1-alpha)*st.EMA
+	} else {
+		st.EMA, st.HasEMA = v, true
+	}
 }

@@ -150,7 +150,7 @@ func (s *Shadow) Measured(now time.Time, rps float64, tolerance time.Duration) b
 		if p.due.Before(now.Add(-tolerance)) {
 			continue
 		}
-		e := math.Abs(p.rps-rps) / math.Max(rps, MAPEFloorRPS)
+		e := PercentError(p.rps, rps)
 		if len(s.errs) < ShadowWindow {
 			s.errs = append(s.errs, e)
 		} else {
@@ -161,6 +161,13 @@ func (s *Shadow) Measured(now time.Time, rps float64, tolerance time.Duration) b
 	}
 	s.pending = s.pending[i:]
 	return changed
+}
+
+// PercentError is one prediction's error as MAPE counts it: relative to
+// the measured rate, or to MAPEFloorRPS when that is lower (an idle
+// service's error is not divided by nothing).
+func PercentError(predicted, measured float64) float64 {
+	return math.Abs(predicted-measured) / math.Max(measured, MAPEFloorRPS)
 }
 
 // MAPE returns the mean absolute percentage error (0.1 = 10 %) and how many
