@@ -74,8 +74,6 @@ type Config struct {
 	Monitor  Monitor           // optional
 	Clock    clock.WithTicker  // optional, the real clock by default
 	Defaults map[string]string // controller-wide defaults, keys as scaler.Settings
-	// DefaultInterval re-queues targets whose own settings are invalid.
-	DefaultInterval time.Duration
 	// SpikeWindow is how long after a spike trigger the target keeps getting
 	// spike evaluations (scale up inside the cooldown, never down), every
 	// SpikeResolution: the first one sees a rate window that is still
@@ -151,7 +149,6 @@ type Controller struct {
 	monitor         Monitor
 	clock           clock.WithTicker
 	defaults        map[string]string
-	fallback        time.Duration
 	mayWrite        func() bool
 	newBatch        func(grouped string, labels ...string) BatchSource
 	batchesMu       sync.Mutex
@@ -201,9 +198,6 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Tracer == nil {
 		cfg.Tracer = otel.Tracer(TracerName)
 	}
-	if cfg.DefaultInterval <= 0 {
-		cfg.DefaultInterval = 30 * time.Second
-	}
 	if cfg.SpikeWindow < 0 {
 		cfg.SpikeWindow = 0
 	}
@@ -226,7 +220,6 @@ func New(cfg Config) (*Controller, error) {
 		monitor:         cfg.Monitor,
 		clock:           cfg.Clock,
 		defaults:        cfg.Defaults,
-		fallback:        cfg.DefaultInterval,
 		mayWrite:        cfg.MayWrite,
 		builtin:         cfg.Builtin,
 		external:        cfg.External,

@@ -37,6 +37,11 @@ const (
 	EventTableBelowMax     = "TableBelowMax"
 )
 
+// invalidRecheck is how often a target whose settings are invalid is
+// looked at again (a change of its annotations queues it at once anyway):
+// its settings are parsed once, so this costs a map lookup.
+const invalidRecheck = 30 * time.Second
+
 // FieldManager names the controller's writes in managedFields.
 const FieldManager = "reactive-autoscaler"
 
@@ -133,7 +138,7 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		}
 		ev.Result, ev.Took = metrics.ResultInvalid, c.clock.Since(start)
 		c.monitor.Evaluated(nn, ev)
-		return c.fallback, nil
+		return invalidRecheck, nil
 	case spec.Paused:
 		klog.FromContext(ctx).V(4).Info("Paused")
 		return spec.Interval, nil
