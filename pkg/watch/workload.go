@@ -145,7 +145,8 @@ func bindKindAPI[T any](scale, status func(namespace string) kindClient[T]) kind
 // leanWorkload keeps only what the controller reads of a workload, so the
 // cache does not hold every pod template and last-applied annotation of
 // the cluster: identity, the autoscale.io/* annotations of a managed
-// workload (autoscale.io/reactive alone of the others), and replicas.
+// workload (autoscale.io/reactive alone of the others), and spec.replicas
+// (decisions read nothing of the status).
 func leanWorkload(obj any) (any, error) {
 	w, ok := obj.(workload)
 	if !ok {
@@ -172,17 +173,9 @@ func leanWorkload(obj any) (any, error) {
 	case *metav1.PartialObjectMetadata:
 		return &metav1.PartialObjectMetadata{TypeMeta: o.TypeMeta, ObjectMeta: meta}, nil
 	case *appsv1.Deployment:
-		return &appsv1.Deployment{TypeMeta: o.TypeMeta, ObjectMeta: meta, Spec: appsv1.DeploymentSpec{Replicas: o.Spec.Replicas},
-			Status: appsv1.DeploymentStatus{
-				ObservedGeneration: o.Status.ObservedGeneration, Replicas: o.Status.Replicas,
-				ReadyReplicas: o.Status.ReadyReplicas, AvailableReplicas: o.Status.AvailableReplicas,
-			}}, nil
+		return &appsv1.Deployment{TypeMeta: o.TypeMeta, ObjectMeta: meta, Spec: appsv1.DeploymentSpec{Replicas: o.Spec.Replicas}}, nil
 	case *appsv1.StatefulSet:
-		return &appsv1.StatefulSet{TypeMeta: o.TypeMeta, ObjectMeta: meta, Spec: appsv1.StatefulSetSpec{Replicas: o.Spec.Replicas},
-			Status: appsv1.StatefulSetStatus{
-				ObservedGeneration: o.Status.ObservedGeneration, Replicas: o.Status.Replicas,
-				ReadyReplicas: o.Status.ReadyReplicas, AvailableReplicas: o.Status.AvailableReplicas,
-			}}, nil
+		return &appsv1.StatefulSet{TypeMeta: o.TypeMeta, ObjectMeta: meta, Spec: appsv1.StatefulSetSpec{Replicas: o.Spec.Replicas}}, nil
 	}
 	return obj, nil
 }
