@@ -247,32 +247,37 @@ func New(cfg Config) (*Controller, error) {
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource(), Clock: cfg.Clock})
 	c.statuses = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, time.Minute),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource() + "-status", Clock: cfg.Clock})
-	transform := cache.TransformFunc(leanWorkload)
-	if cfg.FullCache {
-		transform = nil
-	}
-	if cfg.Custom != nil {
-		// Events need the object's kind; a metadata-only object does not
-		// always say it.
-		apiVersion := cfg.Custom.Resource.GroupVersion().String()
-		lean := transform
-		transform = func(obj any) (any, error) {
-			if lean != nil {
-				var err error
-				if obj, err = lean(obj); err != nil {
-					return nil, err
-				}
-			}
-			if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
-				m.APIVersion, m.Kind = apiVersion, string(cfg.Kind)
-			}
-			return obj, nil
-		}
-	}
-	if err := c.register(cfg.Informer, transform, cfg.HPAs); err != nil {
+	if err := c.register(cfg.Informer, transformFor(cfg), cfg.HPAs); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// transformFor is what the informer does to each object before caching
+// it: leanWorkload, unless the cache is full; and a custom kind's
+// metadata-only objects get their kind (Events need it; such an object
+// does not always say it).
+func transformFor(cfg Config) cache.TransformFunc {
+	var lean cache.TransformFunc
+	if !cfg.FullCache {
+		lean = leanWorkload
+	}
+	if cfg.Custom == nil {
+		return lean
+	}
+	apiVersion := cfg.Custom.Resource.GroupVersion().String()
+	return func(obj any) (any, error) {
+		if lean != nil {
+			var err error
+			if obj, err = lean(obj); err != nil {
+				return nil, err
+			}
+		}
+		if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+			m.APIVersion, m.Kind = apiVersion, string(cfg.Kind)
+		}
+		return obj, nil
+	}
 }
 
 // register puts the Controller on its kind's informer (through transform,
