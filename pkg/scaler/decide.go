@@ -89,7 +89,37 @@ type Decision struct {
 	RPS         float64 // raw sample
 	SmoothedRPS float64
 	Reactive    int32 // the reactive recommendation, after bounds
-	Reason      string
+	// Code names what decided, for machines (the status annotation, logs,
+	// tests); Reason says it in words, with the numbers.
+	Code   Code
+	Reason string
+}
+
+// Code is what decided an evaluation, as a stable name, in the manner of
+// the HPA's condition reasons. The last step that changed the outcome
+// names it: the reactive thresholds, then the stabilization window, the
+// predictive input, the bounds, and a hold.
+type Code string
+
+// The decision codes.
+const (
+	CodeNoData               Code = "NoData"               // no usable sample: replicas held
+	CodeAboveThreshold       Code = "AboveThreshold"       // the rate is above UP at the current replicas
+	CodeBelowThreshold       Code = "BelowThreshold"       // the rate is below DOWN at the current replicas
+	CodeWithinThresholds     Code = "WithinThresholds"     // between DOWN and UP: nothing to do
+	CodeScaleDownStabilized  Code = "ScaleDownStabilized"  // a scale-down kept at the window's highest recommendation
+	CodePredicted            Code = "Predicted"            // the predictive input changed the reactive answer
+	CodeBounded              Code = "Bounded"              // min-replicas or max-replicas cut the proposal
+	CodeOutsideBounds        Code = "OutsideBounds"        // the current count was outside the bounds: corrected
+	CodeCooldown             Code = "Cooldown"             // a scale action held by its direction's cooldown
+	CodeTooFewGoodSamples    Code = "TooFewGoodSamples"    // a scale-down held until data has been good twice
+	CodeSpikeNeverScalesDown Code = "SpikeNeverScalesDown" // a spike evaluation proposed a scale-down: held
+)
+
+// Codes lists every decision code.
+func Codes() []Code {
+	return []Code{CodeNoData, CodeAboveThreshold, CodeBelowThreshold, CodeWithinThresholds, CodeScaleDownStabilized, CodePredicted,
+		CodeBounded, CodeOutsideBounds, CodeCooldown, CodeTooFewGoodSamples, CodeSpikeNeverScalesDown}
 }
 
 // Decide evaluates one target at time now. It returns the decision and the
@@ -102,10 +132,10 @@ func Decide(now time.Time, spec *Spec, st State, in Input) (Decision, State) {
 	switch {
 	case in.NoData != nil:
 		next.GoodStreak = 0
-		d.Reason = "no data: " + in.NoData.Error()
+		d.Code, d.Reason = CodeNoData, "no data: "+in.NoData.Error()
 	case !Usable(in.RPS):
 		next.GoodStreak = 0
-		d.Reason = fmt.Sprintf("no data: unusable sample %v", in.RPS)
+		d.Code, d.Reason = CodeNoData, fmt.Sprintf("no data: unusable sample %v", in.RPS)
 	default:
 		d.DataOK = true
 		next.GoodStreak++
@@ -113,12 +143,18 @@ func Decide(now time.Time, spec *Spec, st State, in Input) (Decision, State) {
 		d.SmoothedRPS = next.EMA
 		next.trend(spec, st, now)
 		proposal, d.Reason = reactive(spec, in, next)
+		d.Code = thresholdCode[direction(in.Current, proposal)]
 		if spec.ScaleDownStabilization > 0 {
-			proposal, d.Reason = next.stabilize(spec, now, in.Current, clamp(proposal, spec), d.Reason)
+			unstable := clamp(proposal, spec)
+			if proposal, d.Reason = next.stabilize(spec, now, in.Current, unstable, d.Reason); proposal != unstable {
+				d.Code = CodeScaleDownStabilized
+			}
 		}
 		d.Reactive = clamp(proposal, spec)
 		if !in.Spike && in.Prediction != nil {
-			proposal, d.Reason = combine(now, spec, in.Current, d.Reactive, d.Reason, in.Prediction)
+			if proposal, d.Reason = combine(now, spec, in.Current, d.Reactive, d.Reason, in.Prediction); proposal != d.Reactive {
+				d.Code = CodePredicted
+			}
 		}
 	}
 	if !d.DataOK && st.HasEMA {
@@ -127,7 +163,7 @@ func Decide(now time.Time, spec *Spec, st State, in Input) (Decision, State) {
 
 	desired := clamp(proposal, spec)
 	act := direction(in.Current, desired)
-	held := holdReason(now, spec, st, next, in, act)
+	heldCode, held := holdReason(now, spec, st, next, in, act)
 	if bound := clamp(in.Current, spec); bound != in.Current {
 		// Bounds are the operator's explicit settings: corrected at once,
 		// whatever the data and the cooldown. Moving further than the bound
@@ -136,13 +172,16 @@ func Decide(now time.Time, spec *Spec, st State, in Input) (Decision, State) {
 			desired = bound
 		}
 		d.Desired, d.Action = desired, direction(in.Current, desired)
+		d.Code = CodeOutsideBounds
 		d.Reason = fmt.Sprintf("current replicas %d outside [%d, %d]; %s", in.Current, spec.MinReplicas, spec.MaxReplicas, d.Reason)
 		return d, next
 	}
 	if desired != proposal {
+		d.Code = CodeBounded
 		d.Reason += fmt.Sprintf(" (bounded to [%d, %d])", spec.MinReplicas, spec.MaxReplicas)
 	}
 	if held != "" {
+		d.Code = heldCode
 		d.Reason = fmt.Sprintf("scale-%s to %d held: %s; %s", act, desired, held, d.Reason)
 		return d, next
 	}
@@ -231,26 +270,31 @@ func reactive(spec *Spec, in Input, st State) (int32, string) {
 	return r, fmt.Sprintf("%s within [%s, %s] at %d replicas", what, formatRate(row.Down), formatRate(row.Up), in.Current)
 }
 
-func holdReason(now time.Time, spec *Spec, st, next State, in Input, act Action) string {
+// thresholdCode is the code of the reactive recommendation's direction.
+var thresholdCode = map[Action]Code{ScaleUp: CodeAboveThreshold, ScaleDown: CodeBelowThreshold, Hold: CodeWithinThresholds}
+
+// holdReason says why a scale action act must wait, and its code ("": it
+// need not).
+func holdReason(now time.Time, spec *Spec, st, next State, in Input, act Action) (Code, string) {
 	switch act {
 	case Hold:
-		return ""
+		return "", ""
 	case ScaleDown:
 		if in.Spike {
-			return "spike evaluations never scale down"
+			return CodeSpikeNeverScalesDown, "spike evaluations never scale down"
 		}
 		if next.GoodStreak < MinGoodSamplesToScaleDown {
-			return fmt.Sprintf("%d good sample(s) since data (re)started, %d needed to scale down", next.GoodStreak, MinGoodSamplesToScaleDown)
+			return CodeTooFewGoodSamples, fmt.Sprintf("%d good sample(s) since data (re)started, %d needed to scale down", next.GoodStreak, MinGoodSamplesToScaleDown)
 		}
 	case ScaleUp:
 		if in.Spike {
-			return "" // the spike path may scale up inside the cooldown
+			return "", "" // the spike path may scale up inside the cooldown
 		}
 	}
 	if cd := spec.Cooldown(act); !st.LastScale.IsZero() && now.Before(st.LastScale.Add(cd)) {
-		return fmt.Sprintf("cooldown %s until %s", cd, st.LastScale.Add(cd).UTC().Format(time.RFC3339))
+		return CodeCooldown, fmt.Sprintf("cooldown %s until %s", cd, st.LastScale.Add(cd).UTC().Format(time.RFC3339))
 	}
-	return ""
+	return "", ""
 }
 
 func clamp(r int32, spec *Spec) int32 {

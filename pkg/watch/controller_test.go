@@ -63,7 +63,7 @@ func TestScalesUpThroughTheScaleSubresource(t *testing.T) {
 		t.Errorf("query = %s", q)
 	}
 	st := h.status("frontend")
-	if st.LastDecision == nil || st.LastDecision.To != 3 || st.LastDecision.From != 1 || st.LastDecision.Action != "up" ||
+	if st.LastDecision == nil || st.LastDecision.To != 3 || st.LastDecision.From != 1 || st.LastDecision.Action != "up" || st.LastDecision.Code != "AboveThreshold" ||
 		st.LastScaleTime == nil || !st.LastScaleTime.Time.Equal(h.clock.Now()) || st.DataHealth != "ok" || st.LastDecision.SmoothedRPS != 45 {
 		t.Errorf("status annotation = %+v", st)
 	}

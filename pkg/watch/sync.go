@@ -221,7 +221,7 @@ func (c *Controller) evaluate(ctx context.Context, k string, t *target, d worklo
 	span.SetAttributes(attribute.Bool("autoscale.spike", o.Spike), attribute.Int("autoscale.current_replicas", int(current)),
 		attribute.Float64("autoscale.rps", dec.RPS), attribute.Float64("autoscale.smoothed_rps", dec.SmoothedRPS),
 		attribute.Bool("autoscale.data_ok", dec.DataOK), attribute.String("autoscale.decision", dec.Action.String()),
-		attribute.Int("autoscale.desired_replicas", int(dec.Desired)), attribute.String("autoscale.reason", dec.Reason))
+		attribute.Int("autoscale.desired_replicas", int(dec.Desired)), attribute.String("autoscale.code", string(dec.Code)), attribute.String("autoscale.reason", dec.Reason))
 	if c.fenced() {
 		// Decided, but another replica leads now: its state is the one
 		// that counts, so this replica keeps nothing and writes nothing.
@@ -289,7 +289,7 @@ func (c *Controller) apply(ctx context.Context, d workload, spec *scaler.Spec, o
 	}
 	switch {
 	case dec.Action == scaler.Hold:
-		logger.V(4).Info("Evaluated", "replicas", dec.Current, "rps", dec.RPS, "smoothedRPS", dec.SmoothedRPS, "spike", o.Spike, "reason", dec.Reason)
+		logger.V(4).Info("Evaluated", "replicas", dec.Current, "rps", dec.RPS, "smoothedRPS", dec.SmoothedRPS, "spike", o.Spike, "code", dec.Code, "reason", dec.Reason)
 		return a
 	case spec.DryRun:
 		c.recorder.Eventf(d, corev1.EventTypeNormal, EventDryRunRescale, "Would set new size: %d; reason: %s", dec.Desired, dec.Reason)
@@ -309,7 +309,7 @@ func (c *Controller) apply(ctx context.Context, d workload, spec *scaler.Spec, o
 		return applied{result: metrics.ResultError, err: err}
 	}
 	c.recorder.Eventf(d, corev1.EventTypeNormal, EventSuccessfulRescale, "New size: %d; reason: %s", dec.Desired, dec.Reason)
-	logger.Info(actionWord(dec.Action), "oldReplicas", dec.Current, "newReplicas", dec.Desired, "spike", o.Spike, "reason", dec.Reason)
+	logger.Info(actionWord(dec.Action), "oldReplicas", dec.Current, "newReplicas", dec.Desired, "spike", o.Spike, "code", dec.Code, "reason", dec.Reason)
 	return applied{result: metrics.ResultScaled, scaled: true}
 }
 

@@ -76,6 +76,7 @@ type StatusDecision struct {
 	From        int32   `json:"fromReplicas"`
 	To          int32   `json:"toReplicas"`
 	Action      string  `json:"action"`
+	Code        string  `json:"code,omitempty"` // scaler.Code: what decided
 	Reason      string  `json:"reason"`
 	SmoothedRPS float64 `json:"smoothedRPS"`
 	DryRun      bool    `json:"dryRun,omitempty"`
@@ -211,7 +212,7 @@ func nextStatus(prev Status, dec scaler.Decision, noData error, scaled, dryRun b
 			st.LastScaleTime = &t
 		}
 		st.LastDecision = &StatusDecision{
-			From: dec.Current, To: dec.Desired, Action: dec.Action.String(),
+			From: dec.Current, To: dec.Desired, Action: dec.Action.String(), Code: string(dec.Code),
 			Reason: dec.Reason, SmoothedRPS: dec.SmoothedRPS, DryRun: dryRun,
 		}
 	}
