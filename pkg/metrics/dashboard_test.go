@@ -43,7 +43,7 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 		Prediction: &Prediction{RPS: 5, HasRPS: true, MAPE: 0.1, Scored: 3, Failed: predict.ReasonTimeout}})
 	r.ObserveWebhook(200)
 	r.ObserveAlert(AlertQueued)
-	r.Managed("Deployment", 1)
+	r.SetManagedCount("Deployment", 1)
 	r.SetLeader(true)
 	r.observeQuery(time.Millisecond)
 	mfs, err := reg.Gather()

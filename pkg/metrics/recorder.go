@@ -216,8 +216,8 @@ func (r *Recorder) Forget(target types.NamespacedName) {
 	}
 }
 
-// Managed sets the number of managed targets of a kind.
-func (r *Recorder) Managed(kind string, n int) {
+// SetManagedCount sets the number of managed targets of a kind.
+func (r *Recorder) SetManagedCount(kind string, n int) {
 	if r == nil {
 		return
 	}

@@ -51,8 +51,9 @@ type Monitor interface {
 	Evaluated(target types.NamespacedName, e metrics.Evaluation)
 	// Forget drops what was recorded of a target no longer managed.
 	Forget(target types.NamespacedName)
-	// Managed sets how many targets of a kind are managed.
-	Managed(kind string, n int)
+	// SetManagedCount sets how many targets of a kind are managed (Controller.Managed
+	// asks whether one is).
+	SetManagedCount(kind string, n int)
 }
 
 // Config wires a Controller.
@@ -600,7 +601,7 @@ func (c *Controller) forget(k string) {
 	if had {
 		ns, name, _ := cache.SplitMetaNamespaceKey(k)
 		c.monitor.Forget(types.NamespacedName{Namespace: ns, Name: name})
-		c.monitor.Managed(string(c.kind), n)
+		c.monitor.SetManagedCount(string(c.kind), n)
 	}
 }
 
@@ -610,4 +611,4 @@ type nopMonitor struct{}
 
 func (nopMonitor) Evaluated(types.NamespacedName, metrics.Evaluation) {}
 func (nopMonitor) Forget(types.NamespacedName)                        {}
-func (nopMonitor) Managed(string, int)                                {}
+func (nopMonitor) SetManagedCount(string, int)                        {}

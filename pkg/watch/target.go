@@ -120,7 +120,7 @@ func (c *Controller) targetLocked(k string, d workload) *target {
 	}
 	t.cycle = cycle.New(lastScale)
 	c.targets[k] = t
-	c.monitor.Managed(string(c.kind), len(c.targets))
+	c.monitor.SetManagedCount(string(c.kind), len(c.targets))
 	return t
 }
 
