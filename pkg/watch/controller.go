@@ -153,7 +153,7 @@ type Controller struct {
 	mayWrite        func() bool
 	newBatch        func(grouped string, labels ...string) BatchSource
 	batchesMu       sync.Mutex
-	batches         map[string]BatchSource // by grouped query
+	batches         map[batchKey]BatchSource
 	builtin         scaler.Predictor
 	external        scaler.Predictor
 	tracer          trace.Tracer
@@ -230,7 +230,7 @@ func New(cfg Config) (*Controller, error) {
 		spikeWindow:     cfg.SpikeWindow,
 		spikeResolution: cfg.SpikeResolution,
 		newBatch:        cfg.Batches,
-		batches:         map[string]BatchSource{},
+		batches:         map[batchKey]BatchSource{},
 		queryPolicy:     cfg.QueryPolicy,
 		allowedQueries:  cfg.AllowedQueries,
 		minInterval:     cfg.MinInterval,

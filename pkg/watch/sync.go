@@ -337,6 +337,12 @@ func (c *Controller) reportStatus(k string, t *target, spec *scaler.Spec, o cycl
 	}
 }
 
+// batchKey names a grouped query: a metric source and its form.
+type batchKey struct {
+	source  string
+	instant bool
+}
+
 // batched reports whether a target's rate comes from the grouped query.
 func (c *Controller) batched(spec *scaler.Spec) bool { return c.batchFor(spec) != nil }
 
@@ -347,13 +353,14 @@ func (c *Controller) batchFor(spec *scaler.Spec) BatchSource {
 	if spec.Source == nil || c.newBatch == nil {
 		return nil
 	}
-	grouped, labels := spec.Source.Grouped(spec.Instant)
+	k := batchKey{spec.Source.Name, spec.Instant}
 	c.batchesMu.Lock()
 	defer c.batchesMu.Unlock()
-	b, ok := c.batches[grouped]
+	b, ok := c.batches[k]
 	if !ok {
+		grouped, labels := spec.Source.Grouped(spec.Instant)
 		b = c.newBatch(grouped, labels...)
-		c.batches[grouped] = b
+		c.batches[k] = b
 	}
 	return b
 }
