@@ -184,7 +184,6 @@ func TestTheSpikePathUnderQueryPolicyOffQueriesOnlyTheTargetsNamespace(t *testin
 		Client: client, Informer: factory.Apps().V1().Deployments().Informer(),
 		Source:   metrics.NewSource(promv1.NewAPI(pc), 5*time.Second, nil),
 		Recorder: events, SpikeWindow: 0, QueryPolicy: watch.QueryOff,
-		DefaultInterval: time.Hour,
 	})
 	if err != nil {
 		t.Fatal(err)
