@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -402,27 +403,60 @@ func controllers(o *Options, base watch.Config, factory informers.SharedInformer
 	return group, nil
 }
 
-// customControllers builds a Controller for each --kinds resource, found
-// on the API server: its preferred version and kind, which must have a
-// /scale subresource. Its objects come through a metadata-only informer
-// (the cache holds no specs), its replicas through the scale client.
+// customControllers builds a Controller for each --kinds resource (see
+// resolveKinds). Its objects come through a metadata-only informer (the
+// cache holds no specs), its replicas through the scale client.
 func (a *app) customControllers(restCfg *rest.Config, base watch.Config) (watch.Group, error) {
-	groups, err := restmapper.GetAPIGroupResources(a.client.Discovery())
+	kinds, err := resolveKinds(restCfg, a.client, a.o.Kinds)
+	if err != nil {
+		return nil, err
+	}
+	a.metaFactory = metadatainformer.NewFilteredSharedInformerFactory(kinds.meta, 0, a.o.Namespace, nil)
+	var group watch.Group
+	for _, k := range kinds.list {
+		cfg := base
+		cfg.Kind = watch.Kind(k.kind)
+		cfg.Informer = a.metaFactory.ForResource(k.gvr).Informer()
+		cfg.Custom = &watch.CustomKind{Resource: k.gvr, Scales: kinds.scales, Metadata: kinds.meta}
+		c, err := watch.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("the %s controller: %w", k.kind, err)
+		}
+		a.logger.Info("Scaling a kind through its /scale subresource", "kind", k.kind, "resource", k.gvr.String())
+		group = append(group, c)
+	}
+	return group, nil
+}
+
+// customKinds are the --kinds resources as this API server serves them,
+// with the clients that reach them.
+type customKinds struct {
+	list   []customKind
+	scales scale.ScalesGetter
+	meta   metadata.Interface
+}
+
+type customKind struct {
+	gvr  schema.GroupVersionResource
+	kind string
+}
+
+// resolveKinds finds each resource.group on the API server: its preferred
+// version and kind, which must have a /scale subresource.
+func resolveKinds(restCfg *rest.Config, client kubernetes.Interface, kinds []string) (*customKinds, error) {
+	groups, err := restmapper.GetAPIGroupResources(client.Discovery())
 	if err != nil {
 		return nil, fmt.Errorf("--kinds: discovering the API server's resources: %w", err)
 	}
 	mapper := restmapper.NewDiscoveryRESTMapper(groups)
-	scales, err := scale.NewForConfig(restCfg, mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(a.client.Discovery()))
-	if err != nil {
+	out := &customKinds{}
+	if out.scales, err = scale.NewForConfig(restCfg, mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(client.Discovery())); err != nil {
 		return nil, fmt.Errorf("--kinds: the scale client: %w", err)
 	}
-	meta, err := metadata.NewForConfig(restCfg)
-	if err != nil {
+	if out.meta, err = metadata.NewForConfig(restCfg); err != nil {
 		return nil, fmt.Errorf("--kinds: the metadata client: %w", err)
 	}
-	a.metaFactory = metadatainformer.NewFilteredSharedInformerFactory(meta, 0, a.o.Namespace, nil)
-	var group watch.Group
-	for _, k := range a.o.Kinds {
+	for _, k := range kinds {
 		gr, err := parseKind(k)
 		if err != nil {
 			return nil, err
@@ -431,26 +465,16 @@ func (a *app) customControllers(restCfg *rest.Config, base watch.Config) (watch.
 		if err != nil {
 			return nil, fmt.Errorf("--kinds %q: not served by this API server: %w", k, err)
 		}
-		gvr := gr.WithVersion(gvk.Version)
-		resources, err := a.client.Discovery().ServerResourcesForGroupVersion(gvk.GroupVersion().String())
+		resources, err := client.Discovery().ServerResourcesForGroupVersion(gvk.GroupVersion().String())
 		if err != nil {
 			return nil, fmt.Errorf("--kinds %q: %w", k, err)
 		}
 		if !slices.ContainsFunc(resources.APIResources, func(r metav1.APIResource) bool { return r.Name == gr.Resource+"/scale" }) {
 			return nil, fmt.Errorf("--kinds %q: %s has no /scale subresource", k, gvk.Kind)
 		}
-		cfg := base
-		cfg.Kind = watch.Kind(gvk.Kind)
-		cfg.Informer = a.metaFactory.ForResource(gvr).Informer()
-		cfg.Custom = &watch.CustomKind{Resource: gvr, Scales: scales, Metadata: meta}
-		c, err := watch.New(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("the %s controller: %w", gvk.Kind, err)
-		}
-		a.logger.Info("Scaling a kind through its /scale subresource", "kind", gvk.Kind, "resource", gvr.String())
-		group = append(group, c)
+		out.list = append(out.list, customKind{gvr: gr.WithVersion(gvk.Version), kind: gvk.Kind})
 	}
-	return group, nil
+	return out, nil
 }
 
 // prometheusClient is the query API's client: the URL, and the

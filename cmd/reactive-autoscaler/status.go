@@ -43,9 +43,10 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 // kubectl-reactive_autoscaler it is also `kubectl reactive-autoscaler status`.
 func newStatusCommand() *cobra.Command {
 	var kubeconfig, namespace, output string
+	var kinds []string
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "List the managed Deployments and StatefulSets: state, replicas, rate against the thresholds, last scale",
+		Short: "List the managed Deployments and StatefulSets (and --kinds): state, replicas, rate against the thresholds, last scale",
 		Long: `status lists every workload annotated autoscale.io/reactive=true with its state:
   invalid    the annotations are refused (nothing is managed until they are fixed)
   paused     autoscale.io/paused=true: neither evaluated nor scaled
@@ -93,13 +94,49 @@ everything, for scripts.`,
 			for _, s := range statefulSets.Items {
 				rows = append(rows, workloadRow{"StatefulSet", s.ObjectMeta, s.Spec.Replicas, s.Status.ReadyReplicas})
 			}
+			if len(kinds) > 0 {
+				custom, err := resolveKinds(cfg, client, kinds)
+				if err != nil {
+					return err
+				}
+				more, err := custom.rows(ctx, namespace)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, more...)
+			}
 			return printStatus(cmd.OutOrStdout(), rows, output, time.Now())
 		},
 	}
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file; empty = KUBECONFIG or ~/.kube/config")
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "only this namespace; empty = all")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "wide (more columns) or json; empty = a table of at most 120 columns")
+	cmd.Flags().StringSliceVar(&kinds, "kinds", nil, "also list these kinds with a /scale subresource, as resource.group (as run's --kinds)")
 	return cmd
+}
+
+// rows reads the opted-in objects of each custom kind: their metadata,
+// and their replicas from /scale (spec, and status as the ready count: a
+// custom kind reports no readiness of its own there).
+func (k *customKinds) rows(ctx context.Context, namespace string) ([]workloadRow, error) {
+	var rows []workloadRow
+	for _, kind := range k.list {
+		list, err := k.meta.Resource(kind.gvr).Namespace(namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", kind.gvr.Resource, err)
+		}
+		for _, item := range list.Items {
+			if !scaler.Managed(item.Annotations) {
+				continue
+			}
+			sc, err := k.scales.Scales(item.Namespace).Get(ctx, kind.gvr.GroupResource(), item.Name, metav1.GetOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("reading the scale of %s %s/%s: %w", kind.kind, item.Namespace, item.Name, err)
+			}
+			rows = append(rows, workloadRow{kind.kind, item.ObjectMeta, &sc.Spec.Replicas, sc.Status.Replicas})
+		}
+	}
+	return rows, nil
 }
 
 // workloadRow is what status reads of a Deployment or a StatefulSet.

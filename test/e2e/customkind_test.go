@@ -62,6 +62,14 @@ spec:
 			"-o", `jsonpath={.metadata.annotations.autoscale\.io/status}`).Output()
 		return err == nil && strings.Contains(string(out), `"lastScaleTime"`), nil
 	})
+	out, err := exec.Command(filepath.Join(binDir, "reactive-autoscaler"), "status", "--kubeconfig", env.Kubeconfig, "-n", s.ns,
+		"--kinds", "widgets.e2e.example.com", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("status --kinds: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"kind": "Widget"`) || !strings.Contains(string(out), `"replicas": 4`) || !strings.Contains(string(out), `"state": "ok"`) {
+		t.Errorf("status --kinds does not show the Widget at 4 replicas, state ok:\n%s", out)
+	}
 	s.load(svc, "stop", 0)
 	s.poll("the Widget scaled back down to 1", 90*time.Second, func() (bool, error) { return replicas() == 1, nil })
 }
