@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
@@ -132,7 +133,7 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 	}
 	switch {
 	case specErr != nil:
-		if changed {
+		if changed && !c.fenced() {
 			c.recorder.Eventf(d, corev1.EventTypeWarning, EventInvalidAnnotation, "%v; the %s is left untouched", specErr, string(c.kind))
 			klog.FromContext(ctx).Info("Invalid autoscaling annotation; not managing until fixed", "err", specErr)
 		}
@@ -173,18 +174,24 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 // Event), and all go in the status' warnings, which are cleared once the
 // annotations are fixed.
 func (c *Controller) reportSettings(ctx context.Context, k string, t *target, d workload, spec *scaler.Spec, specErr error) {
+	// A replica that no longer leads says nothing: the leader does (its
+	// first sight of each target is a change), and this one is leaving.
+	event := c.recorder.Eventf
+	if c.fenced() {
+		event = func(runtime.Object, string, string, string, ...any) {}
+	}
 	var warnings []string
 	if specErr != nil {
 		warnings = []string{"not managed: " + specErr.Error()}
 	}
 	if specErr == nil && len(spec.Warnings) > 0 {
 		warnings = append(warnings, spec.Warnings...)
-		c.recorder.Eventf(d, corev1.EventTypeWarning, EventUnknownAnnotation, "%s", strings.Join(spec.Warnings, "; "))
+		event(d, corev1.EventTypeWarning, EventUnknownAnnotation, "%s", strings.Join(spec.Warnings, "; "))
 		klog.FromContext(ctx).Info("Unknown autoscaling annotations; ignored", "warnings", spec.Warnings)
 	}
 	if specErr == nil && spec.SizingWarning != "" && !spec.Paused {
 		warnings = append(warnings, spec.SizingWarning)
-		c.recorder.Eventf(d, corev1.EventTypeWarning, EventTableBelowMax, "%s", spec.SizingWarning)
+		event(d, corev1.EventTypeWarning, EventTableBelowMax, "%s", spec.SizingWarning)
 		klog.FromContext(ctx).Info("The table never reaches max-replicas", "reach", spec.Reach, "maxReplicas", spec.MaxReplicas)
 	}
 	if slices.Equal(warnings, t.status.Warnings) {
