@@ -386,7 +386,7 @@ func (c *Controller) next(spec *scaler.Spec, now time.Time) time.Duration {
 // env is what a target's cycle reads: Prometheus (one query per target, or
 // the tick's grouped query) and its predictor, each traced.
 func (c *Controller) env(d workload, spec *scaler.Spec, due time.Time) cycle.Env {
-	src := &promSource{c: c, spec: spec, due: due}
+	src := &promSource{tracer: c.tracer, source: c.source, batch: c.batchFor(spec), interval: spec.Interval, due: due}
 	src.query, src.queryErr = spec.RenderQuery(d.GetNamespace(), d.GetName())
 	if spec.Source != nil && src.queryErr == nil {
 		src.key, src.queryErr = spec.Source.Key(scaler.QueryFields{Namespace: d.GetNamespace(), Deployment: d.GetName(), Service: spec.Service})
@@ -411,31 +411,34 @@ func (c *Controller) env(d workload, spec *scaler.Spec, due time.Time) cycle.Env
 	return env
 }
 
-// promSource is a target's rate on Prometheus.
+// promSource is a target's rate on Prometheus, chosen before its cycle
+// runs: its own query, or its series in a grouped one.
 type promSource struct {
-	c        *Controller
-	spec     *scaler.Spec
+	tracer   trace.Tracer
+	source   RPSSource
+	batch    BatchSource // nil: the target's query runs alone
+	interval time.Duration
 	query    string
 	queryErr error
 	due      time.Time
-	key      string // the target's series in its source's grouped query
+	key      string // the target's series in batch's grouped query
 }
 
 func (s *promSource) Rate(ctx context.Context, now time.Time, spike bool) (float64, error) {
 	if s.queryErr != nil {
 		return 0, fmt.Errorf("rendering the query: %w", s.queryErr)
 	}
-	ctx, span := s.c.tracer.Start(ctx, "prometheus.query", trace.WithAttributes(attribute.String("db.query.text", s.query)))
+	ctx, span := s.tracer.Start(ctx, "prometheus.query", trace.WithAttributes(attribute.String("db.query.text", s.query)))
 	defer span.End()
 	var rps float64
 	var err error
-	if s.c.batched(s.spec) && !spike {
+	if s.batch != nil && !spike {
 		// The tick this evaluation belongs to: every target of the same
 		// interval reads the one grouped query run for it.
 		span.SetAttributes(attribute.Bool("autoscale.batched", true))
-		rps, err = s.c.batchFor(s.spec).RPS(ctx, s.key, batchTick(now, s.due, s.spec.Interval), metrics.MaxAge(s.spec.Interval))
+		rps, err = s.batch.RPS(ctx, s.key, batchTick(now, s.due, s.interval), metrics.MaxAge(s.interval))
 	} else {
-		rps, err = s.c.source.RPS(ctx, s.query, now, metrics.MaxAge(s.spec.Interval))
+		rps, err = s.source.RPS(ctx, s.query, now, metrics.MaxAge(s.interval))
 	}
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
@@ -447,14 +450,14 @@ func (s *promSource) History(ctx context.Context, end time.Time, step time.Durat
 	if s.queryErr != nil {
 		return nil, fmt.Errorf("rendering the query: %w", s.queryErr)
 	}
-	ctx, span := s.c.tracer.Start(ctx, "prometheus.query_range", trace.WithAttributes(attribute.String("db.query.text", s.query)))
+	ctx, span := s.tracer.Start(ctx, "prometheus.query_range", trace.WithAttributes(attribute.String("db.query.text", s.query)))
 	defer span.End()
-	if s.c.batched(s.spec) {
+	if s.batch != nil {
 		// Shared by the targets that warm up in the same second (a start
 		// or a takeover).
-		return s.c.batchFor(s.spec).RPSHistory(ctx, s.key, end.Truncate(time.Second), step, n)
+		return s.batch.RPSHistory(ctx, s.key, end.Truncate(time.Second), step, n)
 	}
-	return s.c.source.RPSHistory(ctx, s.query, end, step, n)
+	return s.source.RPSHistory(ctx, s.query, end, step, n)
 }
 
 // scale writes replicas through the scale subresource in one call: a
