@@ -45,28 +45,31 @@ func (c *Controller) watchHPAs(inf autoscalinginformers.HorizontalPodAutoscalerI
 		}
 	}
 	c.hpas = i.GetIndexer()
-	requeue := func(obj any) {
-		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = tomb.Obj
-		}
-		keys, _ := indexHPAByTarget(obj)
-		for _, k := range keys {
-			kind, k, _ := strings.Cut(k, "/")
-			ns, name, _ := strings.Cut(k, "/")
-			if kind == string(c.kind) && c.Managed(ns, name) {
-				c.schedule(k, 0)
-			}
-		}
-	}
 	reg, err := i.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    requeue,
-		UpdateFunc: func(old, cur any) { requeue(old); requeue(cur) },
-		DeleteFunc: requeue,
+		AddFunc:    c.onHPA,
+		UpdateFunc: func(old, cur any) { c.onHPA(old); c.onHPA(cur) },
+		DeleteFunc: c.onHPA,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("adding HPA event handlers: %w", err)
 	}
 	return reg.HasSynced, nil
+}
+
+// onHPA queues the managed workload of this Controller's kind an HPA that
+// came, changed or went is aimed at.
+func (c *Controller) onHPA(obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	keys, _ := indexHPAByTarget(obj)
+	for _, k := range keys {
+		kind, k, _ := strings.Cut(k, "/")
+		ns, name, _ := strings.Cut(k, "/")
+		if kind == string(c.kind) && c.Managed(ns, name) {
+			c.schedule(k, 0)
+		}
+	}
 }
 
 // conflictingHPA names an HPA that targets the workload k ("" if none).

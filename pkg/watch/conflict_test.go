@@ -1,15 +1,12 @@
 package watch
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
 )
@@ -64,17 +61,15 @@ func TestAnHPAOnTheSameDeploymentWins(t *testing.T) {
 	if err := h.client.AutoscalingV2().HorizontalPodAutoscalers("shop").Delete(h.ctx, "keda-hpa-frontend", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	err := wait.PollUntilContextTimeout(h.ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		return h.ctrl.queue.Len() == 1, nil
-	})
-	if err != nil {
+	h.observe()
+	if h.ctrl.queue.Len() != 1 {
 		t.Fatal("the Deployment was not queued when its HPA was deleted")
 	}
 	h.evaluate("frontend", 0)
 	if r := h.replicas("frontend"); r == 1 {
 		t.Error("frontend was not scaled once its HPA was gone")
 	}
-	h.waitCache("frontend", func(d *appsv1.Deployment) bool { return d != nil && *d.Spec.Replicas > 1 })
+	h.sees("frontend", func(d *appsv1.Deployment) bool { return d != nil && *d.Spec.Replicas > 1 })
 	if st := h.status("frontend"); st.Conflict != "" {
 		t.Errorf("status still names %q", st.Conflict)
 	}

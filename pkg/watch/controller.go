@@ -242,16 +242,26 @@ func New(cfg Config) (*Controller, error) {
 		started:         map[string]time.Time{},
 		pendingStatus:   map[string]Status{},
 	}
-	// A failed evaluation is retried through the queue's per-key backoff,
-	// 1 s doubling to 5 min, and forgotten once one succeeds.
-	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
+	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(evaluationBackoff(),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource(), Clock: cfg.Clock})
-	c.statuses = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, time.Minute),
+	c.statuses = workqueue.NewTypedRateLimitingQueueWithConfig(statusBackoff(),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource() + "-status", Clock: cfg.Clock})
 	if err := c.register(cfg.Informer, transformFor(cfg), cfg.HPAs); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// evaluationBackoff is how a failed evaluation is retried through the
+// queue: per key, 1 s doubling to 5 min, forgotten once one succeeds.
+func evaluationBackoff() workqueue.TypedRateLimiter[string] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute)
+}
+
+// statusBackoff is how a failed status write is retried: 1 s doubling to
+// 1 min.
+func statusBackoff() workqueue.TypedRateLimiter[string] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, time.Minute)
 }
 
 // transformFor is what the informer does to each object before caching

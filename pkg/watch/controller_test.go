@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/watch/watchtest"
@@ -85,14 +83,14 @@ func TestRemovingTheAnnotationOrDeletingStopsEvaluation(t *testing.T) {
 				if err := h.client.AppsV1().Deployments("shop").Delete(h.ctx, "frontend", metav1.DeleteOptions{}); err != nil {
 					t.Fatal(err)
 				}
-				h.waitCache("frontend", func(d *appsv1.Deployment) bool { return d == nil })
+				h.sees("frontend", func(d *appsv1.Deployment) bool { return d == nil })
 			} else {
 				d, _ := h.client.AppsV1().Deployments("shop").Get(h.ctx, "frontend", metav1.GetOptions{})
 				delete(d.Annotations, "autoscale.io/reactive")
 				if _, err := h.client.AppsV1().Deployments("shop").Update(h.ctx, d, metav1.UpdateOptions{}); err != nil {
 					t.Fatal(err)
 				}
-				h.waitCache("frontend", func(d *appsv1.Deployment) bool { return d != nil && d.Annotations["autoscale.io/reactive"] == "" })
+				h.sees("frontend", func(d *appsv1.Deployment) bool { return d != nil && d.Annotations["autoscale.io/reactive"] == "" })
 			}
 			if n := h.seriesFor("frontend"); n != 0 {
 				t.Errorf("%d per-target metric series left after the target went away", n)
@@ -176,7 +174,7 @@ func TestUnknownKeysAndABadOptInAreNotSilent(t *testing.T) {
 	if _, err := h.client.AppsV1().Deployments("shop").Update(h.ctx, d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitCache("frontend", func(d *appsv1.Deployment) bool { return d != nil && d.Annotations["autoscale.io/cooldown"] == "5m" })
+	h.sees("frontend", func(d *appsv1.Deployment) bool { return d != nil && d.Annotations["autoscale.io/cooldown"] == "5m" })
 	h.evaluate("frontend", interval)
 	if st := h.status("frontend"); len(st.Warnings) != 0 {
 		t.Errorf("status warnings %q after the fix, want none", st.Warnings)
@@ -209,7 +207,7 @@ func TestATableThatStopsBelowMaxReplicasIsNotSilent(t *testing.T) {
 	if _, err := h.client.AppsV1().Deployments("shop").Update(h.ctx, d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitCache("frontend", func(d *appsv1.Deployment) bool {
+	h.sees("frontend", func(d *appsv1.Deployment) bool {
 		return d != nil && d.Annotations["autoscale.io/target-rps-per-replica"] == "20"
 	})
 	h.evaluate("frontend", interval)
@@ -327,7 +325,7 @@ func TestOwnStatusWriteDoesNotTriggerAnEvaluation(t *testing.T) {
 	h.ctrl.queue.Done("shop/frontend")
 	h.prom.Set(promtest.Value(45))
 	h.evaluate("frontend", interval)
-	h.waitCache("frontend", func(d *appsv1.Deployment) bool {
+	h.sees("frontend", func(d *appsv1.Deployment) bool {
 		return d != nil && d.Annotations[StatusAnnotation] != "" && *d.Spec.Replicas == 3
 	})
 	if n := h.ctrl.queue.Len(); n != 0 {
@@ -341,12 +339,8 @@ func TestOwnStatusWriteDoesNotTriggerAnEvaluation(t *testing.T) {
 	if _, err := h.client.AppsV1().Deployments("shop").Update(h.ctx, d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitCache("frontend", func(d *appsv1.Deployment) bool { return d != nil && d.Annotations["autoscale.io/max-replicas"] == "4" })
-	// The cache is updated before the handlers run: wait for the handler.
-	err := wait.PollUntilContextTimeout(h.ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		return h.ctrl.queue.Len() == 1, nil
-	})
-	if err != nil {
+	h.sees("frontend", func(d *appsv1.Deployment) bool { return d != nil && d.Annotations["autoscale.io/max-replicas"] == "4" })
+	if h.ctrl.queue.Len() != 1 {
 		t.Errorf("a settings change queued %d evaluations, want 1", h.ctrl.queue.Len())
 	}
 }
@@ -436,7 +430,7 @@ func (h *harness) scaleByHand(name string, replicas int32) {
 	if err := h.client.Tracker().Update(deploymentsGVR, withReplicas(h, name, replicas), "shop"); err != nil {
 		h.t.Fatal(err)
 	}
-	h.waitCache(name, func(d *appsv1.Deployment) bool { return d != nil && *d.Spec.Replicas == replicas })
+	h.sees(name, func(d *appsv1.Deployment) bool { return d != nil && *d.Spec.Replicas == replicas })
 }
 
 func withReplicas(h *harness, name string, replicas int32) *appsv1.Deployment {
@@ -567,7 +561,10 @@ func TestAFencedEvaluationKeepsItsTargetScheduled(t *testing.T) {
 		t.Fatal("the fenced evaluation dropped its target from the schedule")
 	}
 	h.lostLease.Store(false) // a late renewal landed
-	h.stepAndWait(due.Sub(h.clock.Now()), "the next evaluation queued", func() bool { return h.ctrl.queue.Len() == 1 }, h.ctrl.queue)
+	h.advance(due.Sub(h.clock.Now()))
+	if n := h.ctrl.queue.Len(); n != 1 {
+		t.Fatalf("%d evaluations queued when the next was due, want 1", n)
+	}
 	h.ctrl.processNextWorkItem(h.ctx)
 	if got := h.replicas("frontend"); got != 3 {
 		t.Errorf("replicas = %d after the lease came back, want 3", got)

@@ -2,7 +2,9 @@ package watch
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,15 +13,17 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics"
@@ -32,7 +36,12 @@ import (
 var deploymentsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
 
 // harness runs a Controller against a fake clientset, a fake clock and an
-// httptest Prometheus. Tests call sync directly to step evaluations.
+// httptest Prometheus, as sample-controller's tests do: no informer runs.
+// The harness is the informer: observe fills the controller's indexers
+// from the fake API and calls its event handlers, at once and in the
+// test's goroutine. The queues are fakeQueues: what is added after a delay
+// waits until advance steps the fake clock past it. Tests step evaluations
+// by calling sync (or a worker's processNext...) directly.
 type harness struct {
 	t        testing.TB
 	ctx      context.Context
@@ -51,6 +60,14 @@ type harness struct {
 	// external is the External predictor (nil: none configured).
 	external scaler.Predictor
 	kind     Kind
+	// The informers the controller is registered on (never started),
+	// what they cache objects as, and the controller's queues.
+	workloads, hpas cache.SharedIndexInformer
+	transform       cache.TransformFunc
+	queues          []*fakeQueue
+	// evaluated is signalled after every evaluation the monitor records
+	// (tests that run the controller's workers wait on it).
+	evaluated chan struct{}
 }
 
 func deployment(name string, replicas int32, ann map[string]string) *appsv1.Deployment {
@@ -120,6 +137,7 @@ func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *
 		t.Fatal(err)
 	}
 	rec := metrics.NewRecorder(h.registry)
+	h.evaluated = make(chan struct{}, 1)
 	factory := informers.NewSharedInformerFactory(h.client, 0)
 	source := metrics.NewSource(promv1.NewAPI(pc), time.Second, rec)
 	var batches func(string, ...string) BatchSource
@@ -128,18 +146,20 @@ func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *
 			return metrics.NewBatch(source, grouped, labels...)
 		}
 	}
-	informer := factory.Apps().V1().Deployments().Informer()
+	h.workloads = factory.Apps().V1().Deployments().Informer()
 	if opts.kind == StatefulSets {
-		informer = factory.Apps().V1().StatefulSets().Informer()
+		h.workloads = factory.Apps().V1().StatefulSets().Informer()
 	}
-	h.ctrl, err = New(Config{
+	hpas := factory.Autoscaling().V2().HorizontalPodAutoscalers()
+	h.hpas = hpas.Informer()
+	cfg := Config{
 		Client:   h.client,
 		Kind:     opts.kind,
-		Informer: informer,
+		Informer: h.workloads,
 		Source:   source,
 		Batches:  batches,
 		Recorder: h.events,
-		Monitor:  rec,
+		Monitor:  signalling{Recorder: rec, evaluated: h.evaluated},
 		Clock:    h.clock,
 		// As the binary's defaults.
 		SpikeWindow:     30 * time.Second,
@@ -147,18 +167,23 @@ func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *
 		MayWrite:        func() bool { return !h.lostLease.Load() },
 		Builtin:         predict.DefaultSeasonal(),
 		External:        h.external,
-		HPAs:            factory.Autoscaling().V2().HorizontalPodAutoscalers(),
+		HPAs:            hpas,
 		QueryPolicy:     opts.queryPolicy,
 		AllowedQueries:  opts.allowedQueries,
 		MinInterval:     opts.minInterval,
-	})
+	}
+	h.transform = transformFor(cfg)
+	h.ctrl, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), h.ctrl.HasSynced) {
-		t.Fatal("cache never synced")
-	}
+	// The same queues and backoffs, driven by the fake clock in the test's
+	// goroutine; the indexers are filled by observe: synced.
+	h.ctrl.queue = h.fakeQueue(evaluationBackoff())
+	h.ctrl.spikes = h.fakeQueue(nil)
+	h.ctrl.statuses = h.fakeQueue(statusBackoff())
+	h.ctrl.synced = func() bool { return true }
+	h.observe()
 	return h
 }
 
@@ -172,22 +197,23 @@ func (h *harness) replicas(name string) int32 {
 	return *d.Spec.Replicas
 }
 
-// waitCache waits until the controller's cache shows name satisfying ok.
-func (h *harness) waitCache(name string, ok func(*appsv1.Deployment) bool) {
+// sees observes the API (see observe) and fails the test unless the
+// controller's cache then shows name satisfying ok (nil: not cached).
+func (h *harness) sees(name string, ok func(*appsv1.Deployment) bool) {
 	h.t.Helper()
-	err := wait.PollUntilContextTimeout(h.ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		d, err := h.ctrl.get("shop", name)
-		if err != nil {
-			return ok(nil), nil
-		}
-		return ok(d.(*appsv1.Deployment)), nil
-	})
-	if err != nil {
-		h.t.Fatalf("cache never showed the expected state of %s: %v", name, err)
+	h.observe()
+	var cached *appsv1.Deployment
+	if d, err := h.ctrl.get("shop", name); err == nil {
+		cached = d.(*appsv1.Deployment)
+	}
+	if !ok(cached) {
+		h.t.Fatalf("the cache does not show the expected state of %s: %+v", name, cached)
 	}
 }
 
-// evaluate steps the clock by step and runs one evaluation of name.
+// evaluate steps the clock by step and runs one evaluation of name, then
+// writes its status and lets the cache see what it wrote, as the
+// controller's informer does within milliseconds.
 func (h *harness) evaluate(name string, step time.Duration) time.Duration {
 	h.t.Helper()
 	h.clock.Step(step)
@@ -196,51 +222,160 @@ func (h *harness) evaluate(name string, step time.Duration) time.Duration {
 		h.t.Fatalf("sync %s: %v", name, err)
 	}
 	h.flushStatuses()
-	h.catchUp(name)
+	h.observe()
 	return after
 }
 
-// catchUp waits until the controller's cache holds the object as the API
-// has it (its resourceVersion): the next evaluation decides from the
-// cache, as the controller does, whose informer catches up in
-// milliseconds.
-func (h *harness) catchUp(name string) {
+// observe does what the controller's informers do when the API changes:
+// it brings their indexers up to the fake API's objects (the workload
+// kind through the controller's transform, and HPAs) and calls the
+// controller's handlers for what was added, changed or deleted, in key
+// order. (The fake API does not always move resourceVersions: a change is
+// any difference.)
+func (h *harness) observe() {
 	h.t.Helper()
-	err := wait.PollUntilContextTimeout(h.ctx, time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
-		var obj metav1.Object
-		var err error
-		if h.kind == StatefulSets {
-			obj, err = h.client.AppsV1().StatefulSets("shop").Get(ctx, name, metav1.GetOptions{})
-		} else {
-			obj, err = h.client.AppsV1().Deployments("shop").Get(ctx, name, metav1.GetOptions{})
-		}
-		if err != nil {
-			return apierrors.IsNotFound(err), nil
-		}
-		cached, err := h.ctrl.get("shop", name)
-		return err == nil && cached.GetResourceVersion() == obj.GetResourceVersion(), nil
-	})
+	gvr, kind := deploymentsGVR, "Deployment"
+	if h.kind == StatefulSets {
+		gvr, kind = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}, "StatefulSet"
+	}
+	h.mirror(gvr, kind, h.workloads, h.transform, h.ctrl.onAdd, h.ctrl.onUpdate, h.ctrl.onDelete)
+	hpaGVR := schema.GroupVersionResource{Group: "autoscaling", Version: "v2", Resource: "horizontalpodautoscalers"}
+	h.mirror(hpaGVR, "HorizontalPodAutoscaler", h.hpas, nil, h.ctrl.onHPA, func(old, cur any) { h.ctrl.onHPA(old); h.ctrl.onHPA(cur) }, h.ctrl.onHPA)
+}
+
+func (h *harness) mirror(gvr schema.GroupVersionResource, kind string, inf cache.SharedIndexInformer, transform cache.TransformFunc,
+	onAdd func(any), onUpdate func(any, any), onDelete func(any)) {
+	h.t.Helper()
+	list, err := h.client.Tracker().List(gvr, gvr.GroupVersion().WithKind(kind), "")
 	if err != nil {
-		h.t.Fatalf("the cache never caught up with %s", name)
+		h.t.Fatal(err)
+	}
+	objs, err := meta.ExtractList(list)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	indexer := inf.GetIndexer()
+	seen := map[string]bool{}
+	slices.SortFunc(objs, func(a, b runtime.Object) int {
+		return strings.Compare(a.(metav1.Object).GetNamespace()+"/"+a.(metav1.Object).GetName(), b.(metav1.Object).GetNamespace()+"/"+b.(metav1.Object).GetName())
+	})
+	for _, o := range objs {
+		var obj any = o.DeepCopyObject()
+		if transform != nil {
+			if obj, err = transform(obj); err != nil {
+				h.t.Fatal(err)
+			}
+		}
+		k, _ := cache.MetaNamespaceKeyFunc(obj)
+		seen[k] = true
+		old, exists, _ := indexer.GetByKey(k)
+		switch {
+		case !exists:
+			_ = indexer.Add(obj)
+			onAdd(obj)
+		case !equality.Semantic.DeepEqual(old, obj):
+			_ = indexer.Update(obj)
+			onUpdate(old, obj)
+		}
+	}
+	for _, old := range indexer.List() {
+		if k, _ := cache.MetaNamespaceKeyFunc(old); !seen[k] {
+			_ = indexer.Delete(old)
+			onDelete(old)
+		}
 	}
 }
 
-// stepAndWait steps the fake clock by step, then waits until cond holds.
-// A workqueue's delaying loop arms its timer from the time it read before
-// arming it, so a step that falls in between leaves the timer due a step
-// late. Adding a far-off item wakes the loop, which reads the clock again
-// and releases what is due: each poll does that to the given queues.
-func (h *harness) stepAndWait(step time.Duration, what string, cond func() bool, queues ...interface{ AddAfter(string, time.Duration) }) {
-	h.t.Helper()
+// advance steps the fake clock by step and puts on their queues the
+// items whose delay has passed, as the queues' delaying loops do.
+func (h *harness) advance(step time.Duration) {
 	h.clock.Step(step)
-	err := wait.PollUntilContextTimeout(h.ctx, time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
-		for _, q := range queues {
-			q.AddAfter("nudge/never", 24*time.Hour)
+	for _, q := range h.queues {
+		q.release()
+	}
+}
+
+// waitEvaluated waits, while the controller's workers run, until cond
+// holds after an evaluation, for at most 20 s of real time.
+func (h *harness) waitEvaluated(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for !cond() {
+		select {
+		case <-h.evaluated:
+		case <-deadline:
+			h.t.Fatalf("%s: not within 20 s", what)
 		}
-		return cond(), nil
-	})
-	if err != nil {
-		h.t.Fatalf("%s: not within 5 s of stepping the clock %v", what, step)
+	}
+}
+
+// signalling is the controller's monitor, telling the harness of every
+// evaluation it records.
+type signalling struct {
+	*metrics.Recorder
+	evaluated chan struct{}
+}
+
+func (s signalling) Evaluated(target types.NamespacedName, e metrics.Evaluation) {
+	s.Recorder.Evaluated(target, e)
+	select {
+	case s.evaluated <- struct{}{}:
+	default:
+	}
+}
+
+// fakeQueue is a workqueue whose delays run on the harness's fake clock
+// and end only when the test advances it: AddAfter keeps the item (its
+// earliest due time wins, as in client-go's delaying queue) until release.
+// Get, Done, Len and ShutDown are a real queue's; the backoff of
+// AddRateLimited is the controller's rate limiter.
+type fakeQueue struct {
+	workqueue.TypedInterface[string]
+	clock   *clocktesting.FakeClock
+	limiter workqueue.TypedRateLimiter[string]
+	mu      sync.Mutex
+	waiting map[string]time.Time
+}
+
+func (h *harness) fakeQueue(limiter workqueue.TypedRateLimiter[string]) *fakeQueue {
+	q := &fakeQueue{TypedInterface: workqueue.NewTyped[string](), clock: h.clock, limiter: limiter, waiting: map[string]time.Time{}}
+	h.queues = append(h.queues, q)
+	h.t.Cleanup(q.ShutDown)
+	return q
+}
+
+func (q *fakeQueue) AddAfter(item string, d time.Duration) {
+	if d <= 0 {
+		q.Add(item)
+		return
+	}
+	at := q.clock.Now().Add(d)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if prev, ok := q.waiting[item]; !ok || at.Before(prev) {
+		q.waiting[item] = at
+	}
+}
+
+func (q *fakeQueue) AddRateLimited(item string)  { q.AddAfter(item, q.limiter.When(item)) }
+func (q *fakeQueue) Forget(item string)          { q.limiter.Forget(item) }
+func (q *fakeQueue) NumRequeues(item string) int { return q.limiter.NumRequeues(item) }
+
+// release queues the waiting items that are due.
+func (q *fakeQueue) release() {
+	now := q.clock.Now()
+	q.mu.Lock()
+	var due []string
+	for item, at := range q.waiting {
+		if !at.After(now) {
+			due = append(due, item)
+			delete(q.waiting, item)
+		}
+	}
+	q.mu.Unlock()
+	slices.Sort(due)
+	for _, item := range due {
+		q.Add(item)
 	}
 }
 

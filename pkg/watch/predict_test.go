@@ -112,7 +112,9 @@ func TestSpikeEvaluationsDoNotAskThePredictor(t *testing.T) {
 	h.prom.Set(promtest.Value(150))
 	h.clock.Step(interval)
 	h.ctrl.Spike("shop", "frontend", h.clock.Now())
-	h.stepAndWait(0, "the spike", func() bool { return h.ctrl.spikes.Len() == 1 })
+	if n := h.ctrl.spikes.Len(); n != 1 {
+		t.Fatalf("%d spike evaluations queued, want 1", n)
+	}
 	key, _ := h.ctrl.spikes.Get()
 	if _, err := h.ctrl.sync(h.ctx, key); err != nil {
 		t.Fatal(err)

@@ -122,7 +122,7 @@ func TestControllerAndSimulateDecideAlike(t *testing.T) {
 		g := step{At: sd.At, Spike: h.ctrl.targets["shop/frontend"].cycle.InSpike(h.clock.Now()), Replicas: h.replicas("frontend")}
 		if g.Replicas != before {
 			g.Reason = lastRescaleReason(t, h)
-			h.waitCache("frontend", func(d *appsv1.Deployment) bool { return d != nil && *d.Spec.Replicas == g.Replicas })
+			h.sees("frontend", func(d *appsv1.Deployment) bool { return d != nil && *d.Spec.Replicas == g.Replicas })
 		}
 		got = append(got, g)
 	}

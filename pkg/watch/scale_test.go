@@ -10,7 +10,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
@@ -93,12 +92,15 @@ func TestBatchedTargetsShareOneQueryPerTick(t *testing.T) {
 type blockingPredictor struct {
 	slow    string
 	release chan struct{}
+	hanging chan struct{} // closed when the slow one is first asked
 	asked   atomic.Int32
 }
 
 func (p *blockingPredictor) Predict(ctx context.Context, req scaler.PredictRequest) (scaler.Prediction, error) {
 	if req.Deployment == p.slow {
-		p.asked.Add(1)
+		if p.asked.Add(1) == 1 {
+			close(p.hanging)
+		}
 		select {
 		case <-p.release:
 		case <-ctx.Done():
@@ -110,7 +112,7 @@ func (p *blockingPredictor) Predict(ctx context.Context, req scaler.PredictReque
 // TestAHangingTargetDoesNotDelayTheOthers: one target's predictor hangs;
 // the workers evaluate the other 50 targets while it does.
 func TestAHangingTargetDoesNotDelayTheOthers(t *testing.T) {
-	p := &blockingPredictor{slow: "slow", release: make(chan struct{})}
+	p := &blockingPredictor{slow: "slow", release: make(chan struct{}), hanging: make(chan struct{})}
 	objs := []runtime.Object{managed("slow", 1, "predictor", "external", "strategy", "max")}
 	for i := range 50 {
 		objs = append(objs, managed(fmt.Sprintf("fast-%02d", i), 1, "predictor", "external", "strategy", "max"))
@@ -123,24 +125,22 @@ func TestAHangingTargetDoesNotDelayTheOthers(t *testing.T) {
 		defer close(done)
 		_ = h.ctrl.Run(runCtx, 4)
 	}()
-	err := wait.PollUntilContextTimeout(h.ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		// The slow target may be dequeued after the others: wait for both.
-		return h.counter("reactive_autoscaler_evaluations_total", "result", "held") >= 50 && p.asked.Load() >= 1, nil
+	// The slow target may be dequeued after the others: wait for both.
+	h.waitEvaluated("the other targets evaluated while one hangs", func() bool {
+		return h.counter("reactive_autoscaler_evaluations_total", "result", "held") >= 50
 	})
-	if err != nil {
-		t.Fatalf("the other targets were not evaluated while one hung: %v evaluations, slow asked %d times",
-			h.counter("reactive_autoscaler_evaluations_total", "result", "held"), p.asked.Load())
+	select {
+	case <-p.hanging:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the slow target was never evaluated")
 	}
 	if p.asked.Load() != 1 {
 		t.Fatalf("the slow target was asked %d times, want 1 (still hanging)", p.asked.Load())
 	}
 	close(p.release)
-	err = wait.PollUntilContextTimeout(h.ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		return h.counter("reactive_autoscaler_evaluations_total", "result", "held") >= 51, nil
+	h.waitEvaluated("the slow target's evaluation finished", func() bool {
+		return h.counter("reactive_autoscaler_evaluations_total", "result", "held") >= 51
 	})
-	if err != nil {
-		t.Fatal("the slow target's evaluation never finished")
-	}
 	if n := h.histogramCount("reactive_autoscaler_evaluation_lag_seconds"); n < 51 {
 		t.Errorf("evaluation lag observed %d times, want one per evaluation (51)", n)
 	}
@@ -236,10 +236,12 @@ func TestALateStartShowsInTheLagMetric(t *testing.T) {
 	h.scale.BeforeNextUpdate(func() { h.clock.Step(12 * time.Second) })
 	const lagMetric = "reactive_autoscaler_evaluation_lag_seconds"
 	h.ctrl.schedule("shop/frontend", 0)
-	h.stepAndWait(0, "the first evaluation", func() bool { return h.ctrl.queue.Len() == 1 }, h.ctrl.queue)
 	h.ctrl.processNextWorkItem(h.ctx)
 	n0, sum0 := h.histogram(lagMetric)
-	h.stepAndWait(0, "the late evaluation", func() bool { return h.ctrl.queue.Len() == 1 }, h.ctrl.queue)
+	h.advance(0) // the next evaluation was due 10 s after the first started: 2 s ago
+	if n := h.ctrl.queue.Len(); n != 1 {
+		t.Fatalf("the late evaluation is not queued (%d)", n)
+	}
 	h.ctrl.processNextWorkItem(h.ctx)
 	n, sum := h.histogram(lagMetric)
 	if n != n0+1 || sum-sum0 != 2 {
@@ -256,9 +258,7 @@ func TestAFailedEvaluationIsRetriedThroughTheQueue(t *testing.T) {
 	h.prom.Set(promtest.Value(45))
 	h.scale.Conflicts(1000)
 	const key = "shop/frontend"
-	queued := func() bool { return h.ctrl.queue.Len() == 1 }
 	h.ctrl.schedule(key, 0)
-	h.stepAndWait(0, "the first evaluation", queued, h.ctrl.queue)
 	for failures, backoff := 1, time.Second; failures <= 2; failures, backoff = failures+1, 2*backoff {
 		h.ctrl.processNextWorkItem(h.ctx)
 		if n := h.ctrl.queue.NumRequeues(key); n != failures {
@@ -271,7 +271,14 @@ func TestAFailedEvaluationIsRetriedThroughTheQueue(t *testing.T) {
 			h.scale.Conflicts(0)
 		}
 		// The rate limiter's backoff: 1 s, then 2 s.
-		h.stepAndWait(backoff, fmt.Sprintf("the retry after failure %d", failures), queued, h.ctrl.queue)
+		h.advance(backoff - time.Millisecond)
+		if h.ctrl.queue.Len() != 0 {
+			t.Fatalf("the retry after failure %d came before its backoff (%v)", failures, backoff)
+		}
+		h.advance(time.Millisecond)
+		if h.ctrl.queue.Len() != 1 {
+			t.Fatalf("the retry after failure %d was not queued after its backoff (%v)", failures, backoff)
+		}
 	}
 	h.ctrl.processNextWorkItem(h.ctx)
 	if r := h.replicas("frontend"); r != 3 {

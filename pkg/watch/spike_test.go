@@ -68,9 +68,13 @@ func TestSpikeWindowFollowsUp(t *testing.T) {
 	if got := h.replicas("frontend"); got != 2 {
 		t.Fatalf("replicas = %d after the first spike evaluation, want 2", got)
 	}
-	h.catchUp("frontend")
+	h.flushStatuses()
+	h.observe()
 	h.prom.Set(promtest.Value(150)) // the window has filled
-	h.stepAndWait(time.Second, "the follow-up", func() bool { return h.ctrl.spikes.Len() == 1 }, h.ctrl.spikes)
+	h.advance(time.Second)
+	if n := h.ctrl.spikes.Len(); n != 1 {
+		t.Fatalf("%d follow-ups queued a second after the spike evaluation, want 1", n)
+	}
 	h.ctrl.processNextSpike(h.ctx)
 	if got := h.replicas("frontend"); got != 5 {
 		t.Fatalf("the follow-up did not scale up inside the cooldown: %d", got)
