@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/predict/backtest"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/simulate"
 )
@@ -101,7 +102,7 @@ type Result struct {
 	// Forecast scores the built-in forecaster out of sample on the traces
 	// of more than a day, 5 and 30 min ahead, on what the controller reads
 	// (a 1m rate every 30 s at a 15 s scrape).
-	Forecast map[string][]predict.SeasonalScore `json:"forecast"`
+	Forecast map[string][]backtest.SeasonalScore `json:"forecast"`
 }
 
 func main() {
@@ -129,7 +130,7 @@ func main() {
 		}
 	}
 	res := Result{Knob: *knob, World: opts.World, Goals: Goals, Curves: map[string]map[string][]simulate.Curve{}, Demand: map[string]float64{},
-		Forecast: map[string][]predict.SeasonalScore{}}
+		Forecast: map[string][]backtest.SeasonalScore{}}
 	start := time.Now()
 	if *tune {
 		var traces []*simulate.Trace
@@ -155,7 +156,7 @@ func main() {
 			// score the rest: three of seven, two of three.
 			train := min(3, days-1) * scaler.Day
 			for _, h := range []time.Duration{5 * time.Minute, 30 * time.Minute} {
-				res.Forecast[tr.Name] = append(res.Forecast[tr.Name], predict.ScoreSeasonal(observed(tr), simulate.Epoch.Add(simulate.DefaultWorld.Phase), 30*time.Second, h, train))
+				res.Forecast[tr.Name] = append(res.Forecast[tr.Name], backtest.ScoreSeasonal(observed(tr), simulate.Epoch.Add(simulate.DefaultWorld.Phase), 30*time.Second, h, train))
 			}
 		}
 		for _, sc := range strings.Split(*scrapes, ",") {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -146,38 +145,5 @@ func TestASeasonReadsItsBuckets(t *testing.T) {
 	u := s.Until(t0.Add(7*time.Minute + 30*time.Second))
 	if !u.End.Equal(t0.Add(7*time.Minute)) || u.Values[len(u.Values)-1] != 7 {
 		t.Errorf("until 7m30s: end %v, last %v", u.End, u.Values[len(u.Values)-1])
-	}
-}
-
-// TestTheSeasonalForecasterBeatsBothBaselinesOutOfSample: trained on the
-// first days, scored on the rest, 5 and 30 minutes ahead, on the synthetic
-// diurnal trace and both real weeks: lower MAPE than the last value and
-// than the same time yesterday.
-func TestTheSeasonalForecasterBeatsBothBaselinesOutOfSample(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 7))
-	var diurnal3 []float64
-	for i := range 3 * 2880 {
-		x := float64(i) * 30
-		level := 1 + 0.15*math.Sin(2*math.Pi*x/(2.5*86400)) // drifting by up to 15 % a day
-		diurnal3 = append(diurnal3, level*(20+180*(1-math.Cos(2*math.Pi*x/86400))/2)*(1+0.05*rng.NormFloat64()))
-	}
-	for _, tc := range []struct {
-		name   string
-		series []float64
-		train  time.Duration
-	}{
-		{"synthetic diurnal, 3 days", diurnal3, 2 * scaler.Day},
-		{"NASA 1995 week 1", readTrace(t, "nasa-http-1995-week1.csv"), 3 * scaler.Day},
-		{"Twitter 2021 week 1", readTrace(t, "twitter-stream-week1.csv"), 3 * scaler.Day},
-	} {
-		for _, h := range []time.Duration{5 * time.Minute, 30 * time.Minute} {
-			r := ScoreSeasonal(tc.series, t0, 30*time.Second, h, tc.train)
-			t.Logf("%s, %v ahead: seasonal %.1f%% (default %.1f%%), last value %.1f%%, yesterday %.1f%%, %d forecasts",
-				tc.name, h, 100*r.ChosenMAPE, 100*r.DefaultMAPE, 100*r.LastMAPE, 100*r.YesterdayMAPE, r.Forecasts)
-			if r.Forecasts < 1000 || !(r.DefaultMAPE < r.LastMAPE) || !(r.DefaultMAPE < r.YesterdayMAPE) {
-				t.Errorf("%s, %v ahead: the default seasonal forecaster (%.3f) does not beat last value (%.3f) and yesterday (%.3f)",
-					tc.name, h, r.DefaultMAPE, r.LastMAPE, r.YesterdayMAPE)
-			}
-		}
 	}
 }

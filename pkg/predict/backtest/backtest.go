@@ -1,9 +1,13 @@
-package predict
+// Package backtest scores the forecasters out of sample on recorded rate
+// series, beside baselines that need no fitting: for make bench-quality and
+// the forecasters' quality tests. The controller does not import it.
+package backtest
 
 import (
 	"math"
 	"time"
 
+	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
@@ -37,7 +41,7 @@ type SeasonalScore struct {
 	ChosenLevel   time.Duration `json:"chosenLevelSeconds"`
 	TrainMAPE     float64       `json:"trainMAPE"`
 	ChosenMAPE    float64       `json:"chosenMAPE"`  // the chosen level window on the test days
-	DefaultMAPE   float64       `json:"defaultMAPE"` // DefaultSeasonal() on the test days
+	DefaultMAPE   float64       `json:"defaultMAPE"` // predict.DefaultSeasonal() on the test days
 	LastMAPE      float64       `json:"lastMAPE"`
 	YesterdayMAPE float64       `json:"yesterdayMAPE"`
 	Forecasts     int           `json:"forecasts"` // scored on the test days
@@ -53,22 +57,22 @@ var levels = []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour, 4 * tim
 // bucket-long subquery returns them; a forecast reads only buckets that
 // ended before it is made.
 func ScoreSeasonal(series []float64, start time.Time, step, horizon, train time.Duration) SeasonalScore {
-	def := DefaultSeasonal()
+	def := predict.DefaultSeasonal()
 	season := seriesSeason(series, start, step, def.Bucket)
 	at := func(i int) time.Time { return start.Add(time.Duration(i) * step) }
 	// As in the controller: the season as of its last refresh (every
-	// SeasonRefresh), the cycle's recent samples since.
+	// predict.SeasonRefresh), the cycle's recent samples since.
 	recent := func(i int) []scaler.Sample {
 		var out []scaler.Sample
-		for j := max(0, i-int(SeasonRefresh/step)); j <= i; j++ {
+		for j := max(0, i-int(predict.SeasonRefresh/step)); j <= i; j++ {
 			out = append(out, scaler.Sample{T: float64(at(j).UnixMilli()) / 1000, RPS: series[j]})
 		}
 		return out
 	}
-	seasonal := func(f Seasonal) func(i int) float64 {
+	seasonal := func(f predict.Seasonal) func(i int) float64 {
 		return func(i int) float64 {
 			now := at(i)
-			fc, err := f.At(season.Until(now.Truncate(SeasonRefresh)), recent(i), now, horizon)
+			fc, err := f.At(season.Until(now.Truncate(predict.SeasonRefresh)), recent(i), now, horizon)
 			if err != nil {
 				return math.NaN()
 			}
