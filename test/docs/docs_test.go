@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -189,6 +190,68 @@ func TestSlugsAreGitHubs(t *testing.T) {
 	} {
 		if got := slugify(heading); got != want {
 			t.Errorf("slugify(%q) = %q, want %q", heading, got, want)
+		}
+	}
+}
+
+// TestTheArchitectureDrawsTheImportsAsTheyAre: the import list in
+// docs/ARCHITECTURE.md names every package under pkg/, cmd/ and hack/ (but
+// the separate modules) with exactly the packages of ours it imports.
+func TestTheArchitectureDrawsTheImportsAsTheyAre(t *testing.T) {
+	const module = "github.com/autoscale-io/reactive-autoscaler/"
+	text, err := os.ReadFile(filepath.Join(root, "docs", "ARCHITECTURE.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(text), "checks it against `go list`")
+	if !ok {
+		t.Fatal("docs/ARCHITECTURE.md has no import list")
+	}
+	_, block, _ := strings.Cut(after, "```\n")
+	block, _, _ = strings.Cut(block, "```")
+	drawn := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
+		from, to, ok := strings.Cut(line, "──>")
+		if !ok {
+			t.Fatalf("import list line %q has no arrow", line)
+		}
+		var ours []string
+		for _, f := range strings.Fields(to) {
+			if strings.HasPrefix(f, "pkg/") || strings.HasPrefix(f, "cmd/") || strings.HasPrefix(f, "hack/") {
+				ours = append(ours, f)
+			}
+		}
+		slices.Sort(ours)
+		drawn[strings.TrimSpace(from)] = strings.Join(ours, " ")
+	}
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}}:{{join .Imports " "}}`, "./pkg/...", "./cmd/...", "./hack/...")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	actual := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, ":")
+		var ours []string
+		for _, imp := range strings.Fields(imports) {
+			if p, ok := strings.CutPrefix(imp, module); ok {
+				ours = append(ours, p)
+			}
+		}
+		slices.Sort(ours)
+		actual[strings.TrimPrefix(pkg, module)] = strings.Join(ours, " ")
+	}
+	for pkg, imports := range actual {
+		if d, ok := drawn[pkg]; !ok {
+			t.Errorf("%s (imports %q) is not in docs/ARCHITECTURE.md's import list", pkg, imports)
+		} else if d != imports {
+			t.Errorf("docs/ARCHITECTURE.md draws %s importing %q; it imports %q", pkg, d, imports)
+		}
+	}
+	for pkg := range drawn {
+		if _, ok := actual[pkg]; !ok {
+			t.Errorf("docs/ARCHITECTURE.md draws %s, which is not a package", pkg)
 		}
 	}
 }
