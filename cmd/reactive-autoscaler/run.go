@@ -44,6 +44,7 @@ import (
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metricsauth"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/servingcert"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/watch"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/webhook"
 )
@@ -560,7 +561,7 @@ func newServer(addr string, h http.Handler, certFile, keyFile string) (*http.Ser
 	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	if certFile != "" {
-		certs, err := webhook.NewCertFiles(certFile, keyFile, nil)
+		certs, err := servingcert.NewFiles(certFile, keyFile, nil)
 		if err != nil {
 			return nil, err
 		}

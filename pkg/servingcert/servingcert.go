@@ -1,4 +1,6 @@
-package webhook
+// Package servingcert serves the controller's TLS certificates from files
+// that are replaced in place (a renewed Secret), for both of its servers.
+package servingcert
 
 import (
 	"crypto/tls"
@@ -10,11 +12,11 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// CertFiles serves the webhook's TLS certificate from a certificate and a
-// key file, read again when either changes (cert-manager renews the Secret
+// Files serves a TLS certificate (the webhook's, the metrics server's)
+// from a certificate and a key file, read again when either changes (cert-manager renews the Secret
 // in place), checked at most once a second. A pair that does not load
 // keeps the last good one in service.
-type CertFiles struct {
+type Files struct {
 	certFile, keyFile string
 	clock             clock.PassiveClock
 
@@ -25,19 +27,19 @@ type CertFiles struct {
 	lastErr error
 }
 
-// NewCertFiles loads the pair; one that does not load is an error.
-func NewCertFiles(certFile, keyFile string, clk clock.PassiveClock) (*CertFiles, error) {
+// NewFiles loads the pair; one that does not load is an error.
+func NewFiles(certFile, keyFile string, clk clock.PassiveClock) (*Files, error) {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	c := &CertFiles{certFile: certFile, keyFile: keyFile, clock: clk}
+	c := &Files{certFile: certFile, keyFile: keyFile, clock: clk}
 	if err := c.reload(); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func (c *CertFiles) reload() error {
+func (c *Files) reload() error {
 	stamp := ""
 	for _, f := range []string{c.certFile, c.keyFile} {
 		st, err := os.Stat(f)
@@ -58,7 +60,7 @@ func (c *CertFiles) reload() error {
 }
 
 // GetCertificate is tls.Config's GetCertificate: the current pair.
-func (c *CertFiles) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (c *Files) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if now := c.clock.Now(); now.Sub(c.checked) >= time.Second {
@@ -69,7 +71,7 @@ func (c *CertFiles) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, erro
 }
 
 // Err is the last reload's error (nil: the files loaded).
-func (c *CertFiles) Err() error {
+func (c *Files) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lastErr

@@ -1,4 +1,4 @@
-package webhook
+package servingcert
 
 import (
 	"crypto/ecdsa"
@@ -58,12 +58,12 @@ func commonName(t *testing.T, c *tls.Certificate) string {
 }
 
 // certFixture is a pair for old.example written an hour before the fake
-// clock's now, and the CertFiles serving it.
+// clock's now, and the Files serving it.
 type certFixture struct {
 	dir, cert, key string
 	clk            *clocktesting.FakeClock
 	mod            time.Time
-	c              *CertFiles
+	c              *Files
 }
 
 func newCertFixture(t *testing.T) certFixture {
@@ -72,7 +72,7 @@ func newCertFixture(t *testing.T) certFixture {
 		mod: time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC)}
 	f.cert, f.key = writePair(t, f.dir, "old.example", f.mod)
 	var err error
-	if f.c, err = NewCertFiles(f.cert, f.key, f.clk); err != nil {
+	if f.c, err = NewFiles(f.cert, f.key, f.clk); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -106,7 +106,7 @@ func TestARenewedCertificateIsServedWithoutARestart(t *testing.T) {
 	if commonName(t, got) != "new.example" || c.Err() == nil {
 		t.Errorf("a broken key file: serving %q, error %v; want the last good pair and an error", commonName(t, got), c.Err())
 	}
-	if _, err := NewCertFiles(cert, key, clk); err == nil {
+	if _, err := NewFiles(cert, key, clk); err == nil {
 		t.Error("a broken pair loaded at start")
 	}
 }
