@@ -3,7 +3,6 @@ package watch
 import (
 	"context"
 	"errors"
-	"math"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -69,56 +68,4 @@ func (tp tracedPredictor) Predict(ctx context.Context, req scaler.PredictRequest
 		span.SetStatus(codes.Error, err.Error())
 	}
 	return ans, err
-}
-
-// StatusPredictor reports a target's predictor in the status annotation.
-type StatusPredictor struct {
-	Predictor string `json:"predictor"`
-	Horizon   string `json:"horizon"`
-	// MAPEPercent is the mean absolute percentage error of the last Scored
-	// predictions (shadow scoring), rounded to a whole percent.
-	MAPEPercent *float64 `json:"mapePercent,omitempty"`
-	Scored      int      `json:"scored"`
-	// HistoryDays is how many whole days of history the built-in
-	// forecaster learns from; NoForecast says why it gives no forecast
-	// (the decision is then reactive alone).
-	HistoryDays int    `json:"historyDays,omitempty"`
-	NoForecast  string `json:"noForecast,omitempty"`
-}
-
-// predictorStatus returns what the status should say about the predictor
-// and whether that differs enough from prev to be worth a write: the
-// predictor, horizon, days of history or the reason for no forecast
-// changed, the first predictions were scored, or MAPE moved by 5 points or
-// more. (MAPE moves at every evaluation; writing each move would cost an
-// API write per target per interval.)
-func predictorStatus(prev *StatusPredictor, spec *scaler.Spec, sh *scaler.Shadow, o cycle.Outcome) (*StatusPredictor, bool) {
-	if spec.Predictor == scaler.PredictorNone {
-		return nil, prev != nil
-	}
-	st := &StatusPredictor{Predictor: string(spec.Predictor), Horizon: spec.Horizon.String(), HistoryDays: o.SeasonDays}
-	if o.NoForecast != nil {
-		st.NoForecast = o.NoForecast.Error() + "; deciding reactively"
-	}
-	if asked := o.Prediction != nil || o.PredictorErr != nil || o.NoForecast != nil; !asked && prev != nil {
-		// No predictor was asked (a spike evaluation, no data): keep what
-		// the last one said.
-		st.HistoryDays, st.NoForecast = prev.HistoryDays, prev.NoForecast
-	}
-	mape, n := sh.MAPE()
-	st.Scored = n
-	if n > 0 {
-		v := math.Round(100 * mape)
-		st.MAPEPercent = &v
-	}
-	switch {
-	case prev == nil || prev.Predictor != st.Predictor || prev.Horizon != st.Horizon ||
-		prev.HistoryDays != st.HistoryDays || prev.NoForecast != st.NoForecast:
-		return st, true
-	case prev.MAPEPercent == nil:
-		return st, st.MAPEPercent != nil
-	case st.MAPEPercent == nil:
-		return st, false
-	}
-	return st, math.Abs(*st.MAPEPercent-*prev.MAPEPercent) >= 5
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -61,31 +60,6 @@ func (c *Controller) fenced() bool { return c.mayWrite != nil && !c.mayWrite() }
 func (c *Controller) sync(ctx context.Context, k string) (time.Duration, error) {
 	return c.syncDue(ctx, k, time.Time{})
 }
-
-// batchTick is the instant a batched evaluation reads the grouped query
-// at: the tick it was scheduled for, which every target of that tick
-// shares; or, for an evaluation not scheduled on a tick (a new target, a
-// start or takeover), the current second, so that a new leader decides on
-// fresh data and the targets it evaluates in the same second still share.
-func batchTick(now, due time.Time, interval time.Duration) time.Time {
-	if !due.IsZero() && due.Equal(due.Truncate(interval)) && now.Sub(due) < interval {
-		return due
-	}
-	return now.Truncate(time.Second)
-}
-
-// predictorStatusEvery is how often, at most, a target's status is written
-// for its predictor's standing alone: 10 min plus a per-target offset of up
-// to 10 min, so that targets that started together do not write together.
-func predictorStatusEvery(k string) time.Duration {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(k))
-	return PredictorStatusEvery + time.Duration(h.Sum32()%600)*time.Second
-}
-
-// PredictorStatusEvery is the least time between two status writes made for
-// the predictor's MAPE alone.
-const PredictorStatusEvery = 10 * time.Minute
 
 // syncDue evaluates one target and returns when to evaluate it next (0: not
 // again, it is no longer managed). due is when the evaluation was scheduled
@@ -149,9 +123,9 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		return spec.Interval, nil
 	}
 
-	a := c.evaluate(ctx, k, t, d, spec, tr, now, due, &ev)
+	a := c.evaluate(ctx, t, d, tr, now, due, &ev)
 	if a.fenced {
-		// Nothing written and nothing kept, but the target stays
+		// Nothing written and no decision kept, but the target stays
 		// scheduled: client-go may still renew the Lease after the fence
 		// closed, and a replica that leads on must not have forgotten its
 		// targets (nothing else re-queues them). A replica that does lose
@@ -201,10 +175,12 @@ func (c *Controller) reportSettings(ctx context.Context, k string, t *target, d 
 	c.queueStatus(k, t.status)
 }
 
-// evaluate runs one evaluation of a valid, managed target: observe and
+// evaluate runs one evaluation of a valid, managed target (its spec is
+// t.spec): observe and
 // decide (its cycle.Cycle, on Prometheus and the predictor), apply (fence,
 // dry run or write), report (Events, status, and ev for the metrics).
-func (c *Controller) evaluate(ctx context.Context, k string, t *target, d workload, spec *scaler.Spec, tr trigger, now, due time.Time, ev *metrics.Evaluation) applied {
+func (c *Controller) evaluate(ctx context.Context, t *target, d workload, tr trigger, now, due time.Time, ev *metrics.Evaluation) applied {
+	spec := t.spec
 	span := trace.SpanFromContext(ctx)
 	current := int32(1)
 	if r := specReplicas(d); r != nil {
@@ -244,7 +220,7 @@ func (c *Controller) evaluate(ctx context.Context, k string, t *target, d worklo
 		ev.SpikeToScale = c.clock.Since(tr.at)
 	}
 	t.cycle.Commit(o, a.scaled, now)
-	c.reportStatus(k, t, spec, o, a.scaled, now)
+	c.reportStatus(key(d), t, spec, o, a.scaled, now)
 	span.SetAttributes(attribute.String("autoscale.result", string(a.result)))
 	return a
 }
@@ -318,146 +294,6 @@ func (c *Controller) apply(ctx context.Context, d workload, spec *scaler.Spec, o
 	c.recorder.Eventf(d, corev1.EventTypeNormal, EventSuccessfulRescale, "New size: %d; reason: %s", dec.Desired, dec.Reason)
 	logger.Info(actionWord(dec.Action), "oldReplicas", dec.Current, "newReplicas", dec.Desired, "spike", o.Spike, "code", dec.Code, "reason", dec.Reason)
 	return applied{result: metrics.ResultScaled, scaled: true}
-}
-
-// reportStatus queues the status annotation's write when it changed. The
-// predictor's standing rides along with every write, and on its own at most
-// every PredictorStatusEvery (spread over targets): its MAPE moves at every
-// evaluation, and thousands of targets must not write at once when their
-// first predictions are scored.
-func (c *Controller) reportStatus(k string, t *target, spec *scaler.Spec, o cycle.Outcome, scaled bool, now time.Time) {
-	st, changed := nextStatus(t.status, o.Decision, o.Input.NoData, scaled, spec.DryRun, now)
-	ps, psChanged := predictorStatus(t.status.Predictor, spec, t.cycle.Shadow(), o)
-	// A status that says the history is being read is out of date as soon
-	// as the read ends: that change is written at once.
-	wasReading := t.status.Predictor != nil && strings.Contains(t.status.Predictor.NoForecast, cycle.ErrSeasonReading.Error())
-	if changed || (psChanged && (wasReading || now.Sub(t.statusWritten) >= predictorStatusEvery(k))) {
-		st.Predictor, changed = ps, true
-	}
-	if changed {
-		if o.Decision.DataOK {
-			st.Rate = &StatusRate{RPS: o.Decision.SmoothedRPS, At: metav1.NewTime(now)}
-		}
-		t.status = st
-		c.queueStatus(k, st)
-		t.statusWritten = now
-	}
-}
-
-// batchKey names a grouped query: a metric source and its form.
-type batchKey struct {
-	source  string
-	instant bool
-}
-
-// batched reports whether a target's rate comes from the grouped query.
-func (c *Controller) batched(spec *scaler.Spec) bool { return c.batchFor(spec) != nil }
-
-// batchFor returns the grouped query that answers spec's query, if any:
-// that of the built-in metric source (and form) the query is, one per
-// controller, made when a target first needs it.
-func (c *Controller) batchFor(spec *scaler.Spec) BatchSource {
-	if spec.Source == nil || c.newBatch == nil {
-		return nil
-	}
-	k := batchKey{spec.Source.Name, spec.Instant}
-	c.batchesMu.Lock()
-	defer c.batchesMu.Unlock()
-	b, ok := c.batches[k]
-	if !ok {
-		grouped, labels := spec.Source.Grouped(spec.Instant)
-		b = c.newBatch(grouped, labels...)
-		c.batches[k] = b
-	}
-	return b
-}
-
-// next returns when to evaluate a target again: after its interval, or,
-// when it is batched, at the next tick of its interval (multiples of it
-// since the Unix epoch), where the other batched targets of that interval
-// are evaluated too and share one query.
-func (c *Controller) next(spec *scaler.Spec, now time.Time) time.Duration {
-	if !c.batched(spec) {
-		return spec.Interval
-	}
-	return now.Truncate(spec.Interval).Add(spec.Interval).Sub(now)
-}
-
-// env is what a target's cycle reads: Prometheus (one query per target, or
-// the tick's grouped query) and its predictor, each traced.
-func (c *Controller) env(d workload, spec *scaler.Spec, due time.Time) cycle.Env {
-	src := &promSource{tracer: c.tracer, source: c.source, batch: c.batchFor(spec), interval: spec.Interval, due: due}
-	src.query, src.queryErr = spec.RenderQuery(d.GetNamespace(), d.GetName())
-	if spec.Source != nil && src.queryErr == nil {
-		src.key, src.queryErr = spec.Source.Key(scaler.QueryFields{Namespace: d.GetNamespace(), Deployment: d.GetName(), Service: spec.Service})
-	}
-	var p scaler.Predictor
-	switch spec.Predictor {
-	case scaler.PredictorExternal:
-		p = c.external
-	case scaler.PredictorBuiltin:
-		p = c.builtin
-	}
-	env := cycle.Env{Source: src, Namespace: d.GetNamespace(), Name: d.GetName()}
-	if sp, ok := p.(cycle.SeasonalPredictor); ok {
-		env.Season = sp.Season()
-		// The first read of a week of every target's history must not
-		// hold decisions back (a start, a takeover during a spike).
-		env.Season.Background = true
-	}
-	if p != nil {
-		env.Predictor = tracedPredictor{p: p, tracer: c.tracer, kind: spec.Predictor}
-	}
-	return env
-}
-
-// promSource is a target's rate on Prometheus, chosen before its cycle
-// runs: its own query, or its series in a grouped one.
-type promSource struct {
-	tracer   trace.Tracer
-	source   RPSSource
-	batch    BatchSource // nil: the target's query runs alone
-	interval time.Duration
-	query    string
-	queryErr error
-	due      time.Time
-	key      string // the target's series in batch's grouped query
-}
-
-func (s *promSource) Rate(ctx context.Context, now time.Time, spike bool) (float64, error) {
-	if s.queryErr != nil {
-		return 0, fmt.Errorf("rendering the query: %w", s.queryErr)
-	}
-	ctx, span := s.tracer.Start(ctx, "prometheus.query", trace.WithAttributes(attribute.String("db.query.text", s.query)))
-	defer span.End()
-	var rps float64
-	var err error
-	if s.batch != nil && !spike {
-		// The tick this evaluation belongs to: every target of the same
-		// interval reads the one grouped query run for it.
-		span.SetAttributes(attribute.Bool("autoscale.batched", true))
-		rps, err = s.batch.RPS(ctx, s.key, batchTick(now, s.due, s.interval), metrics.MaxAge(s.interval))
-	} else {
-		rps, err = s.source.RPS(ctx, s.query, now, metrics.MaxAge(s.interval))
-	}
-	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
-	}
-	return rps, err
-}
-
-func (s *promSource) History(ctx context.Context, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
-	if s.queryErr != nil {
-		return nil, fmt.Errorf("rendering the query: %w", s.queryErr)
-	}
-	ctx, span := s.tracer.Start(ctx, "prometheus.query_range", trace.WithAttributes(attribute.String("db.query.text", s.query)))
-	defer span.End()
-	if s.batch != nil {
-		// Shared by the targets that warm up in the same second (a start
-		// or a takeover).
-		return s.batch.RPSHistory(ctx, s.key, end.Truncate(time.Second), step, n)
-	}
-	return s.source.RPSHistory(ctx, s.query, end, step, n)
 }
 
 // scale writes replicas through the scale subresource in one call: a
