@@ -80,16 +80,16 @@ prometheusHTTPConfig:
 	batch := metrics.NewBatch(src, scaler.GroupedDefaultQuery, "namespace", "service")
 	queryAll := func() {
 		t.Helper()
-		if v, err := src.RPS(ctx, "sum(rate(http_requests_total[1m]))", now, time.Minute); err != nil || v != 5 {
+		if v, err := src.Rate(ctx, "sum(rate(http_requests_total[1m]))", now, time.Minute); err != nil || v != 5 {
 			t.Fatalf("a target's query: %v, %v", v, err)
 		}
-		if v, err := batch.RPS(ctx, "shop/web", now, time.Minute); err != nil || v != 7 {
+		if v, err := batch.Rate(ctx, "shop/web", now, time.Minute); err != nil || v != 7 {
 			t.Fatalf("the grouped query: %v, %v", v, err)
 		}
-		if h, err := src.RPSHistory(ctx, "sum(rate(http_requests_total[1m]))", now, 30*time.Second, 2); err != nil || len(h) == 0 {
+		if h, err := src.History(ctx, "sum(rate(http_requests_total[1m]))", now, 30*time.Second, 2); err != nil || len(h) == 0 {
 			t.Fatalf("a target's range query: %v, %v", h, err)
 		}
-		if h, err := batch.RPSHistory(ctx, "shop/web", now, 30*time.Second, 2); err != nil || len(h) == 0 {
+		if h, err := batch.History(ctx, "shop/web", now, 30*time.Second, 2); err != nil || len(h) == 0 {
 			t.Fatalf("the grouped range query: %v, %v", h, err)
 		}
 		now = now.Add(time.Minute) // a new tick: the batch asks again

@@ -164,10 +164,10 @@ func (b *Batch) selector(key string) string {
 	return fmt.Sprintf("%s{%s}", b.query, strings.Join(parts, ","))
 }
 
-// RPS returns the value of the series whose labels' values are key, from
+// Rate returns the value of the series whose labels' values are key, from
 // the grouped query evaluated at tick (one query per tick, shared). A key
 // with no series is no data (empty), as the per-target query would be.
-func (b *Batch) RPS(ctx context.Context, key string, tick time.Time, maxAge time.Duration) (float64, error) {
+func (b *Batch) Rate(ctx context.Context, key string, tick time.Time, maxAge time.Duration) (float64, error) {
 	res, err := b.instant.get(strconv.FormatInt(tick.UnixNano(), 10), func() (map[string]model.SampleValue, error) {
 		return b.runInstant(ctx, tick)
 	})
@@ -203,11 +203,11 @@ func (b *Batch) runInstant(ctx context.Context, tick time.Time) (map[string]mode
 	return out, nil
 }
 
-// RPSHistory returns the samples of the series whose labels' values are
+// History returns the samples of the series whose labels' values are
 // key, from one grouped range query per (end, step, n), shared by the
 // targets that warm up together (a start or a takeover) or refresh their
 // season at the same multiple of the refresh period.
-func (b *Batch) RPSHistory(ctx context.Context, key string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
+func (b *Batch) History(ctx context.Context, key string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
 	shape := fmt.Sprintf("%d/%d", step, n)
 	b.rangesMu.Lock()
 	if b.ranges == nil {

@@ -54,7 +54,7 @@ func TestALongGroupedReadIsMadeOfDayLongQueries(t *testing.T) {
 	}
 	batch := NewBatch(NewSource(promv1.NewAPI(c), time.Second, nil), "grouped", "namespace", "service")
 	n := 2*1440 + 60
-	got, err := batch.RPSHistory(context.Background(), "shop/a", end, time.Minute, n)
+	got, err := batch.History(context.Background(), "shop/a", end, time.Minute, n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestALongGroupedReadIsMadeOfDayLongQueries(t *testing.T) {
 			t.Fatalf("a's sample %d = %+v, want %v at %d", i, s, float64(at.Unix()/60%1440), at.Unix())
 		}
 	}
-	gb, err := batch.RPSHistory(context.Background(), "shop/b", end, time.Minute, n)
+	gb, err := batch.History(context.Background(), "shop/b", end, time.Minute, n)
 	if err != nil {
 		t.Fatal(err)
 	}

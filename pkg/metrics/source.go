@@ -13,7 +13,7 @@ import (
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
-// ErrNoData is wrapped by every error RPS returns: the sample is missing or
+// ErrNoData is wrapped by every error Rate returns: the sample is missing or
 // unusable, and the decision must hold.
 var ErrNoData = errors.New("no data")
 
@@ -77,7 +77,7 @@ func NewSource(api promv1.API, timeout time.Duration, rec *Recorder) *Source {
 // must not read as missing data between two scrapes).
 func MaxAge(interval time.Duration) time.Duration { return max(2*interval, time.Minute) }
 
-// RPS evaluates query at now and returns its single value. A result that is
+// Rate evaluates query at now and returns its single value. A result that is
 // an error, empty, NaN, +-Inf, negative, more than one series, or a sample
 // older than maxAge is a *NoDataError wrapping ErrNoData.
 //
@@ -87,7 +87,7 @@ func MaxAge(interval time.Duration) time.Duration { return max(2*interval, time.
 // left out (no data) instead of being read from Prometheus' default 5m
 // lookback. Servers older than Prometheus 2.43 ignore the parameter; there
 // a rate over a range selector is still bounded by its window.
-func (s *Source) RPS(ctx context.Context, query string, now time.Time, maxAge time.Duration) (float64, error) {
+func (s *Source) Rate(ctx context.Context, query string, now time.Time, maxAge time.Duration) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
@@ -156,11 +156,11 @@ func typeOf(v model.Value) string {
 	return v.Type().String()
 }
 
-// RPSHistory evaluates query over [end-n*step, end] at step and returns the
+// History evaluates query over [end-n*step, end] at step and returns the
 // samples of its single series, oldest first. It is used once per target
 // and process, to warm the EMA and the predictors' history on a start or
 // takeover; an empty result is no history, not an error.
-func (s *Source) RPSHistory(ctx context.Context, query string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
+func (s *Source) History(ctx context.Context, query string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()

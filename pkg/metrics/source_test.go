@@ -61,7 +61,7 @@ func TestRPSClassifiesEveryAwkwardAnswer(t *testing.T) {
 			srv.Set(tc.answer)
 			reg := prometheus.NewPedanticRegistry()
 			rec := NewRecorder(reg)
-			got, err := newSource(t, srv, rec).RPS(context.Background(), "q", time.Now(), time.Minute)
+			got, err := newSource(t, srv, rec).Rate(context.Background(), "q", time.Now(), time.Minute)
 			if tc.wantReason == "" {
 				if err != nil || got != tc.want {
 					t.Fatalf("RPS = %v, %v; want %v", got, err, tc.want)
@@ -96,22 +96,22 @@ func TestMaxAgeIsTwoIntervalsAndAtLeastAMinute(t *testing.T) {
 	}
 }
 
-func TestRPSHistory(t *testing.T) {
+func TestHistory(t *testing.T) {
 	srv := promtest.New()
 	defer srv.Close()
 	src := newSource(t, srv, nil)
 	end := time.Now()
 	srv.Set(promtest.Answer{History: []string{"1", "2.5", "4"}})
-	got, err := src.RPSHistory(context.Background(), "q", end, 30*time.Second, 5)
+	got, err := src.History(context.Background(), "q", end, 30*time.Second, 5)
 	if err != nil || len(got) != 3 || got[0].RPS != 1 || got[2].RPS != 4 || got[2].T != float64(end.Unix()) || got[2].T-got[1].T != 30 {
 		t.Fatalf("RPSHistory = %v, %v; want 1, 2.5, 4 at 30 s steps ending at %d", got, err, end.Unix())
 	}
 	srv.Set(promtest.Answer{})
-	if got, err := src.RPSHistory(context.Background(), "q", end, 30*time.Second, 5); err != nil || len(got) != 0 {
+	if got, err := src.History(context.Background(), "q", end, 30*time.Second, 5); err != nil || len(got) != 0 {
 		t.Errorf("no history = %v, %v; want none and no error", got, err)
 	}
 	srv.Set(promtest.Answer{Status: 503, Body: `{"status":"error","errorType":"internal","error":"down"}`, History: []string{"1"}})
-	if _, err := src.RPSHistory(context.Background(), "q", end, 30*time.Second, 5); err == nil {
+	if _, err := src.History(context.Background(), "q", end, 30*time.Second, 5); err == nil {
 		t.Error("a failed range query gave no error")
 	}
 }

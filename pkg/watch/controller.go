@@ -34,12 +34,12 @@ import (
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
-// RPSSource reads a target's request rate. An error means no data.
-type RPSSource interface {
-	RPS(ctx context.Context, query string, now time.Time, maxAge time.Duration) (float64, error)
-	// RPSHistory returns the query's values at n steps ending at end,
+// RateSource reads a target's request rate. An error means no data.
+type RateSource interface {
+	Rate(ctx context.Context, query string, now time.Time, maxAge time.Duration) (float64, error)
+	// History returns the query's values at n steps ending at end,
 	// oldest first, to warm the smoothed rate on a start or takeover.
-	RPSHistory(ctx context.Context, query string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error)
+	History(ctx context.Context, query string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error)
 }
 
 // TracerName names the controller's spans' instrumentation scope.
@@ -70,7 +70,7 @@ type Config struct {
 	Kind     Kind
 	Informer cache.SharedIndexInformer
 	Custom   *CustomKind
-	Source   RPSSource
+	Source   RateSource
 	Recorder record.EventRecorder
 	Monitor  Monitor           // optional
 	Clock    clock.WithTicker  // optional, the real clock by default
@@ -122,12 +122,12 @@ type Config struct {
 // BatchSource answers a metric source's query for many targets at once
 // (metrics.Batch).
 type BatchSource interface {
-	// RPS is the rate of key (a target's scaler.MetricSource.Key, such as
+	// Rate is the rate of key (a target's scaler.MetricSource.Key, such as
 	// "namespace/service") at tick, from the grouped query.
-	RPS(ctx context.Context, key string, tick time.Time, maxAge time.Duration) (float64, error)
-	// RPSHistory is key's rates at n steps ending at end, from one grouped
+	Rate(ctx context.Context, key string, tick time.Time, maxAge time.Duration) (float64, error)
+	// History is key's rates at n steps ending at end, from one grouped
 	// range query shared by the targets warming up together.
-	RPSHistory(ctx context.Context, key string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error)
+	History(ctx context.Context, key string, end time.Time, step time.Duration, n int) ([]scaler.Sample, error)
 }
 
 // Controller evaluates every opted-in Deployment on its interval.
@@ -145,7 +145,7 @@ type Controller struct {
 	spikeResolution time.Duration
 	indexer         cache.Indexer
 	running         atomic.Bool
-	source          RPSSource
+	source          RateSource
 	recorder        record.EventRecorder
 	monitor         Monitor
 	clock           clock.WithTicker

@@ -97,7 +97,7 @@ func (c *Controller) env(d workload, spec *scaler.Spec, due time.Time) cycle.Env
 // runs: its own query, or its series in a grouped one.
 type promSource struct {
 	tracer   trace.Tracer
-	source   RPSSource
+	source   RateSource
 	batch    BatchSource // nil: the target's query runs alone
 	interval time.Duration
 	query    string
@@ -118,9 +118,9 @@ func (s *promSource) Rate(ctx context.Context, now time.Time, spike bool) (float
 		// The tick this evaluation belongs to: every target of the same
 		// interval reads the one grouped query run for it.
 		span.SetAttributes(attribute.Bool("autoscale.batched", true))
-		rps, err = s.batch.RPS(ctx, s.key, batchTick(now, s.due, s.interval), metrics.MaxAge(s.interval))
+		rps, err = s.batch.Rate(ctx, s.key, batchTick(now, s.due, s.interval), metrics.MaxAge(s.interval))
 	} else {
-		rps, err = s.source.RPS(ctx, s.query, now, metrics.MaxAge(s.interval))
+		rps, err = s.source.Rate(ctx, s.query, now, metrics.MaxAge(s.interval))
 	}
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
@@ -137,7 +137,7 @@ func (s *promSource) History(ctx context.Context, end time.Time, step time.Durat
 	if s.batch != nil {
 		// Shared by the targets that warm up in the same second (a start
 		// or a takeover).
-		return s.batch.RPSHistory(ctx, s.key, end.Truncate(time.Second), step, n)
+		return s.batch.History(ctx, s.key, end.Truncate(time.Second), step, n)
 	}
-	return s.source.RPSHistory(ctx, s.query, end, step, n)
+	return s.source.History(ctx, s.query, end, step, n)
 }

@@ -169,7 +169,7 @@ func TestEveryMetricSourceReadsItsTargetsRateFromItsExporter(t *testing.T) {
 					return false, nil
 				}
 				own = v
-				byKey, err = batch.RPS(s.ctx, key, time.Now(), time.Minute)
+				byKey, err = batch.Rate(s.ctx, key, time.Now(), time.Minute)
 				// A rate over 1m reads right once a minute of samples is in.
 				return err == nil && time.Since(start) > 70*time.Second, nil
 			})
