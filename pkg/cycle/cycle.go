@@ -140,11 +140,20 @@ type Outcome struct {
 	// WarmErr is why the smoothed rate could not be warmed from history
 	// (nil: warmed, or nothing to warm).
 	WarmErr error
+	// Predictor is what asking the predictor found.
+	Predictor PredictorNews
+
+	next scaler.State
+}
+
+// PredictorNews is what an evaluation learnt of its predictor (zero: not
+// asked, as in a spike evaluation or without data).
+type PredictorNews struct {
 	// Scored: a matured prediction was scored against this sample.
 	Scored bool
-	// Prediction is the predictor's answer (nil: none asked, none yet, or
-	// it failed).
-	Prediction *scaler.Prediction
+	// Answer is the predictor's answer (nil: none asked, none yet, or it
+	// failed).
+	Answer *scaler.Prediction
 	// NoForecast says why a predictor that needs history gave no forecast
 	// (too little history yet, or reading it failed): the decision is
 	// reactive. Nil when it forecast, or was not asked.
@@ -152,16 +161,12 @@ type Outcome struct {
 	// SeasonDays is how many whole days of history the predictor learns
 	// from (0: none yet, or no season).
 	SeasonDays int
-	// PredictorErr is why the predictor failed; the decision is reactive.
-	// PredictorReport: report it now (the first failure, then at most
-	// every PredictorEventEvery). PredictorWentDown / PredictorBack: the
-	// predictor started failing / answers again.
-	PredictorErr      error
-	PredictorReport   bool
-	PredictorWentDown bool
-	PredictorBack     bool
-
-	next scaler.State
+	// Err is why the predictor failed; the decision is reactive. Report:
+	// report it now (the first failure, then at most every
+	// PredictorEventEvery). WentDown / Back: the predictor started failing
+	// / answers again.
+	Err                    error
+	Report, WentDown, Back bool
 }
 
 // Trigger records a spike trigger handled at now: evaluations until now +
@@ -200,7 +205,7 @@ func (c *Cycle) Evaluate(ctx context.Context, now time.Time, spec *scaler.Spec, 
 	in.RPS, in.NoData = env.Source.Rate(ctx, now, o.Spike)
 	if in.NoData == nil && scaler.Usable(in.RPS) {
 		c.remember(now, in.RPS)
-		o.Scored = c.shadow.Measured(now, in.RPS, spec.Interval)
+		o.Predictor.Scored = c.shadow.Measured(now, in.RPS, spec.Interval)
 		// Spike evaluations are reactive only, and ask no one.
 		if !o.Spike {
 			in.Prediction = c.predict(ctx, &o, env, spec, current, in.RPS, now)
@@ -287,36 +292,36 @@ func (c *Cycle) predict(ctx context.Context, o *Outcome, env Env, spec *scaler.S
 		if env.Season.Bucket > 0 {
 			c.refreshSeason(ctx, now, env)
 			req.Season = &c.season
-			o.SeasonDays = c.season.Days()
+			o.Predictor.SeasonDays = c.season.Days()
 		}
 		ans, err = env.Predictor.Predict(ctx, req)
 	}
 	switch {
 	case errors.Is(err, scaler.ErrNoForecastYet):
-		o.NoForecast = err
+		o.Predictor.NoForecast = err
 		switch {
 		case c.seasonErr != nil:
-			o.NoForecast = fmt.Errorf("%w (reading it: %v)", err, c.seasonErr)
+			o.Predictor.NoForecast = fmt.Errorf("%w (reading it: %v)", err, c.seasonErr)
 		case c.reading != nil:
-			o.NoForecast = fmt.Errorf("%w (%w)", err, ErrSeasonReading)
+			o.Predictor.NoForecast = fmt.Errorf("%w (%w)", err, ErrSeasonReading)
 		}
 		return nil
 	case err != nil:
-		o.PredictorErr = err
-		o.PredictorWentDown = !c.predictorDown
+		o.Predictor.Err = err
+		o.Predictor.WentDown = !c.predictorDown
 		if !c.predictorDown || now.Sub(c.predictorReportedAt) >= PredictorEventEvery {
-			o.PredictorReport = true
+			o.Predictor.Report = true
 			c.predictorReportedAt = now
 		}
 		c.predictorDown = true
 		return &scaler.Prediction{Err: err}
 	}
-	o.PredictorBack = c.predictorDown
+	o.Predictor.Back = c.predictorDown
 	c.predictorDown = false
 	if ans.HasRPS {
 		c.shadow.Predicted(now.Add(spec.Horizon), ans.RPS)
 	}
-	o.Prediction = &ans
+	o.Predictor.Answer = &ans
 	return &ans
 }
 

@@ -69,14 +69,14 @@ func TestAFailingPredictorIsReportedOnceThenEveryPeriod(t *testing.T) {
 	for at := time.Duration(0); at <= 11*time.Minute; at += 30 * time.Second {
 		o := c.Evaluate(context.Background(), t0.Add(at), s, 2, env)
 		c.Commit(o, false, t0.Add(at))
-		if o.PredictorErr == nil || o.Decision.Desired != 2 {
-			t.Fatalf("at %v: predictor error %v, desired %d (want the reactive 2)", at, o.PredictorErr, o.Decision.Desired)
+		if o.Predictor.Err == nil || o.Decision.Desired != 2 {
+			t.Fatalf("at %v: predictor error %v, desired %d (want the reactive 2)", at, o.Predictor.Err, o.Decision.Desired)
 		}
-		if o.PredictorReport {
+		if o.Predictor.Report {
 			reports = append(reports, at)
 		}
-		if o.PredictorWentDown != (at == 0) {
-			t.Errorf("at %v: went down %v", at, o.PredictorWentDown)
+		if o.Predictor.WentDown != (at == 0) {
+			t.Errorf("at %v: went down %v", at, o.Predictor.WentDown)
 		}
 	}
 	want := []time.Duration{0, PredictorEventEvery, 2 * PredictorEventEvery}
@@ -85,8 +85,8 @@ func TestAFailingPredictorIsReportedOnceThenEveryPeriod(t *testing.T) {
 	}
 	// Not configured on this controller: reactive, with the reason.
 	o := New(time.Time{}).Evaluate(context.Background(), t0, s, 2, Env{Source: fixed{rps: 15}})
-	if !errors.Is(o.PredictorErr, scaler.ErrPredictorNotConfigured) {
-		t.Errorf("no predictor configured: %v", o.PredictorErr)
+	if !errors.Is(o.Predictor.Err, scaler.ErrPredictorNotConfigured) {
+		t.Errorf("no predictor configured: %v", o.Predictor.Err)
 	}
 }
 
@@ -166,8 +166,8 @@ func TestTheSeasonIsReadAtEachRefreshAndScalesAhead(t *testing.T) {
 	young := &seasonal{first: t0.Add(-12 * time.Hour), reads: map[time.Duration]int{}}
 	c := New(time.Time{})
 	o := c.Evaluate(context.Background(), t0, sp, 3, Env{Source: young, Predictor: peakPredictor{}, Season: season})
-	if !errors.Is(o.NoForecast, scaler.ErrNoForecastYet) || o.SeasonDays != 0 || o.Prediction != nil {
-		t.Errorf("12 h of history: no forecast %v, days %d, prediction %v", o.NoForecast, o.SeasonDays, o.Prediction)
+	if !errors.Is(o.Predictor.NoForecast, scaler.ErrNoForecastYet) || o.Predictor.SeasonDays != 0 || o.Predictor.Answer != nil {
+		t.Errorf("12 h of history: no forecast %v, days %d, prediction %v", o.Predictor.NoForecast, o.Predictor.SeasonDays, o.Predictor.Answer)
 	}
 
 	// Two days: at 12:01, the 12:02 step is inside the horizon: up ahead of it.
@@ -175,9 +175,9 @@ func TestTheSeasonIsReadAtEachRefreshAndScalesAhead(t *testing.T) {
 	c = New(time.Time{})
 	env := Env{Source: old, Predictor: peakPredictor{}, Season: season}
 	o = c.Evaluate(context.Background(), t0.Add(time.Minute), sp, 3, env)
-	if o.SeasonDays != 2 || o.NoForecast != nil || o.Decision.Desired < 24 {
+	if o.Predictor.SeasonDays != 2 || o.Predictor.NoForecast != nil || o.Decision.Desired < 24 {
 		t.Errorf("at 12:01 with two days: days %d, no forecast %v, desired %d (%s); want at least 24 for 240 RPS ahead",
-			o.SeasonDays, o.NoForecast, o.Decision.Desired, o.Decision.Reason)
+			o.Predictor.SeasonDays, o.Predictor.NoForecast, o.Decision.Desired, o.Decision.Reason)
 	}
 	c.Commit(o, true, t0.Add(time.Minute))
 	// Within the same 10 minutes the season is not read again; after, it is.
@@ -200,8 +200,8 @@ func TestTheSeasonIsReadAtEachRefreshAndScalesAhead(t *testing.T) {
 	broken := &seasonal{first: t0.Add(-50 * time.Hour), reads: map[time.Duration]int{}, err: errors.New("prometheus away")}
 	c = New(time.Time{})
 	o = c.Evaluate(context.Background(), t0.Add(time.Minute), sp, 3, Env{Source: broken, Predictor: peakPredictor{}, Season: season})
-	if o.NoForecast == nil || !strings.Contains(o.NoForecast.Error(), "prometheus away") || o.Decision.Desired != 3 {
-		t.Errorf("season read failed: no forecast %v, desired %d", o.NoForecast, o.Decision.Desired)
+	if o.Predictor.NoForecast == nil || !strings.Contains(o.Predictor.NoForecast.Error(), "prometheus away") || o.Decision.Desired != 3 {
+		t.Errorf("season read failed: no forecast %v, desired %d", o.Predictor.NoForecast, o.Decision.Desired)
 	}
 }
 
@@ -228,8 +228,8 @@ func TestABackgroundSeasonReadDoesNotHoldTheDecision(t *testing.T) {
 	env := Env{Source: src, Predictor: peakPredictor{}, Season: SeasonSpec{Bucket: time.Minute, Length: 2 * 1440, Refresh: 10 * time.Minute, Background: true}}
 	c := New(time.Time{})
 	o := c.Evaluate(context.Background(), t0.Add(time.Minute), sp, 3, env)
-	if !errors.Is(o.NoForecast, scaler.ErrNoForecastYet) || !strings.Contains(o.NoForecast.Error(), "reading it from Prometheus") || o.Decision.Desired != 3 {
-		t.Errorf("while the season is read: no forecast %v, desired %d; want reactive (3) and why", o.NoForecast, o.Decision.Desired)
+	if !errors.Is(o.Predictor.NoForecast, scaler.ErrNoForecastYet) || !strings.Contains(o.Predictor.NoForecast.Error(), "reading it from Prometheus") || o.Decision.Desired != 3 {
+		t.Errorf("while the season is read: no forecast %v, desired %d; want reactive (3) and why", o.Predictor.NoForecast, o.Decision.Desired)
 	}
 	c.Commit(o, false, t0.Add(time.Minute))
 	// Still reading: no second read is started.
@@ -238,8 +238,8 @@ func TestABackgroundSeasonReadDoesNotHoldTheDecision(t *testing.T) {
 	close(src.release)
 	<-c.reading.done
 	o = c.Evaluate(context.Background(), t0.Add(time.Minute+10*time.Second), sp, 3, env)
-	if o.SeasonDays != 2 || o.NoForecast != nil || o.Decision.Desired < 24 {
-		t.Errorf("after the read: days %d, no forecast %v, desired %d; want the forecast's 24", o.SeasonDays, o.NoForecast, o.Decision.Desired)
+	if o.Predictor.SeasonDays != 2 || o.Predictor.NoForecast != nil || o.Decision.Desired < 24 {
+		t.Errorf("after the read: days %d, no forecast %v, desired %d; want the forecast's 24", o.Predictor.SeasonDays, o.Predictor.NoForecast, o.Decision.Desired)
 	}
 	if got := src.reads[time.Minute]; got != 1 {
 		t.Errorf("season read %d times, want 1", got)

@@ -29,25 +29,25 @@ func (c *Controller) reportObservation(ctx context.Context, t *target, d workloa
 	if o.WarmErr != nil {
 		logger.V(2).Info("No history to warm the smoothed rate from", "err", o.WarmErr)
 	}
-	if !o.Scored && o.Prediction == nil && o.PredictorErr == nil {
+	if !o.Predictor.Scored && o.Predictor.Answer == nil && o.Predictor.Err == nil {
 		return nil
 	}
 	mape, n := t.cycle.Shadow().MAPE()
 	news := &metrics.Prediction{MAPE: mape, Scored: n}
-	if p := o.Prediction; p != nil {
+	if p := o.Predictor.Answer; p != nil {
 		news.RPS, news.HasRPS = p.RPS, p.HasRPS
 	}
-	if o.PredictorErr != nil {
-		news.Failed = predict.ReasonOf(o.PredictorErr)
-		if o.PredictorReport {
+	if o.Predictor.Err != nil {
+		news.Failed = predict.ReasonOf(o.Predictor.Err)
+		if o.Predictor.Report {
 			c.recorder.Eventf(d, corev1.EventTypeWarning, EventPredictorUnavailable,
-				"Predictor %s unavailable: %v; deciding reactively", spec.Predictor, o.PredictorErr)
+				"Predictor %s unavailable: %v; deciding reactively", spec.Predictor, o.Predictor.Err)
 		}
-		if o.PredictorWentDown {
-			logger.Info("Predictor unavailable; deciding reactively", "predictor", spec.Predictor, "err", o.PredictorErr)
+		if o.Predictor.WentDown {
+			logger.Info("Predictor unavailable; deciding reactively", "predictor", spec.Predictor, "err", o.Predictor.Err)
 		}
 	}
-	if o.PredictorBack {
+	if o.Predictor.Back {
 		logger.Info("Predictor answering again", "predictor", spec.Predictor)
 	}
 	return news

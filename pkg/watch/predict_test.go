@@ -176,7 +176,7 @@ func TestThePredictorStatusSaysWhyThereIsNoForecast(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sh scaler.Shadow
-	young := cycle.Outcome{NoForecast: predict.ErrNoSeason}
+	young := cycle.Outcome{Predictor: cycle.PredictorNews{NoForecast: predict.ErrNoSeason}}
 	st, changed := predictorStatus(nil, spec, &sh, young)
 	if !changed || st.HistoryDays != 0 || !strings.Contains(st.NoForecast, "less than a day of history") || !strings.Contains(st.NoForecast, "deciding reactively") {
 		t.Fatalf("no history yet: %+v (changed %v)", st, changed)
@@ -184,7 +184,7 @@ func TestThePredictorStatusSaysWhyThereIsNoForecast(t *testing.T) {
 	if _, changed := predictorStatus(st, spec, &sh, young); changed {
 		t.Error("the same reason again is written again")
 	}
-	asked := cycle.Outcome{Prediction: &scaler.Prediction{RPS: 10, HasRPS: true}, SeasonDays: 1}
+	asked := cycle.Outcome{Predictor: cycle.PredictorNews{Answer: &scaler.Prediction{RPS: 10, HasRPS: true}, SeasonDays: 1}}
 	st, changed = predictorStatus(st, spec, &sh, asked)
 	if !changed || st.HistoryDays != 1 || st.NoForecast != "" {
 		t.Fatalf("a day of history: %+v (changed %v)", st, changed)

@@ -239,11 +239,11 @@ func predictorStatus(prev *StatusPredictor, spec *scaler.Spec, sh *scaler.Shadow
 	if spec.Predictor == scaler.PredictorNone {
 		return nil, prev != nil
 	}
-	st := &StatusPredictor{Predictor: string(spec.Predictor), Horizon: spec.Horizon.String(), HistoryDays: o.SeasonDays}
-	if o.NoForecast != nil {
-		st.NoForecast = o.NoForecast.Error() + "; deciding reactively"
+	st := &StatusPredictor{Predictor: string(spec.Predictor), Horizon: spec.Horizon.String(), HistoryDays: o.Predictor.SeasonDays}
+	if o.Predictor.NoForecast != nil {
+		st.NoForecast = o.Predictor.NoForecast.Error() + "; deciding reactively"
 	}
-	if asked := o.Prediction != nil || o.PredictorErr != nil || o.NoForecast != nil; !asked && prev != nil {
+	if asked := o.Predictor.Answer != nil || o.Predictor.Err != nil || o.Predictor.NoForecast != nil; !asked && prev != nil {
 		// No predictor was asked (a spike evaluation, no data): keep what
 		// the last one said.
 		st.HistoryDays, st.NoForecast = prev.HistoryDays, prev.NoForecast
