@@ -123,7 +123,8 @@ func main() {
 	builtin.Band = *band
 	opts := simulate.Options{World: simulate.DefaultWorld, Utilization: *knob, Alerting: simulate.DefaultAlerting, Builtin: builtin}
 	if *rec != "" {
-		opts.Recommended = map[string]string{}
+		// Over the profile, as an annotation beside it would be.
+		opts.Recommended = map[string]string{"autoscale.io/profile": "recommended"}
 		for _, kv := range strings.Split(*rec, ",") {
 			k, v, _ := strings.Cut(kv, "=")
 			opts.Recommended["autoscale.io/"+strings.TrimPrefix(k, "autoscale.io/")] = v
