@@ -186,9 +186,6 @@ func (c *Cycle) FollowUp(now time.Time, every time.Duration) (time.Time, bool) {
 // Shadow is the predictions' score so far.
 func (c *Cycle) Shadow() *scaler.Shadow { return &c.shadow }
 
-// State is the decision state (for tests and reports).
-func (c *Cycle) State() scaler.State { return c.state }
-
 // Evaluate observes the target at now and decides; current is its replica
 // count. Nothing is kept of the decision until Commit.
 func (c *Cycle) Evaluate(ctx context.Context, now time.Time, spec *scaler.Spec, current int32, env Env) Outcome {

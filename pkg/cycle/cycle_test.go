@@ -3,6 +3,7 @@ package cycle
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -97,13 +98,20 @@ func TestNothingIsKeptUntilCommit(t *testing.T) {
 	if o.Decision.Action != scaler.ScaleUp {
 		t.Fatalf("35 RPS at 10 per replica from 1: %+v", o.Decision)
 	}
-	if c.State().HasEMA || !c.State().LastScale.IsZero() {
-		t.Errorf("an outcome not committed changed the state: %+v", c.State())
+	// Not committed: the next evaluation starts afresh, its smoothed rate
+	// its own sample and no cooldown in its way.
+	o = c.Evaluate(context.Background(), t0.Add(30*time.Second), s, 1, Env{Source: fixed{rps: 45}})
+	if o.Decision.SmoothedRPS != 45 || o.Decision.Action != scaler.ScaleUp {
+		t.Errorf("after an outcome not committed: smoothed %v, %v (%s); want 45 and a scale-up", o.Decision.SmoothedRPS, o.Decision.Action, o.Decision.Code)
 	}
-	c.Commit(o, true, t0)
-	if !c.State().HasEMA || !c.State().LastScale.Equal(t0) {
-		t.Errorf("committed: %+v", c.State())
+	c.Commit(o, true, t0.Add(30*time.Second))
+	// Committed: the smoothed rate carries on from 45, and the scale-up's
+	// cooldown holds the next scale action.
+	o = c.Evaluate(context.Background(), t0.Add(time.Minute), s, 5, Env{Source: fixed{rps: 200}})
+	if want := 0.7*200 + 0.3*45; math.Abs(o.Decision.SmoothedRPS-want) > 1e-9 || o.Decision.Code != scaler.CodeCooldown {
+		t.Errorf("after a commit: smoothed %v (want %v), code %s (want Cooldown)", o.Decision.SmoothedRPS, want, o.Decision.Code)
 	}
+	c.Commit(o, false, t0.Add(time.Minute))
 	// No data never scales down.
 	o = c.Evaluate(context.Background(), t0.Add(5*time.Minute), s, 4, Env{Source: fixed{err: errors.New("prometheus down")}})
 	if o.Decision.DataOK || o.Decision.Action != scaler.Hold {

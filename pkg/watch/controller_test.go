@@ -270,19 +270,15 @@ func TestReplicasChangedByAPersonAreRespected(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	h.ctrl.mu.Lock()
-	stateBefore := h.ctrl.targets["shop/frontend"].cycle.State().LastScale
-	h.ctrl.mu.Unlock()
+	before := h.status("frontend").LastScaleTime
 	h.clock.Step(interval)
 	h.ctrl.sync(h.ctx, "shop/frontend") //nolint:errcheck // the outcome is checked below
 	if got := h.replicas("frontend"); got != 4 {
 		t.Errorf("replicas = %d; the write overrode a concurrent change to 4", got)
 	}
-	h.ctrl.mu.Lock()
-	if after := h.ctrl.targets["shop/frontend"].cycle.State().LastScale; !after.Equal(stateBefore) {
-		t.Errorf("an unwritten decision started a cooldown")
+	if after := h.status("frontend").LastScaleTime; !after.Equal(before) {
+		t.Errorf("an unwritten decision started a cooldown: last scale %v, was %v", after, before)
 	}
-	h.ctrl.mu.Unlock()
 }
 
 func TestDryRunReportsButWritesNoReplicas(t *testing.T) {
