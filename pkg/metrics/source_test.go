@@ -104,7 +104,7 @@ func TestHistory(t *testing.T) {
 	srv.Set(promtest.Answer{History: []string{"1", "2.5", "4"}})
 	got, err := src.History(context.Background(), "q", end, 30*time.Second, 5)
 	if err != nil || len(got) != 3 || got[0].RPS != 1 || got[2].RPS != 4 || got[2].T != float64(end.Unix()) || got[2].T-got[1].T != 30 {
-		t.Fatalf("RPSHistory = %v, %v; want 1, 2.5, 4 at 30 s steps ending at %d", got, err, end.Unix())
+		t.Fatalf("History = %v, %v; want 1, 2.5, 4 at 30 s steps ending at %d", got, err, end.Unix())
 	}
 	srv.Set(promtest.Answer{})
 	if got, err := src.History(context.Background(), "q", end, 30*time.Second, 5); err != nil || len(got) != 0 {
