@@ -25,7 +25,7 @@ func newSource(t *testing.T, srv *promtest.Server, rec *Recorder) *Source {
 	return NewSource(promv1.NewAPI(c), 200*time.Millisecond, rec)
 }
 
-func TestRPSClassifiesEveryAwkwardAnswer(t *testing.T) {
+func TestRateClassifiesEveryAwkwardAnswer(t *testing.T) {
 	tests := []struct {
 		name       string
 		answer     promtest.Answer
