@@ -57,11 +57,13 @@ type Server struct {
 	queries atomic.Int64
 	ranges  atomic.Int64
 	last    atomic.Value // string
+	// answered is signalled after every query received (WaitQueries).
+	answered chan struct{}
 }
 
 // New starts a fake Prometheus; Close it when done.
 func New() *Server {
-	s := &Server{answer: Value(0), byQuery: map[string]Answer{}}
+	s := &Server{answer: Value(0), byQuery: map[string]Answer{}, answered: make(chan struct{}, 1)}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -113,6 +115,21 @@ func lookback(r *http.Request) time.Duration {
 // Queries returns how many queries were answered or attempted.
 func (s *Server) Queries() int64 { return s.queries.Load() }
 
+// WaitQueries waits until the server has received at least n queries,
+// for at most d, and reports whether it has: for queries made off the
+// caller's path (a read in the background).
+func (s *Server) WaitQueries(n int64, d time.Duration) bool {
+	deadline := time.After(d)
+	for s.queries.Load() < n {
+		select {
+		case <-s.answered:
+		case <-deadline:
+			return false
+		}
+	}
+	return true
+}
+
 // LastQuery returns the text of the latest query.
 func (s *Server) LastQuery() string { q, _ := s.last.Load().(string); return q }
 
@@ -122,6 +139,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.queries.Add(1)
+	select {
+	case s.answered <- struct{}{}:
+	default:
+	}
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
