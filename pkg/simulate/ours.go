@@ -35,12 +35,12 @@ type Alerting struct {
 var DefaultAlerting = Alerting{EvalInterval: 5 * time.Second, GroupWait: time.Second, Short: 10 * time.Second, Long: time.Minute,
 	Factor: 2, Floor: 10, Window: 30 * time.Second, Resolution: time.Second}
 
-// Reactive is reactive-autoscaler: its evaluation cycle (pkg/cycle, the
+// Ours is reactive-autoscaler: its evaluation cycle (pkg/cycle, the
 // code the controller runs) at Spec.Interval, first at Phase; the rate is
 // the default query's, a rate over RateWindow (1m); with Spike, the alert
 // rule, Alertmanager and the spike window too; with Predictor (or Perfect),
 // the spec's strategy combines the predictor's answer.
-type Reactive struct {
+type Ours struct {
 	Label      string
 	Spec       *scaler.Spec
 	RateWindow time.Duration
@@ -65,7 +65,7 @@ type Reactive struct {
 	Notified  []time.Duration
 }
 
-// Decision is one evaluation as Reactive saw it.
+// Decision is one evaluation as Ours saw it.
 type Decision struct {
 	At       time.Duration
 	RPS      float64
@@ -77,12 +77,12 @@ type Decision struct {
 }
 
 // Name implements Policy.
-func (r *Reactive) Name() string { return r.Label }
+func (r *Ours) Name() string { return r.Label }
 
 // Step implements Policy. At one instant, as in the controller's queues: a
 // webhook call queues a spike evaluation at once; the spike evaluation
 // runs, then the periodic one.
-func (r *Reactive) Step(now time.Duration, v *View) int32 {
+func (r *Ours) Step(now time.Duration, v *View) int32 {
 	if r.cycle == nil {
 		r.cycle = cycle.New(time.Time{})
 		r.firingFrom, r.notifyAt, r.spikeDue = -1, -1, -1
@@ -115,7 +115,7 @@ func (r *Reactive) Step(now time.Duration, v *View) int32 {
 
 // rule evaluates the alert rule at its interval and schedules the webhook
 // call when it starts firing (Alertmanager notifies a new group once).
-func (r *Reactive) rule(now time.Duration, v *View) {
+func (r *Ours) rule(now time.Duration, v *View) {
 	a := r.Spike
 	if !periodic(now, r.Phase, a.EvalInterval) {
 		return
@@ -136,7 +136,7 @@ func (r *Reactive) rule(now time.Duration, v *View) {
 
 // evaluate runs one cycle at now against the model and carries the
 // decision out at once (the model's API server never refuses a write).
-func (r *Reactive) evaluate(now time.Duration, v *View, current int32) int32 {
+func (r *Ours) evaluate(now time.Duration, v *View, current int32) int32 {
 	at := Epoch.Add(now)
 	env := cycle.Env{Source: modelSource{v: v, window: r.RateWindow, instant: r.Instant}, Predictor: r.Predictor, Name: r.Label}
 	if sp, ok := r.Predictor.(cycle.SeasonalPredictor); ok {

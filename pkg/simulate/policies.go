@@ -127,13 +127,13 @@ func Policies(o Options) ([]Policy, error) {
 	target := o.World.Capacity * o.Utilization
 	alerting := o.Alerting
 	all := []Policy{
-		&Reactive{Label: PolicyRecommended, Spec: recSpec, RateWindow: time.Minute, Instant: recSpec.Instant, Phase: o.World.Phase, Spike: &alerting, Predictor: o.Builtin},
-		&Reactive{Label: PolicyRecommendedReactive, Spec: recReactive, RateWindow: time.Minute, Instant: recSpec.Instant, Phase: o.World.Phase, Spike: &alerting},
-		&Reactive{Label: PolicyOracle, Spec: oracleSpec, RateWindow: time.Minute, Instant: recSpec.Instant, Phase: o.World.Phase, Spike: &alerting, Oracle: true},
-		&Reactive{Label: PolicySeed, Spec: seed, RateWindow: time.Minute, Phase: o.World.Phase},
-		&Reactive{Label: PolicyReactive, Spec: spec, RateWindow: time.Minute, Instant: spec.Instant, Phase: o.World.Phase},
-		&Reactive{Label: PolicySpike, Spec: spec, RateWindow: time.Minute, Instant: spec.Instant, Phase: o.World.Phase, Spike: &alerting},
-		&Reactive{Label: PolicyHybridBuiltin, Spec: hybridSpec, RateWindow: time.Minute, Phase: o.World.Phase, Spike: &alerting, Predictor: o.Builtin},
+		&Ours{Label: PolicyRecommended, Spec: recSpec, RateWindow: time.Minute, Instant: recSpec.Instant, Phase: o.World.Phase, Spike: &alerting, Predictor: o.Builtin},
+		&Ours{Label: PolicyRecommendedReactive, Spec: recReactive, RateWindow: time.Minute, Instant: recSpec.Instant, Phase: o.World.Phase, Spike: &alerting},
+		&Ours{Label: PolicyOracle, Spec: oracleSpec, RateWindow: time.Minute, Instant: recSpec.Instant, Phase: o.World.Phase, Spike: &alerting, Oracle: true},
+		&Ours{Label: PolicySeed, Spec: seed, RateWindow: time.Minute, Phase: o.World.Phase},
+		&Ours{Label: PolicyReactive, Spec: spec, RateWindow: time.Minute, Instant: spec.Instant, Phase: o.World.Phase},
+		&Ours{Label: PolicySpike, Spec: spec, RateWindow: time.Minute, Instant: spec.Instant, Phase: o.World.Phase, Spike: &alerting},
+		&Ours{Label: PolicyHybridBuiltin, Spec: hybridSpec, RateWindow: time.Minute, Phase: o.World.Phase, Spike: &alerting, Predictor: o.Builtin},
 		// The HPA on a custom metric through prometheus-adapter, whose
 		// usual rule is a rate over 2m. KEDA runs whatever PromQL it is
 		// given at every HPA sync: here the recommended profile's query

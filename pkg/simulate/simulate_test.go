@@ -32,7 +32,7 @@ func TestSeedWalkthroughThroughSimulate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Reactive{Label: "seed", Spec: spec, RateWindow: 0}
+	p := &Ours{Label: "seed", Spec: spec, RateWindow: 0}
 	ideal := World{Capacity: 25, Startup: 0, Scrape: time.Second, Tick: time.Second, Initial: 1}
 	Run(ideal, &Trace{Name: "walkthrough", Step: 30 * time.Second, RPS: load}, p)
 	var got []int32
@@ -232,7 +232,7 @@ func TestSpikePathHelpsOnAFlashCrowd(t *testing.T) {
 		scores = append(scores, Run(world, tr, p))
 	}
 	reactive, spike, perfect := scores[0], scores[1], scores[2]
-	if n := len(policies[1].(*Reactive).Notified); n != 1 {
+	if n := len(policies[1].(*Ours).Notified); n != 1 {
 		t.Errorf("the rule notified %d times, want once for the one step", n)
 	}
 	if spike.UnservedRequests >= reactive.UnservedRequests {
@@ -282,7 +282,7 @@ func TestRateNeedsTwoScrapes(t *testing.T) {
 	}
 	p, _ := Policies(Options{World: world, Utilization: 0.8, Alerting: DefaultAlerting, Only: []string{PolicySpike}})
 	Run(world, Shapes["flash-crowd"](), p[0])
-	if n := p[0].(*Reactive).Notified; len(n) != 0 {
+	if n := p[0].(*Ours).Notified; len(n) != 0 {
 		t.Errorf("the 10 s rule notified at %v at a 15 s scrape", n)
 	}
 }
@@ -297,7 +297,7 @@ func TestLoopsRunAtTheirPhase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := policies[0].(*Reactive)
+	r := policies[0].(*Ours)
 	Run(world, Shapes["ramp"](), r)
 	for i, d := range r.Decisions[:5] {
 		if want := world.Phase + time.Duration(i)*30*time.Second; d.At != want {

@@ -56,7 +56,7 @@ func TestControllerAndSimulateDecideAlike(t *testing.T) {
 		t.Fatal(err)
 	}
 	alerting := simulate.DefaultAlerting
-	sim := &simulate.Reactive{Label: "frontend", Spec: spec, RateWindow: time.Minute, Phase: world.Phase,
+	sim := &simulate.Ours{Label: "frontend", Spec: spec, RateWindow: time.Minute, Phase: world.Phase,
 		Spike: &alerting, Predictor: predict.DefaultForecaster()}
 	// The simulator's predictor answers for both; the controller's is its external one.
 	simulate.Run(world, trace, sim)
