@@ -73,6 +73,10 @@ type SeasonSpec struct {
 	// thousands of targets takes long; decisions must not wait for it.)
 	// Off, the evaluation reads and waits, as a simulation must.
 	Background bool
+	// Period, when set, finds the season's recurring pattern shorter than
+	// a day (scaler.Season.Period) each time the season is read, on the
+	// same path as the read.
+	Period func(scaler.Season) time.Duration
 }
 
 // ErrSeasonReading: the season is being read in the background; the
@@ -376,8 +380,14 @@ func (c *Cycle) refreshSeason(ctx context.Context, now time.Time, env Env) {
 // seasonOf is prev brought up to at with the n buckets read: the whole
 // season, or the buckets since the last refresh appended.
 func seasonOf(prev scaler.Season, sp SeasonSpec, at time.Time, n int, samples []scaler.Sample) scaler.Season {
+	var s scaler.Season
 	if n < sp.Length {
-		return prev.Extend(at, samples, sp.Length)
+		s = prev.Extend(at, samples, sp.Length)
+	} else {
+		s = scaler.NewSeason(at, sp.Bucket, sp.Length, samples)
 	}
-	return scaler.NewSeason(at, sp.Bucket, sp.Length, samples)
+	if sp.Period != nil {
+		s.Period = sp.Period(s)
+	}
+	return s
 }

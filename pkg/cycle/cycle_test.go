@@ -166,6 +166,17 @@ func (peakPredictor) Predict(_ context.Context, req scaler.PredictRequest) (scal
 	return scaler.Prediction{RPS: req.Season.Peak(day, day.Add(time.Duration(req.HorizonSeconds)*time.Second)), HasRPS: true}, nil
 }
 
+// seasonSeen is a predictor that keeps the period of the season it was
+// handed last and forecasts nothing.
+type seasonSeen struct{ period time.Duration }
+
+func (p *seasonSeen) Predict(_ context.Context, req scaler.PredictRequest) (scaler.Prediction, error) {
+	if req.Season != nil {
+		p.period = req.Season.Period
+	}
+	return scaler.Prediction{}, scaler.ErrNoForecastYet
+}
+
 func TestTheSeasonIsReadAtEachRefreshAndScalesAhead(t *testing.T) {
 	sp := spec(t, map[string]string{"strategy": "max", "predictor": "builtin", "predictive-horizon": "75s", "interval": "15s", "max-replicas": "40"})
 	season := SeasonSpec{Bucket: time.Minute, Length: 2 * 1440, Refresh: 10 * time.Minute}
@@ -202,6 +213,21 @@ func TestTheSeasonIsReadAtEachRefreshAndScalesAhead(t *testing.T) {
 	}
 	if got, want := c.season.End, t0.Add(10*time.Minute); !got.Equal(want) || c.season.Days() != 2 {
 		t.Errorf("season after the refresh ends at %v with %d days, want %v and 2", got, c.season.Days(), want)
+	}
+
+	// The season's period is looked for once a read, with the read, and
+	// travels with the season to the predictor.
+	var looks []int
+	periodic := season
+	periodic.Period = func(s scaler.Season) time.Duration { looks = append(looks, len(s.Values)); return 2 * time.Hour }
+	seen := &seasonSeen{}
+	c = New(time.Time{})
+	env = Env{Source: &seasonal{first: t0.Add(-50 * time.Hour), reads: map[time.Duration]int{}}, Predictor: seen, Season: periodic}
+	for at := t0.Add(time.Minute); at.Before(t0.Add(11 * time.Minute)); at = at.Add(15 * time.Second) {
+		c.Commit(c.Evaluate(context.Background(), at, sp, 3, env), false, at)
+	}
+	if len(looks) != 2 || looks[0] != periodic.Length || looks[1] != periodic.Length || seen.period != 2*time.Hour {
+		t.Errorf("period looked for over seasons of %v buckets, the predictor saw %v; want twice (the first read, the refresh) over the whole season, and 2h", looks, seen.period)
 	}
 
 	// A failed read: reactive, the outcome carries the error, nothing cached.

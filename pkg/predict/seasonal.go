@@ -18,18 +18,25 @@ import (
 // is its point forecast, the lowest and highest day its band). A weekly
 // pattern shows as the same weekday a week back: with seven days of
 // history it is one of the votes, and a weekend day's level correction
-// carries the weekly difference in level.
+// carries the weekly difference in level. When the season also repeats
+// within the day (a job every two hours, posts scheduled on the hour: its
+// Period, found by DetectPeriod when the season is read), the last Days
+// periods vote the same way, and the forecast is the higher of the two
+// quantiles: the day gives the shape of the day, the period the bursts
+// that recur within it.
 //
 // Why this model, against the peers the issue names: Crane's EHPA finds a
-// period by FFT and replays past periods, which needs the whole history in
-// memory and a clean spectrum (a bursty stream has none); Holt-Winters (the
-// PHPA) fits a seasonal index per slot and needs two whole seasons before
-// it answers and tuning per series; AWS predictive scaling forecasts from
-// up to 14 days and never scales in on a forecast. Here the period is the
-// day, fixed (request traffic is diurnal; a week is seven of them), the
-// answer is a quantile of days (one unusual day does not move it), the level
-// correction lets one day of history answer, and, as AWS, a forecast only
-// ever adds replicas (strategy max).
+// period by FFT and replays past periods, which needs a clean spectrum (a
+// bursty stream has none) and replays one period where the day and a
+// shorter period both shape request traffic; Holt-Winters (the PHPA) fits
+// a seasonal index per slot and needs two whole seasons before it answers
+// and tuning per series; AWS predictive scaling forecasts from up to 14
+// days and never scales in on a forecast. Here the day is always a period
+// (request traffic is diurnal; a week is seven of them), a shorter one is
+// added only where the season, less its level, correlates with itself at
+// that lag, the answer is a quantile of past periods (one unusual day does
+// not move it), the level correction lets one day of history answer, and,
+// as AWS, a forecast only ever adds replicas (strategy max).
 type Seasonal struct {
 	Days   int           // how many past days vote, 1 to 14
 	Level  time.Duration // today's level is the mean of the recent samples over this window
@@ -53,6 +60,88 @@ func DefaultSeasonal() Seasonal {
 	return Seasonal{Days: 7, Level: 2 * time.Hour, Bucket: time.Minute, Band: 0.75}
 }
 
+// Periods are the patterns shorter than a day DetectPeriod looks for,
+// shortest first. Each divides the day, so that the period's votes and the
+// day's agree on what "the same time" is; below an hour a lag measures how
+// long a burst lasts, not whether it recurs.
+var Periods = []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour, 6 * time.Hour, 8 * time.Hour, 12 * time.Hour}
+
+// PeriodStrength is the least autocorrelation, at the period's lag, of the
+// season less its level, for the period to vote: a quarter of what is left
+// once the level is gone recurs with it. On the shared traces the real
+// Twitter week scores 0.35 to 0.37 at two hours (each half of it alike),
+// NASA's week and the synthetic diurnal traces no more than 0.11 at any
+// lag.
+const PeriodStrength = 0.25
+
+// PeriodRepeats is how many times a period must be in the season's data
+// before DetectPeriod judges it: four pairs of periods to compare, so that
+// one coincidence between two stretches of a young season is not a
+// pattern.
+const PeriodRepeats = 5
+
+// DetectPeriod returns the shortest of Periods that s's data holds
+// PeriodRepeats times and at which s, less its level (a centred mean over
+// level), correlates with itself by PeriodStrength or more; 0 when none
+// does. It reads s once per candidate: at a week of minutes, about a
+// quarter of a millisecond.
+func DetectPeriod(s scaler.Season, level time.Duration) time.Duration {
+	if s.Bucket <= 0 {
+		return 0
+	}
+	first := slices.IndexFunc(s.Values, func(v float32) bool { return !math.IsNaN(float64(v)) })
+	if first < 0 {
+		return 0
+	}
+	d := residual(s.Values[first:], max(1, int(level/s.Bucket)))
+	for _, p := range Periods {
+		if lag := int(p / s.Bucket); lag*PeriodRepeats <= len(d) && autocorrelation(d, lag) >= PeriodStrength {
+			return p
+		}
+	}
+	return 0
+}
+
+// residual is v less its centred mean over w buckets (NaN stays NaN).
+func residual(v []float32, w int) []float64 {
+	n := len(v)
+	sum, cnt := make([]float64, n+1), make([]int, n+1)
+	for i, x := range v {
+		sum[i+1], cnt[i+1] = sum[i], cnt[i]
+		if !math.IsNaN(float64(x)) {
+			sum[i+1] += float64(x)
+			cnt[i+1]++
+		}
+	}
+	out := make([]float64, n)
+	for i, x := range v {
+		lo, hi := max(0, i-w/2), min(n, i+w/2+1)
+		if math.IsNaN(float64(x)) || cnt[hi] == cnt[lo] {
+			out[i] = math.NaN()
+			continue
+		}
+		out[i] = float64(x) - (sum[hi]-sum[lo])/float64(cnt[hi]-cnt[lo])
+	}
+	return out
+}
+
+// autocorrelation of d with itself lag buckets later, over the pairs where
+// both have data (0 when none vary).
+func autocorrelation(d []float64, lag int) float64 {
+	xy, xx, yy := 0.0, 0.0, 0.0
+	for i := 0; i+lag < len(d); i++ {
+		x, y := d[i], d[i+lag]
+		if math.IsNaN(x) || math.IsNaN(y) {
+			continue
+		}
+		xy, xx, yy = xy+x*y, xx+x*x, yy+y*y
+	}
+	if xx == 0 || yy == 0 {
+		return 0
+	}
+	return xy / math.Sqrt(xx*yy)
+}
+
 // SeasonLength is how many buckets of the season the forecaster reads: its
 // days and the level window before the first of them.
 func (f Seasonal) SeasonLength() int {
@@ -60,15 +149,19 @@ func (f Seasonal) SeasonLength() int {
 }
 
 // ErrNoSeason: the season holds less than a day of data before the
-// forecast's window: nothing to replay yet.
-var ErrNoSeason = fmt.Errorf("less than a day of history: %w", scaler.ErrNoForecastYet)
+// forecast's window and no period within the day: nothing to replay yet.
+var ErrNoSeason = fmt.Errorf("less than a day of history and no period within it found yet: %w", scaler.ErrNoForecastYet)
 
 // Forecast is one seasonal forecast.
 type Forecast struct {
-	RPS       float64 // the forecast the decision uses (at f.Band)
+	RPS       float64 // the forecast the decision uses (at f.Band; the higher of the day's and the period's)
 	Median    float64 // the median of the days
 	Low, High float64 // the lowest and highest day
 	Days      int     // how many days voted
+	// Period is the season's period shorter than a day (0: none) and
+	// Periods how many of them voted.
+	Period  time.Duration
+	Periods int
 }
 
 // Peak forecasts the highest rate over (now, now+window] from season and
@@ -92,23 +185,40 @@ func (f Seasonal) forecast(season scaler.Season, recent []scaler.Sample, now tim
 	if !ok {
 		return Forecast{}, scaler.ErrNoForecastYet
 	}
+	var fc Forecast
+	if votes := f.votes(season, level, now, scaler.Day, then); len(votes) > 0 {
+		fc = Forecast{RPS: quantile(votes, f.Band), Median: quantile(votes, 0.5), Low: votes[0], High: votes[len(votes)-1], Days: len(votes)}
+	}
+	if p := season.Period; p > 0 && p < scaler.Day {
+		if pv := f.votes(season, level, now, p, then); len(pv) > 0 {
+			fc.Period, fc.Periods = p, len(pv)
+			fc.RPS = max(fc.RPS, quantile(pv, f.Band))
+			if fc.Days == 0 { // a young season: the period alone
+				fc.Median, fc.Low, fc.High = quantile(pv, 0.5), pv[0], pv[len(pv)-1]
+			}
+		}
+	}
+	if fc.Days == 0 && fc.Periods == 0 {
+		return Forecast{}, ErrNoSeason
+	}
+	return fc, nil
+}
+
+// votes are the last f.Days periods' forecasts, each corrected from its
+// level to today's, sorted.
+func (f Seasonal) votes(season scaler.Season, level float64, now time.Time, period time.Duration, then func(past time.Time) float64) []float64 {
 	votes := make([]float64, 0, f.Days)
 	for d := 1; d <= f.Days; d++ {
-		day := now.Add(-time.Duration(d) * scaler.Day)
-		base := season.Mean(day.Add(-f.Level), day)
-		target := then(day)
+		past := now.Add(-time.Duration(d) * period)
+		base := season.Mean(past.Add(-f.Level), past)
+		target := then(past)
 		if math.IsNaN(base) || math.IsNaN(target) {
 			continue
 		}
 		votes = append(votes, Correct(level, base, target))
 	}
-	if len(votes) == 0 {
-		return Forecast{}, ErrNoSeason
-	}
 	slices.Sort(votes)
-	fc := Forecast{Median: quantile(votes, 0.5), Low: votes[0], High: votes[len(votes)-1], Days: len(votes)}
-	fc.RPS = quantile(votes, f.Band)
-	return fc, nil
+	return votes
 }
 
 // Level is today's mean rate over (from, now]: the season's buckets up to
@@ -191,14 +301,24 @@ func (f Seasonal) Predict(_ context.Context, req scaler.PredictRequest) (scaler.
 	if err != nil {
 		return scaler.Prediction{}, err
 	}
-	return scaler.Prediction{RPS: fc.RPS, HasRPS: true, Source: fmt.Sprintf("builtin: %d-day seasonal peak", fc.Days),
+	var source string
+	switch hours := fc.Period.Hours(); {
+	case fc.Periods == 0:
+		source = fmt.Sprintf("builtin: %d-day seasonal peak", fc.Days)
+	case fc.Days == 0:
+		source = fmt.Sprintf("builtin: %gh-period seasonal peak (%d periods)", hours, fc.Periods)
+	default:
+		source = fmt.Sprintf("builtin: %d-day seasonal peak, %gh period", fc.Days, hours)
+	}
+	return scaler.Prediction{RPS: fc.RPS, HasRPS: true, Source: source,
 		Band: [2]float64{fc.Low, fc.High}}, nil
 }
 
 // Season implements cycle.SeasonalPredictor: f's buckets, SeasonLength of
 // them, read again every SeasonRefresh.
 func (f Seasonal) Season() cycle.SeasonSpec {
-	return cycle.SeasonSpec{Bucket: f.Bucket, Length: f.SeasonLength(), Refresh: SeasonRefresh}
+	return cycle.SeasonSpec{Bucket: f.Bucket, Length: f.SeasonLength(), Refresh: SeasonRefresh,
+		Period: func(s scaler.Season) time.Duration { return DetectPeriod(s, f.Level) }}
 }
 
 // SeasonRefresh is how often the controller reads a target's season again

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -146,4 +147,120 @@ func TestASeasonReadsItsBuckets(t *testing.T) {
 	if !u.End.Equal(t0.Add(7*time.Minute)) || u.Values[len(u.Values)-1] != 7 {
 		t.Errorf("until 7m30s: end %v, last %v", u.End, u.Values[len(u.Values)-1])
 	}
+}
+
+// everyTwoHours is hours of 1-minute buckets at about 30 RPS (10 % noise,
+// fixed seed) with a burst to 120 RPS from minute 32 to 36 of every even
+// hour: a job that runs every two hours.
+func everyTwoHours(hours int) scaler.Season {
+	rng := rand.New(rand.NewPCG(3, 4))
+	n := hours * 60
+	s := scaler.Season{End: t0.Add(time.Duration(n) * time.Minute), Bucket: time.Minute, Values: make([]float32, n)}
+	for i := range s.Values {
+		s.Values[i] = float32(30 * (1 + 0.1*rng.NormFloat64()))
+		if m := i % 120; m >= 32 && m < 37 {
+			s.Values[i] = 120
+		}
+	}
+	return s
+}
+
+func TestAPeriodWithinTheDayIsFoundOnceItRecurs(t *testing.T) {
+	level := DefaultSeasonal().Level
+	if p := DetectPeriod(everyTwoHours(12), level); p != 2*time.Hour {
+		t.Errorf("12 h of a burst every 2 h: period %v, want 2h", p)
+	}
+	// Four times is not yet a pattern (PeriodRepeats).
+	if p := DetectPeriod(everyTwoHours(9), level); p != 0 {
+		t.Errorf("9 h of a burst every 2 h: period %v, want none yet", p)
+	}
+	// Not a period: a daily shape, noise, bursts at random times.
+	rng := rand.New(rand.NewPCG(5, 6))
+	shapes := map[string]scaler.Season{"a daily step": dailyStep(3)}
+	cos, random := dailyStep(3), dailyStep(3)
+	for i := range cos.Values {
+		cos.Values[i] = float32((110 - 90*math.Cos(2*math.Pi*float64(i)/1440)) * (1 + 0.05*rng.NormFloat64()))
+		random.Values[i] = 30
+		if rng.Float64() < 0.01 {
+			random.Values[i] = 120
+		}
+	}
+	shapes["a diurnal cosine with noise"], shapes["random bursts"] = cos, random
+	for name, s := range shapes {
+		if p := DetectPeriod(s, level); p != 0 {
+			t.Errorf("%s: period %v, want none", name, p)
+		}
+	}
+}
+
+func TestAPeriodForecastsBeforeADayOfHistory(t *testing.T) {
+	f := DefaultSeasonal()
+	// 16:31: the burst at 16:32 is a minute ahead; the season has 16 h.
+	now := t0.Add(16*time.Hour + 31*time.Minute)
+	season := everyTwoHours(17).Until(now.Truncate(SeasonRefresh))
+	recent := samplesAt(now.Add(-10*time.Minute), now, 15*time.Second, 30)
+	if _, err := f.Peak(season, recent, now, 75*time.Second); !errors.Is(err, scaler.ErrNoForecastYet) {
+		t.Errorf("no period found: %v, want ErrNoForecastYet (less than a day)", err)
+	}
+	season.Period = DetectPeriod(season, f.Level)
+	fc, err := f.Peak(season, recent, now, 75*time.Second)
+	if err != nil || fc.Period != 2*time.Hour || fc.Periods != 7 || fc.Days != 0 || fc.RPS < 100 {
+		t.Errorf("a minute before the burst: %+v, %v; want about 120 from 7 periods of 2h", fc, err)
+	}
+	ans, err := f.Predict(context.Background(), scaler.PredictRequest{HorizonSeconds: 75, Season: &season, History: recent})
+	if err != nil || ans.Source != "builtin: 2h-period seasonal peak (7 periods)" {
+		t.Errorf("the answer names the period: %+v, %v", ans, err)
+	}
+	// Ten minutes before, the burst is beyond the window.
+	if fc, err := f.Peak(season, recent, now.Add(-10*time.Minute), 75*time.Second); err != nil || fc.RPS > 40 {
+		t.Errorf("10 min before the burst: %+v, %v; want about 30", fc, err)
+	}
+}
+
+func TestWithDaysAndAPeriodTheHigherQuantileDecides(t *testing.T) {
+	f := DefaultSeasonal()
+	// Three days at about 30 RPS; a job every two hours since this morning.
+	// At 14:31 the days say 30 (none had the job), the periods 120.
+	s := everyTwoHours(72)
+	for i := range s.Values[:48*60] {
+		s.Values[i] = min(s.Values[i], 40)
+	}
+	now := t0.Add(2*scaler.Day + 14*time.Hour + 31*time.Minute)
+	season := s.Until(now.Truncate(SeasonRefresh))
+	season.Period = DetectPeriod(season, f.Level)
+	recent := samplesAt(now.Add(-10*time.Minute), now, 15*time.Second, 30)
+	fc, err := f.Peak(season, recent, now, 75*time.Second)
+	if err != nil || fc.Days != 2 || fc.Median > 60 || fc.Period != 2*time.Hour || fc.RPS < 100 {
+		t.Errorf("14:31 on day 3: %+v, %v; want the days' median below 60 (no job on those days) and 120 from the periods", fc, err)
+	}
+	ans, _ := f.Predict(context.Background(), scaler.PredictRequest{HorizonSeconds: 75, Season: &season, History: recent})
+	if ans.Source != "builtin: 2-day seasonal peak, 2h period" {
+		t.Errorf("source %q", ans.Source)
+	}
+}
+
+// BenchmarkDetectPeriod looks for the period in a full season (seven days
+// and the level window of minutes), as every refresh does, and reports it
+// as a ratio to building that season from its samples (what the first
+// read of it costs anyway), measured in the same run.
+func BenchmarkDetectPeriod(b *testing.B) {
+	f := DefaultSeasonal()
+	s := everyTwoHours(f.SeasonLength() / 60)
+	samples := make([]scaler.Sample, len(s.Values))
+	for i, v := range s.Values {
+		samples[i] = scaler.Sample{T: float64(t0.Add(time.Duration(i+1)*time.Minute).UnixMilli()) / 1000, RPS: float64(v)}
+	}
+	var build, detect time.Duration
+	for b.Loop() {
+		start := time.Now()
+		season := scaler.NewSeason(s.End, time.Minute, f.SeasonLength(), samples)
+		build += time.Since(start)
+		start = time.Now()
+		if DetectPeriod(season, f.Level) != 2*time.Hour {
+			b.Fatal("no period")
+		}
+		detect += time.Since(start)
+	}
+	b.ReportMetric(float64(detect.Microseconds())/float64(b.N), "detect-µs")
+	b.ReportMetric(float64(detect)/float64(build), "detect/build-season")
 }

@@ -17,6 +17,10 @@ type Season struct {
 	End    time.Time
 	Bucket time.Duration
 	Values []float32
+	// Period is a recurring pattern shorter than a day that the forecaster
+	// found in Values when the season was read (0: none), kept with the
+	// season so that it is looked for once a refresh, not once a decision.
+	Period time.Duration
 }
 
 // NewSeason builds a Season from samples at Bucket steps whose value at T
@@ -138,12 +142,13 @@ func (s Season) Until(t time.Time) Season {
 	}
 	drop := int((s.End.Sub(t) + s.Bucket - 1) / s.Bucket)
 	drop = min(drop, len(s.Values))
-	return Season{End: s.End.Add(-time.Duration(drop) * s.Bucket), Bucket: s.Bucket, Values: s.Values[:len(s.Values)-drop]}
+	return Season{End: s.End.Add(-time.Duration(drop) * s.Bucket), Bucket: s.Bucket, Values: s.Values[:len(s.Values)-drop], Period: s.Period}
 }
 
 // Extend returns s with the buckets of samples up to end appended (samples
 // as NewSeason takes them, for the buckets after s.End), keeping at most
 // length buckets: the oldest go first. A bucket without a sample is NaN.
+// The period is the caller's to find again.
 func (s Season) Extend(end time.Time, samples []Sample, length int) Season {
 	if !end.After(s.End) || s.Bucket <= 0 {
 		return s
