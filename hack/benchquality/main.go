@@ -326,7 +326,7 @@ func report(res Result) {
 
 	fmt.Println("\n== the built-in forecaster out of sample (trained on the first days, scored on the rest) on a 1m rate every 30 s: MAPE")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "trace\tahead\tseasonal (default)\tlevel window chosen\tseasonal (chosen)\tlast value\tsame time yesterday\tforecasts\t")
+	fmt.Fprintln(tw, "trace\tahead\tseasonal (default)\tlevel window chosen\tseasonal (chosen)\tlast value\tsame time yesterday\tforecasts\tperiod found\t")
 	names := make([]string, 0, len(res.Forecast))
 	for name := range res.Forecast {
 		names = append(names, name)
@@ -334,8 +334,12 @@ func report(res Result) {
 	slices.Sort(names)
 	for _, name := range names {
 		for _, f := range res.Forecast[name] {
-			fmt.Fprintf(tw, "%s\t%v\t%.1f%%\t%v\t%.1f%%\t%.1f%%\t%.1f%%\t%d\t\n", short(name), f.Horizon, 100*f.DefaultMAPE, f.ChosenLevel,
-				100*f.ChosenMAPE, 100*f.LastMAPE, 100*f.YesterdayMAPE, f.Forecasts)
+			period := "none"
+			if f.Period > 0 {
+				period = f.Period.String()
+			}
+			fmt.Fprintf(tw, "%s\t%v\t%.1f%%\t%v\t%.1f%%\t%.1f%%\t%.1f%%\t%d\t%s\t\n", short(name), f.Horizon, 100*f.DefaultMAPE, f.ChosenLevel,
+				100*f.ChosenMAPE, 100*f.LastMAPE, 100*f.YesterdayMAPE, f.Forecasts, period)
 		}
 	}
 	_ = tw.Flush()

@@ -4,6 +4,7 @@
 package backtest
 
 import (
+	"encoding/json"
 	"math"
 	"time"
 
@@ -45,6 +46,22 @@ type SeasonalScore struct {
 	LastMAPE      float64       `json:"lastMAPE"`
 	YesterdayMAPE float64       `json:"yesterdayMAPE"`
 	Forecasts     int           `json:"forecasts"` // scored on the test days
+	// Period is the period within the day predict.DetectPeriod finds in
+	// the training days (0: none). It raises the decision's forecast, not
+	// the median scored here.
+	Period time.Duration `json:"periodSeconds"`
+}
+
+// MarshalJSON writes the durations in seconds, as their names say (a
+// time.Duration alone would write nanoseconds).
+func (r SeasonalScore) MarshalJSON() ([]byte, error) {
+	type plain SeasonalScore
+	return json.Marshal(struct {
+		plain
+		Horizon     float64 `json:"horizonSeconds"`
+		ChosenLevel float64 `json:"chosenLevelSeconds"`
+		Period      float64 `json:"periodSeconds"`
+	}{plain(r), r.Horizon.Seconds(), r.ChosenLevel.Seconds(), r.Period.Seconds()})
 }
 
 // levels is the grid ScoreSeasonal chooses the level window from.
@@ -81,7 +98,7 @@ func ScoreSeasonal(series []float64, start time.Time, step, horizon, train time.
 	}
 	day := int(scaler.Day / step)
 	cut := min(len(series), int(train/step))
-	r := SeasonalScore{Horizon: horizon, TrainMAPE: math.Inf(1)}
+	r := SeasonalScore{Horizon: horizon, TrainMAPE: math.Inf(1), Period: predict.DetectPeriod(season.Until(at(cut)), def.Level)}
 	for _, l := range levels {
 		f := def
 		f.Level = l

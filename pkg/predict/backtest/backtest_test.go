@@ -2,10 +2,12 @@ package backtest
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,6 +191,42 @@ func TestTheSeasonalForecasterBeatsBothBaselinesOutOfSample(t *testing.T) {
 				t.Errorf("%s, %v ahead: the default seasonal forecaster (%.3f) does not beat last value (%.3f) and yesterday (%.3f)",
 					tc.name, h, r.DefaultMAPE, r.LastMAPE, r.YesterdayMAPE)
 			}
+		}
+	}
+}
+
+// TestThePeriodIsFoundWhereTheRealTraceHasOne: the Twitter week's bursts
+// recur every two hours (scheduled posts), on its first half-day and over
+// the whole week alike; NASA's bursts do not recur at a fixed lag.
+func TestThePeriodIsFoundWhereTheRealTraceHasOne(t *testing.T) {
+	season := func(series []float64, hours int) scaler.Season {
+		var samples []scaler.Sample
+		for i := 1; i < len(series) && i < hours*120; i += 2 { // the 30 s series at 1 min
+			samples = append(samples, scaler.Sample{T: float64(t0.Unix()) + float64(i+1)*30, RPS: series[i]})
+		}
+		end := time.Unix(int64(samples[len(samples)-1].T), 0)
+		return scaler.NewSeason(end, time.Minute, predict.DefaultSeasonal().SeasonLength(), samples)
+	}
+	level := predict.DefaultSeasonal().Level
+	twitter, nasa := readTrace(t, "twitter-stream-week1.csv"), readTrace(t, "nasa-http-1995-week1.csv")
+	for _, hours := range []int{12, 7 * 24} {
+		if p := predict.DetectPeriod(season(twitter, hours), level); p != 2*time.Hour {
+			t.Errorf("Twitter, %d h: period %v, want 2h", hours, p)
+		}
+		if p := predict.DetectPeriod(season(nasa, hours), level); p != 0 {
+			t.Errorf("NASA, %d h: period %v, want none", hours, p)
+		}
+	}
+}
+
+func TestAScoreWritesItsDurationsInSeconds(t *testing.T) {
+	b, err := json.Marshal(SeasonalScore{Horizon: 5 * time.Minute, ChosenLevel: 2 * time.Hour, Period: 2 * time.Hour, Forecasts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"horizonSeconds":300`, `"chosenLevelSeconds":7200`, `"periodSeconds":7200`, `"forecasts":3`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
 		}
 	}
 }
