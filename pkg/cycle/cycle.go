@@ -163,8 +163,10 @@ type PredictorNews struct {
 	// reactive. Nil when it forecast, or was not asked.
 	NoForecast error
 	// SeasonDays is how many whole days of history the predictor learns
-	// from (0: none yet, or no season).
-	SeasonDays int
+	// from (0: none yet, or no season); SeasonPeriod the period within the
+	// day found in it (0: none).
+	SeasonDays   int
+	SeasonPeriod time.Duration
 	// Err is why the predictor failed; the decision is reactive. Report:
 	// report it now (the first failure, then at most every
 	// PredictorEventEvery). WentDown / Back: the predictor started failing
@@ -293,7 +295,7 @@ func (c *Cycle) predict(ctx context.Context, o *Outcome, env Env, spec *scaler.S
 		if env.Season.Bucket > 0 {
 			c.refreshSeason(ctx, now, env)
 			req.Season = &c.season
-			o.Predictor.SeasonDays = c.season.Days()
+			o.Predictor.SeasonDays, o.Predictor.SeasonPeriod = c.season.Days(), c.season.Period
 		}
 		ans, err = env.Predictor.Predict(ctx, req)
 	}

@@ -224,10 +224,12 @@ func TestTheSeasonIsReadAtEachRefreshAndScalesAhead(t *testing.T) {
 	c = New(time.Time{})
 	env = Env{Source: &seasonal{first: t0.Add(-50 * time.Hour), reads: map[time.Duration]int{}}, Predictor: seen, Season: periodic}
 	for at := t0.Add(time.Minute); at.Before(t0.Add(11 * time.Minute)); at = at.Add(15 * time.Second) {
-		c.Commit(c.Evaluate(context.Background(), at, sp, 3, env), false, at)
+		o = c.Evaluate(context.Background(), at, sp, 3, env)
+		c.Commit(o, false, at)
 	}
-	if len(looks) != 2 || looks[0] != periodic.Length || looks[1] != periodic.Length || seen.period != 2*time.Hour {
-		t.Errorf("period looked for over seasons of %v buckets, the predictor saw %v; want twice (the first read, the refresh) over the whole season, and 2h", looks, seen.period)
+	if len(looks) != 2 || looks[0] != periodic.Length || looks[1] != periodic.Length || seen.period != 2*time.Hour || o.Predictor.SeasonPeriod != 2*time.Hour {
+		t.Errorf("period looked for over seasons of %v buckets, the predictor saw %v, the outcome says %v; want twice (the first read, the refresh) over the whole season, and 2h",
+			looks, seen.period, o.Predictor.SeasonPeriod)
 	}
 
 	// A failed read: reactive, the outcome carries the error, nothing cached.

@@ -189,8 +189,15 @@ func TestThePredictorStatusSaysWhyThereIsNoForecast(t *testing.T) {
 	if !changed || st.HistoryDays != 1 || st.NoForecast != "" {
 		t.Fatalf("a day of history: %+v (changed %v)", st, changed)
 	}
+	// A period found at the next read is news; the spike evaluation
+	// after it keeps it.
+	periodic := cycle.Outcome{Predictor: cycle.PredictorNews{Answer: &scaler.Prediction{RPS: 10, HasRPS: true}, SeasonDays: 1, SeasonPeriod: 2 * time.Hour}}
+	st, changed = predictorStatus(st, spec, &sh, periodic)
+	if !changed || st.Period != "2h" {
+		t.Fatalf("a 2 h period found: %+v (changed %v)", st, changed)
+	}
 	notAsked := cycle.Outcome{Spike: true}
-	if kept, changed := predictorStatus(st, spec, &sh, notAsked); changed || kept.HistoryDays != 1 {
+	if kept, changed := predictorStatus(st, spec, &sh, notAsked); changed || kept.HistoryDays != 1 || kept.Period != "2h" {
 		t.Errorf("a spike evaluation (no predictor asked): %+v (changed %v), want the last word kept", kept, changed)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"math"
 	"strings"
@@ -227,12 +228,15 @@ type StatusPredictor struct {
 	// (the decision is then reactive alone).
 	HistoryDays int    `json:"historyDays,omitempty"`
 	NoForecast  string `json:"noForecast,omitempty"`
+	// Period is the pattern within the day the built-in forecaster found
+	// in that history ("2h"; empty: none).
+	Period string `json:"period,omitempty"`
 }
 
 // predictorStatus returns what the status should say about the predictor
 // and whether that differs enough from prev to be worth a write: the
-// predictor, horizon, days of history or the reason for no forecast
-// changed, the first predictions were scored, or MAPE moved by 5 points or
+// predictor, horizon, days of history, its period or the reason for no
+// forecast changed, the first predictions were scored, or MAPE moved by 5 points or
 // more. (MAPE moves at every evaluation; writing each move would cost an
 // API write per target per interval.)
 func predictorStatus(prev *StatusPredictor, spec *scaler.Spec, sh *scaler.Shadow, o cycle.Outcome) (*StatusPredictor, bool) {
@@ -240,13 +244,16 @@ func predictorStatus(prev *StatusPredictor, spec *scaler.Spec, sh *scaler.Shadow
 		return nil, prev != nil
 	}
 	st := &StatusPredictor{Predictor: string(spec.Predictor), Horizon: spec.Horizon.String(), HistoryDays: o.Predictor.SeasonDays}
+	if p := o.Predictor.SeasonPeriod; p > 0 {
+		st.Period = fmt.Sprintf("%gh", p.Hours())
+	}
 	if o.Predictor.NoForecast != nil {
 		st.NoForecast = o.Predictor.NoForecast.Error() + "; deciding reactively"
 	}
 	if asked := o.Predictor.Answer != nil || o.Predictor.Err != nil || o.Predictor.NoForecast != nil; !asked && prev != nil {
 		// No predictor was asked (a spike evaluation, no data): keep what
 		// the last one said.
-		st.HistoryDays, st.NoForecast = prev.HistoryDays, prev.NoForecast
+		st.HistoryDays, st.NoForecast, st.Period = prev.HistoryDays, prev.NoForecast, prev.Period
 	}
 	mape, n := sh.MAPE()
 	st.Scored = n
@@ -256,7 +263,7 @@ func predictorStatus(prev *StatusPredictor, spec *scaler.Spec, sh *scaler.Shadow
 	}
 	switch {
 	case prev == nil || prev.Predictor != st.Predictor || prev.Horizon != st.Horizon ||
-		prev.HistoryDays != st.HistoryDays || prev.NoForecast != st.NoForecast:
+		prev.HistoryDays != st.HistoryDays || prev.NoForecast != st.NoForecast || prev.Period != st.Period:
 		return st, true
 	case prev.MAPEPercent == nil:
 		return st, st.MAPEPercent != nil
