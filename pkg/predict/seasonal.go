@@ -38,7 +38,7 @@ import (
 // not move it), the level correction lets one day of history answer, and,
 // as AWS, a forecast only ever adds replicas (strategy max).
 type Seasonal struct {
-	Days   int           // how many past days vote, 1 to 14
+	Days   int           // how many past days vote, 1 to 14 (and past periods, when the season has one)
 	Level  time.Duration // today's level is the mean of the recent samples over this window
 	Bucket time.Duration // the season's resolution
 	// Band is the share of the days' forecasts the decision covers: 0.5 is
@@ -155,8 +155,8 @@ var ErrNoSeason = fmt.Errorf("less than a day of history and no period within it
 // Forecast is one seasonal forecast.
 type Forecast struct {
 	RPS       float64 // the forecast the decision uses (at f.Band; the higher of the day's and the period's)
-	Median    float64 // the median of the days
-	Low, High float64 // the lowest and highest day
+	Median    float64 // the median of the days (of the periods, when no day voted)
+	Low, High float64 // the lowest and highest day (period, when no day voted)
 	Days      int     // how many days voted
 	// Period is the season's period shorter than a day (0: none) and
 	// Periods how many of them voted.
