@@ -336,7 +336,7 @@ func report(res Result) {
 		for _, f := range res.Forecast[name] {
 			period := "none"
 			if f.Period > 0 {
-				period = f.Period.String()
+				period = predict.PeriodName(f.Period)
 			}
 			fmt.Fprintf(tw, "%s\t%v\t%.1f%%\t%v\t%.1f%%\t%.1f%%\t%.1f%%\t%d\t%s\t\n", short(name), f.Horizon, 100*f.DefaultMAPE, f.ChosenLevel,
 				100*f.ChosenMAPE, 100*f.LastMAPE, 100*f.YesterdayMAPE, f.Forecasts, period)

@@ -102,6 +102,10 @@ func DetectPeriod(s scaler.Season, level time.Duration) time.Duration {
 	return 0
 }
 
+// PeriodName is how a period is written in reasons, the status and
+// reports: whole hours, "2h" (Periods are all whole hours).
+func PeriodName(p time.Duration) string { return fmt.Sprintf("%gh", p.Hours()) }
+
 // residual is v less its centred mean over w buckets (NaN stays NaN).
 func residual(v []float32, w int) []float64 {
 	n := len(v)
@@ -302,13 +306,13 @@ func (f Seasonal) Predict(_ context.Context, req scaler.PredictRequest) (scaler.
 		return scaler.Prediction{}, err
 	}
 	var source string
-	switch hours := fc.Period.Hours(); {
+	switch {
 	case fc.Periods == 0:
 		source = fmt.Sprintf("builtin: %d-day seasonal peak", fc.Days)
 	case fc.Days == 0:
-		source = fmt.Sprintf("builtin: %gh-period seasonal peak (%d periods)", hours, fc.Periods)
+		source = fmt.Sprintf("builtin: %s-period seasonal peak (%d periods)", PeriodName(fc.Period), fc.Periods)
 	default:
-		source = fmt.Sprintf("builtin: %d-day seasonal peak, %gh period", fc.Days, hours)
+		source = fmt.Sprintf("builtin: %d-day seasonal peak, %s period", fc.Days, PeriodName(fc.Period))
 	}
 	return scaler.Prediction{RPS: fc.RPS, HasRPS: true, Source: source,
 		Band: [2]float64{fc.Low, fc.High}}, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"math"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/cycle"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
 )
 
@@ -236,16 +236,16 @@ type StatusPredictor struct {
 // predictorStatus returns what the status should say about the predictor
 // and whether that differs enough from prev to be worth a write: the
 // predictor, horizon, days of history, its period or the reason for no
-// forecast changed, the first predictions were scored, or MAPE moved by 5 points or
-// more. (MAPE moves at every evaluation; writing each move would cost an
-// API write per target per interval.)
+// forecast changed, the first predictions were scored, or MAPE moved by 5
+// points or more. (MAPE moves at every evaluation; writing each move would
+// cost an API write per target per interval.)
 func predictorStatus(prev *StatusPredictor, spec *scaler.Spec, sh *scaler.Shadow, o cycle.Outcome) (*StatusPredictor, bool) {
 	if spec.Predictor == scaler.PredictorNone {
 		return nil, prev != nil
 	}
 	st := &StatusPredictor{Predictor: string(spec.Predictor), Horizon: spec.Horizon.String(), HistoryDays: o.Predictor.SeasonDays}
 	if p := o.Predictor.SeasonPeriod; p > 0 {
-		st.Period = fmt.Sprintf("%gh", p.Hours())
+		st.Period = predict.PeriodName(p)
 	}
 	if o.Predictor.NoForecast != nil {
 		st.NoForecast = o.Predictor.NoForecast.Error() + "; deciding reactively"
