@@ -1,9 +1,12 @@
 package watch
 
 import (
+	"context"
 	"math"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
 )
@@ -148,9 +151,19 @@ func TestANewProcessWarmsTheEMAFromHistory(t *testing.T) {
 	if got := h.replicas("frontend"); got != 5 {
 		t.Errorf("the first evaluation after a takeover scaled down to %d", got)
 	}
-	h.evaluate("frontend", interval)
 	// One warm-up per target and process, and one read of the built-in
-	// forecaster's season per refresh (predict.SeasonRefresh).
+	// forecaster's season per refresh (predict.SeasonRefresh). The season
+	// is read in the background, so its query may land after the
+	// evaluation that started it: wait for it, then evaluate again within
+	// the refresh, which adopts the read and starts none.
+	err := wait.PollUntilContextTimeout(h.ctx, time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return h.prom.RangeQueries() >= 2, nil
+	})
+	if err != nil {
+		t.Fatalf("%d range queries after 10 s, want the warm-up and the season read", h.prom.RangeQueries())
+	}
+	h.evaluate("frontend", interval)
+	h.evaluate("frontend", interval)
 	if n := h.prom.RangeQueries(); n != 2 {
 		t.Errorf("%d range queries, want one warm-up and one season read per target and process", n)
 	}
