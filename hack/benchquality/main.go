@@ -324,9 +324,9 @@ func report(res Result) {
 	fmt.Printf("goals: <=%.1fx hpa-tuned and keda-tuned, <=%.1fx hpa and keda, <=%.1fx kpa on traces with a daily pattern: %d of %d met\n",
 		Goals[0].Max, Goals[2].Max, Goals[4].Max, met, total)
 
-	fmt.Println("\n== the built-in forecaster out of sample (trained on the first days, scored on the rest) on a 1m rate every 30 s: MAPE")
+	fmt.Println("\n== the built-in forecaster out of sample (trained on the first days, scored on the rest) on a 1m rate every 30 s, beside the baselines and the peers' models: MAPE")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "trace\tahead\tseasonal (default)\tlevel window chosen\tseasonal (chosen)\tlast value\tsame time yesterday\tforecasts\tperiod found\t")
+	fmt.Fprintln(tw, "trace\tahead\tseasonal (default)\tlevel window chosen\tseasonal (chosen)\tlast value\tsame time yesterday\tHolt-Winters (PHPA)\tCrane DSP (ours there)\tforecasts\tperiod found\t")
 	names := make([]string, 0, len(res.Forecast))
 	for name := range res.Forecast {
 		names = append(names, name)
@@ -338,8 +338,12 @@ func report(res Result) {
 			if f.Period > 0 {
 				period = predict.PeriodName(f.Period)
 			}
-			fmt.Fprintf(tw, "%s\t%v\t%.1f%%\t%v\t%.1f%%\t%.1f%%\t%.1f%%\t%d\t%s\t\n", short(name), f.Horizon, 100*f.DefaultMAPE, f.ChosenLevel,
-				100*f.ChosenMAPE, 100*f.LastMAPE, 100*f.YesterdayMAPE, f.Forecasts, period)
+			crane := "no forecast (no daily period found)"
+			if f.CraneForecasts > 0 {
+				crane = fmt.Sprintf("%.1f%% (%.1f%%) on %d", 100*f.CraneMAPE, 100*f.SeasonalOnCraneMAPE, f.CraneForecasts)
+			}
+			fmt.Fprintf(tw, "%s\t%v\t%.1f%%\t%v\t%.1f%%\t%.1f%%\t%.1f%%\t%.1f%%\t%s\t%d\t%s\t\n", short(name), f.Horizon, 100*f.DefaultMAPE, f.ChosenLevel,
+				100*f.ChosenMAPE, 100*f.LastMAPE, 100*f.YesterdayMAPE, 100*f.HoltWintersMAPE, crane, f.Forecasts, period)
 		}
 	}
 	_ = tw.Flush()

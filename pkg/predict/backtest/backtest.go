@@ -50,6 +50,18 @@ type SeasonalScore struct {
 	// the training days (0: none). It raises the decision's forecast, not
 	// the median scored here.
 	Period time.Duration `json:"periodSeconds"`
+	// The peers' forecasting models on the same season and test days:
+	// Holt-Winters as the PHPA runs it, its parameters chosen on the
+	// training days, and Crane's DSP predictor at its defaults, which
+	// forecasts only where it finds the series periodic at a day
+	// (CraneForecasts of Forecasts; its MAPE is 0 when it made none).
+	HoltWintersMAPE float64 `json:"holtWintersMAPE"`
+	HoltWinters     string  `json:"holtWinters"` // the parameters chosen
+	CraneMAPE       float64 `json:"craneMAPE"`
+	CraneForecasts  int     `json:"craneForecasts"`
+	// SeasonalOnCraneMAPE is the built-in forecaster's (default) MAPE on
+	// the points Crane forecast, for a like-for-like reading.
+	SeasonalOnCraneMAPE float64 `json:"seasonalOnCraneMAPE"`
 }
 
 // MarshalJSON writes the durations in seconds, as their names say (a
@@ -111,6 +123,7 @@ func ScoreSeasonal(series []float64, start time.Time, step, horizon, train time.
 	r.ChosenMAPE, r.Forecasts = mapeAt(series, cut, len(series), step, horizon, seasonal(chosen))
 	r.DefaultMAPE, _ = mapeAt(series, cut, len(series), step, horizon, seasonal(def))
 	r.LastMAPE, _ = mapeAt(series, cut, len(series), step, horizon, func(i int) float64 { return series[i] })
+	r.scorePeers(series, season, step, horizon, cut, seasonal(def))
 	r.YesterdayMAPE, _ = mapeAt(series, cut, len(series), step, horizon, func(i int) float64 {
 		if j := i + int(horizon/step) - day; j >= 0 {
 			return series[j]

@@ -164,8 +164,10 @@ func TestScoreSeasonalIsOutOfSample(t *testing.T) {
 
 // TestTheSeasonalForecasterBeatsBothBaselinesOutOfSample: trained on the
 // first days, scored on the rest, 5 and 30 minutes ahead, on the synthetic
-// diurnal trace and both real weeks: lower MAPE than the last value and
-// than the same time yesterday.
+// diurnal trace and both real weeks: lower MAPE than the last value, than
+// the same time yesterday, than Holt-Winters (the PHPA's model) with its
+// parameters chosen on the training days, and, where Crane's DSP predictor
+// forecasts, than Crane on the same points.
 func TestTheSeasonalForecasterBeatsBothBaselinesOutOfSample(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	var diurnal3 []float64
@@ -185,11 +187,20 @@ func TestTheSeasonalForecasterBeatsBothBaselinesOutOfSample(t *testing.T) {
 	} {
 		for _, h := range []time.Duration{5 * time.Minute, 30 * time.Minute} {
 			r := ScoreSeasonal(tc.series, t0, 30*time.Second, h, tc.train)
-			t.Logf("%s, %v ahead: seasonal %.1f%% (default %.1f%%), last value %.1f%%, yesterday %.1f%%, %d forecasts",
-				tc.name, h, 100*r.ChosenMAPE, 100*r.DefaultMAPE, 100*r.LastMAPE, 100*r.YesterdayMAPE, r.Forecasts)
+			t.Logf("%s, %v ahead: seasonal %.1f%% (default %.1f%%), last value %.1f%%, yesterday %.1f%%, %d forecasts; Holt-Winters %.1f%% (%s), Crane %.1f%% on %d (ours there %.1f%%)",
+				tc.name, h, 100*r.ChosenMAPE, 100*r.DefaultMAPE, 100*r.LastMAPE, 100*r.YesterdayMAPE, r.Forecasts,
+				100*r.HoltWintersMAPE, r.HoltWinters, 100*r.CraneMAPE, r.CraneForecasts, 100*r.SeasonalOnCraneMAPE)
 			if r.Forecasts < 1000 || !(r.DefaultMAPE < r.LastMAPE) || !(r.DefaultMAPE < r.YesterdayMAPE) {
 				t.Errorf("%s, %v ahead: the default seasonal forecaster (%.3f) does not beat last value (%.3f) and yesterday (%.3f)",
 					tc.name, h, r.DefaultMAPE, r.LastMAPE, r.YesterdayMAPE)
+			}
+			if !(r.DefaultMAPE < r.HoltWintersMAPE) {
+				t.Errorf("%s, %v ahead: the default seasonal forecaster (%.3f) does not beat Holt-Winters chosen on the training days (%.3f)",
+					tc.name, h, r.DefaultMAPE, r.HoltWintersMAPE)
+			}
+			if r.CraneForecasts > 0 && !(r.SeasonalOnCraneMAPE < r.CraneMAPE) {
+				t.Errorf("%s, %v ahead: on Crane's %d forecasts the default seasonal forecaster (%.3f) does not beat Crane (%.3f)",
+					tc.name, h, r.CraneForecasts, r.SeasonalOnCraneMAPE, r.CraneMAPE)
 			}
 		}
 	}
