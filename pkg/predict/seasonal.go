@@ -36,7 +36,9 @@ import (
 // added only where the season, less its level, correlates with itself at
 // that lag, the answer is a quantile of past periods (one unusual day does
 // not move it), the level correction lets one day of history answer, and,
-// as AWS, a forecast only ever adds replicas (strategy max).
+// as AWS, a forecast only ever adds replicas (strategy max). The peers'
+// models are measured beside it out of sample in make bench-quality
+// (pkg/predict/backtest).
 type Seasonal struct {
 	Days   int           // how many past days vote, 1 to 14 (and past periods, when the season has one)
 	Level  time.Duration // today's level is the mean of the recent samples over this window
