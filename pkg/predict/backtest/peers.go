@@ -377,7 +377,7 @@ func (r *SeasonalScore) scorePeers(series []float64, season scaler.Season, step,
 	}
 	r.HoltWintersMAPE = math.Inf(1)
 	trainBest := math.Inf(1)
-	var chosen holtWinters
+	chosen := hwGrid[0] // kept if the training days score nothing
 	for _, p := range hwGrid {
 		if m, _ := mapeAt(series, day, cut, step, horizon, hw(p.run(season))); m < trainBest {
 			trainBest, chosen = m, p
