@@ -33,6 +33,8 @@ type Options struct {
 	// TunedHPA, when set, configures hpa-tuned and keda-tuned (nil:
 	// TunedHPA; benchquality's search sets candidates).
 	TunedHPA *HPAConfig
+	// TunedKPA, when set, configures kpa-tuned (nil: TunedKPA).
+	TunedKPA *KPAConfig
 }
 
 func (o Options) tunedHPA() HPAConfig {
@@ -40,6 +42,13 @@ func (o Options) tunedHPA() HPAConfig {
 		return *o.TunedHPA
 	}
 	return TunedHPA
+}
+
+func (o Options) tunedKPA() KPAConfig {
+	if o.TunedKPA != nil {
+		return *o.TunedKPA
+	}
+	return TunedKPA
 }
 
 // The policies' names.
@@ -61,11 +70,12 @@ const (
 	PolicyHPATuned  = "hpa-tuned"
 	PolicyKEDATuned = "keda-tuned"
 	PolicyKPA       = "kpa"
+	PolicyKPATuned  = "kpa-tuned"
 )
 
 // PolicyNames lists every policy in the order they are reported.
 var PolicyNames = []string{PolicyRecommended, PolicyRecommendedReactive, PolicyOracle, PolicySeed, PolicyReactive, PolicySpike, PolicyHybridBuiltin,
-	PolicyHPA, PolicyKEDA, PolicyHPATuned, PolicyKEDATuned, PolicyKPA}
+	PolicyHPA, PolicyKEDA, PolicyHPATuned, PolicyKEDATuned, PolicyKPA, PolicyKPATuned}
 
 // MaxReplicas bounds every policy in the model.
 const MaxReplicas = 100
@@ -147,6 +157,8 @@ func Policies(o Options) ([]Policy, error) {
 		NewHPAWith(PolicyHPATuned, target, o.tunedHPA(), o.World.Phase, spec.MinReplicas, spec.MaxReplicas),
 		NewHPAWith(PolicyKEDATuned, target, o.tunedHPA(), o.World.Phase, spec.MinReplicas, spec.MaxReplicas),
 		NewKPA(PolicyKPA, target, spec.MinReplicas, spec.MaxReplicas),
+		// The KPA at the best configuration its settings allow (TunedKPA).
+		NewKPAWith(PolicyKPATuned, target, o.tunedKPA(), spec.MinReplicas, spec.MaxReplicas),
 	}
 	if len(o.Only) == 0 {
 		return all, nil

@@ -198,6 +198,36 @@ func TestKPAPanicsAndCalmsDownAsDocumented(t *testing.T) {
 	}
 }
 
+// TestKPAScaleDownDelayHoldsTheHighestCount: with a scale-down delay the
+// KPA goes no lower than the highest count it decided over the delay, as
+// the autoscaler's delay window; the panic window is the configured share
+// of the stable one, and at least a bucket.
+func TestKPAScaleDownDelayHoldsTheHighestCount(t *testing.T) {
+	const target = 10.0
+	k := NewKPAWith("kpa", target, KPAConfig{Stable: 2 * time.Minute, PanicPercent: 5, PanicThreshold: 4, MaxScaleDown: 2,
+		ScaleDownDelay: 30 * time.Second}, 1, 100)
+	if k.Panic != 6*time.Second {
+		t.Errorf("panic window %v, want 5 %% of 2m = 6s", k.Panic)
+	}
+	if short := NewKPAWith("kpa", target, KPAConfig{Stable: 10 * time.Second, PanicPercent: 5, PanicThreshold: 2, MaxScaleDown: 2}, 1, 100); short.Panic != time.Second {
+		t.Errorf("panic window %v for 5 %% of 10s, want one 1 s bucket", short.Panic)
+	}
+	if got := k.Recommend(0, 2, 2, 50, 50); got != 5 {
+		t.Fatalf("50 RPS: %d, want 5", got)
+	}
+	if got := k.Recommend(10*time.Second, 5, 5, 20, 20); got != 5 {
+		t.Errorf("10 s later at 20 RPS: %d, want 5 (held by the 30 s delay)", got)
+	}
+	if got := k.Recommend(30*time.Second, 5, 5, 20, 20); got != 2 {
+		t.Errorf("30 s after the high count: %d, want ceil(20/10) = 2", got)
+	}
+	k = NewKPAWith("kpa", target, KPAConfig{Stable: time.Minute, PanicPercent: 10, PanicThreshold: 4, MaxScaleDown: 2}, 1, 100)
+	k.Recommend(0, 2, 2, 50, 50)
+	if got := k.Recommend(2*time.Second, 5, 5, 20, 20); got != 2 {
+		t.Errorf("without a delay: %d, want 2 at once", got)
+	}
+}
+
 func TestOursNeverScalesDownInAnOutage(t *testing.T) {
 	scores, err := Compare(Options{World: DefaultWorld, Utilization: 0.8, Alerting: DefaultAlerting,
 		Only: []string{PolicyReactive, PolicyHPA, PolicyKPA}}, Shapes["outage-gap"]())
