@@ -138,8 +138,10 @@ func runSimulate(ctx context.Context, out io.Writer, o simulateOptions) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"trace": trace.Name, "seconds": trace.Duration().Seconds(), "world": o.world, "scores": scores})
 	}
-	fmt.Fprintf(out, "%s: %v of demand (%.0f requests), capacity %.0f RPS per replica, ready %v after scale-up; simulated in %v\n",
-		trace.Name, trace.Duration(), scores[0].DemandTotal, o.world.Capacity, o.world.Startup, time.Since(start).Round(time.Millisecond))
+	// The time taken has a line of its own: its width varies with the
+	// machine, and the scenario line must stay within 120 columns.
+	fmt.Fprintf(out, "%s: %v of demand (%.0f requests), capacity %.0f RPS per replica, ready %v after scale-up\nsimulated %d policies in %v\n",
+		trace.Name, trace.Duration(), scores[0].DemandTotal, o.world.Capacity, o.world.Startup, len(scores), time.Since(start).Round(time.Millisecond))
 	if peak, one := trace.Peak(), o.world.Capacity*o.utilization; peak <= one {
 		fmt.Fprintf(out, "note: the trace's peak, %.3g RPS, is within one replica's target of %.3g RPS: every policy holds one replica and the scores say nothing; "+
 			"multiply the rates with --trace-scale (about %.0f would bring its peak to five replicas)\n", peak, one, math.Ceil(5*one/max(peak, 1e-9)))
