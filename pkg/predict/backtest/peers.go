@@ -375,7 +375,6 @@ func (r *SeasonalScore) scorePeers(series []float64, season scaler.Season, step,
 			return st.forecast(last, target-last)
 		}
 	}
-	r.HoltWintersMAPE = math.Inf(1)
 	trainBest := math.Inf(1)
 	chosen := hwGrid[0] // kept if the training days score nothing
 	for _, p := range hwGrid {
