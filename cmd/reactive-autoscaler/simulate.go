@@ -111,7 +111,7 @@ func runSimulate(ctx context.Context, out io.Writer, o simulateOptions) error {
 		ann[k] = v
 	}
 	opts := simulate.Options{World: o.world, Annotations: ann, Utilization: o.utilization,
-		Alerting: simulate.DefaultAlerting, Builtin: predict.DefaultSeasonal(), Only: o.policies}
+		Alerting: simulate.ChartAlerting(o.world.Scrape), Builtin: predict.DefaultSeasonal(), Only: o.policies}
 	if _, err := opts.Spec(nil); err != nil {
 		return err
 	}

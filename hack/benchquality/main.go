@@ -146,6 +146,7 @@ func main() {
 		}
 		o := opts
 		o.World = opts.World.WithScrape(GoalScrape)
+		o.Alerting = simulate.ChartAlerting(GoalScrape)
 		if *tune {
 			tunePeers(o, traces)
 		}
@@ -176,6 +177,8 @@ func main() {
 			}
 			o := opts
 			o.World = opts.World.WithScrape(scrape)
+			// The spike rule a user of the chart runs at this scrape.
+			o.Alerting = simulate.ChartAlerting(scrape)
 			curves, demand, err := simulate.Sweep(o, tr, append(append([]string{}, ours...), peers...), simulate.Knobs)
 			if err != nil {
 				fail(err)

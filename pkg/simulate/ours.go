@@ -14,15 +14,16 @@ import (
 // strategy reads the hour; predictions are timed from it).
 var Epoch = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC) // a Monday, 00:00 UTC
 
-// Alerting models the spike path: the alert rule (rate over Short more than
-// Factor times the rate over Long ending Short earlier, and above Floor)
-// evaluated every EvalInterval at the world's phase, held For, then
-// Alertmanager's GroupWait before the webhook call; the controller then
-// evaluates at once and every Resolution for Window (cycle.Cycle's spike
-// window).
+// Alerting models the spike path: the alert rule (rate over Short, or
+// irate with Instant, more than Factor times the rate over Long ending
+// Short earlier, and above Floor) evaluated every EvalInterval at the
+// world's phase, held For, then Alertmanager's GroupWait before the webhook
+// call; the controller then evaluates at once and every Resolution for
+// Window (cycle.Cycle's spike window).
 type Alerting struct {
 	EvalInterval, For, GroupWait time.Duration
 	Short, Long                  time.Duration
+	Instant                      bool
 	Factor, Floor                float64
 	Window, Resolution           time.Duration
 }
@@ -34,6 +35,19 @@ type Alerting struct {
 // most and never has a value, so this rule never fires there.
 var DefaultAlerting = Alerting{EvalInterval: 5 * time.Second, GroupWait: time.Second, Short: 10 * time.Second, Long: time.Minute,
 	Factor: 2, Floor: 10, Window: 30 * time.Second, Resolution: time.Second}
+
+// ChartAlerting is the rule the chart renders for a scrape interval
+// (prometheusRule.scrapeInterval): an irate over three scrapes against a
+// rate over four scrapes and at least a minute before them, evaluated every
+// 5 s (prometheusRule.interval), above 10 RPS (minRPS); the rest as
+// DefaultAlerting. It fires one scrape after a step at any scrape, where
+// DefaultAlerting, written for the repository's 1 s scrape, never fires at
+// a 10 s scrape or slower.
+func ChartAlerting(scrape time.Duration) Alerting {
+	a := DefaultAlerting
+	a.Short, a.Long, a.Instant = 3*scrape, max(time.Minute, 4*scrape), true
+	return a
+}
 
 // Ours is reactive-autoscaler: its evaluation cycle (pkg/cycle, the
 // code the controller runs) at Spec.Interval, first at Phase; the rate is
@@ -121,6 +135,9 @@ func (r *Ours) rule(now time.Duration, v *View) {
 		return
 	}
 	short, long := v.Rate(a.Short), v.RateOffset(a.Long, a.Short)
+	if a.Instant {
+		short = v.IRate(a.Short)
+	}
 	if !(short > a.Factor*long && short > a.Floor) { // NaN: false
 		r.firingFrom, r.notified = -1, false
 		return

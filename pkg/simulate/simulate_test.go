@@ -317,6 +317,35 @@ func TestRateNeedsTwoScrapes(t *testing.T) {
 	}
 }
 
+// TestTheChartsRuleFiresOneScrapeAfterAStep: the rule the chart renders
+// for a scrape interval (ChartAlerting) notifies once on the flash crowd,
+// no later than the second scrape after the step plus one rule evaluation
+// and Alertmanager's group_wait, at 15 s and 30 s, where the 10 s rule
+// above never fires.
+func TestTheChartsRuleFiresOneScrapeAfterAStep(t *testing.T) {
+	tr := Shapes["flash-crowd"]()
+	step := time.Duration(-1)
+	for i := 1; i < len(tr.RPS) && step < 0; i++ {
+		if tr.RPS[i] > 2*tr.RPS[i-1] {
+			step = time.Duration(i) * tr.Step
+		}
+	}
+	for _, scrape := range []time.Duration{15 * time.Second, 30 * time.Second} {
+		world := DefaultWorld.WithScrape(scrape)
+		a := ChartAlerting(scrape)
+		p, err := Policies(Options{World: world, Utilization: 0.8, Alerting: a, Only: []string{PolicySpike}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		Run(world, tr, p[0])
+		n := p[0].(*Ours).Notified
+		latest := step.Truncate(scrape) + 2*scrape + a.EvalInterval + a.GroupWait
+		if len(n) != 1 || n[0] < step || n[0] > latest {
+			t.Errorf("at a %v scrape the chart's rule notified at %v, want once in [%v, %v]", scrape, n, step, latest)
+		}
+	}
+}
+
 var nan = math.NaN()
 
 // TestLoopsRunAtTheirPhase: ours and the HPA read Prometheus at the world's
