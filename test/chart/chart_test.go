@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	promconfig "github.com/prometheus/common/config"
 	appsv1 "k8s.io/api/apps/v1"
@@ -35,6 +36,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/scaler"
+	"github.com/autoscale-io/reactive-autoscaler/pkg/simulate"
 )
 
 const chartDir = "../../charts/reactive-autoscaler"
@@ -511,6 +513,15 @@ func TestTheSpikeRuleFiresOneScrapeAfterAStepAtItsScrapeInterval(t *testing.T) {
 			}
 			if rule == nil {
 				t.Fatal("no PrometheusRule rendered")
+			}
+			// make bench-quality models this rule (simulate.ChartAlerting):
+			// the same windows, or the model is of another rule.
+			a := simulate.ChartAlerting(time.Duration(c.scrape) * time.Second)
+			expr := fmt.Sprint(rule.Object["spec"])
+			for _, w := range []string{fmt.Sprintf("irate(%s[%gs])", c.metric, a.Short.Seconds()), fmt.Sprintf("rate(%s[%gs] offset %gs)", c.metric, a.Long.Seconds(), a.Short.Seconds())} {
+				if !strings.Contains(expr, w) {
+					t.Errorf("the rule has no %s, which simulate.ChartAlerting models:\n%s", w, expr)
+				}
 			}
 			dir := t.TempDir()
 			groups, err := yaml.Marshal(rule.Object["spec"])
