@@ -166,8 +166,9 @@ func main() {
 			// Train on the first days (the first only serves as history),
 			// score the rest: three of seven, two of three.
 			train := min(3, days-1) * scaler.Day
+			bt := backtest.New(observed(tr), simulate.Epoch.Add(simulate.DefaultWorld.Phase), 30*time.Second, train)
 			for _, h := range []time.Duration{5 * time.Minute, 30 * time.Minute} {
-				res.Forecast[tr.Name] = append(res.Forecast[tr.Name], backtest.ScoreSeasonal(observed(tr), simulate.Epoch.Add(simulate.DefaultWorld.Phase), 30*time.Second, h, train))
+				res.Forecast[tr.Name] = append(res.Forecast[tr.Name], bt.Score(h))
 			}
 		}
 		for _, sc := range strings.Split(*scrapes, ",") {

@@ -84,10 +84,38 @@ var levels = []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour, 4 * tim
 // ahead: trained on [1 day, train), tested on [train, end). The season is
 // the series' own bucket means, as Prometheus' avg_over_time over a
 // bucket-long subquery returns them; a forecast reads only buckets that
-// ended before it is made.
+// ended before it is made. To score one series at several horizons, use
+// New once and Score for each.
 func ScoreSeasonal(series []float64, start time.Time, step, horizon, train time.Duration) SeasonalScore {
+	return New(series, start, step, train).Score(horizon)
+}
+
+// Backtest is one series prepared for scoring at any horizon: its season,
+// and the peers' fits and predictions that do not depend on the horizon
+// (Holt-Winters run over the season with each parameter set, Crane's
+// predictor at each of its refreshes), made once and reused by every
+// Score. Not safe for concurrent use.
+type Backtest struct {
+	series      []float64
+	start       time.Time
+	step, train time.Duration
+	season      scaler.Season
+	hw          []hwState         // hwGrid's runs, in its order; nil until the first Score
+	crane       map[int][]float64 // Crane's predictions by their first bucket
+}
+
+// New prepares series (sampled every step from start) for Score, trained
+// on [1 day, train).
+func New(series []float64, start time.Time, step, train time.Duration) *Backtest {
+	return &Backtest{series: series, start: start, step: step, train: train,
+		season: seriesSeason(series, start, step, predict.DefaultSeasonal().Bucket), crane: map[int][]float64{}}
+}
+
+// Score scores the seasonal forecaster, the baselines and the peers'
+// models horizon ahead, as ScoreSeasonal says.
+func (b *Backtest) Score(horizon time.Duration) SeasonalScore {
+	series, start, step, season := b.series, b.start, b.step, b.season
 	def := predict.DefaultSeasonal()
-	season := seriesSeason(series, start, step, def.Bucket)
 	at := func(i int) time.Time { return start.Add(time.Duration(i) * step) }
 	// As in the controller: the season as of its last refresh (every
 	// predict.SeasonRefresh), the cycle's recent samples since.
@@ -109,7 +137,7 @@ func ScoreSeasonal(series []float64, start time.Time, step, horizon, train time.
 		}
 	}
 	day := int(scaler.Day / step)
-	cut := min(len(series), int(train/step))
+	cut := min(len(series), int(b.train/step))
 	r := SeasonalScore{Horizon: horizon, TrainMAPE: math.Inf(1), Period: predict.DetectPeriod(season.Until(at(cut)), def.Level)}
 	for _, l := range levels {
 		f := def
@@ -123,7 +151,7 @@ func ScoreSeasonal(series []float64, start time.Time, step, horizon, train time.
 	r.ChosenMAPE, r.Forecasts = mapeAt(series, cut, len(series), step, horizon, seasonal(chosen))
 	r.DefaultMAPE, _ = mapeAt(series, cut, len(series), step, horizon, seasonal(def))
 	r.LastMAPE, _ = mapeAt(series, cut, len(series), step, horizon, func(i int) float64 { return series[i] })
-	r.scorePeers(series, season, step, horizon, cut, seasonal(def))
+	b.scorePeers(&r, horizon, cut, seasonal(def))
 	r.YesterdayMAPE, _ = mapeAt(series, cut, len(series), step, horizon, func(i int) float64 {
 		if j := i + int(horizon/step) - day; j >= 0 {
 			return series[j]

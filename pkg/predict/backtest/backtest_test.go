@@ -162,6 +162,30 @@ func TestScoreSeasonalIsOutOfSample(t *testing.T) {
 	}
 }
 
+// TestABacktestScoresEachHorizonAsAFreshOne: the fits and predictions a
+// Backtest shares between horizons change no score: a horizon scored after
+// another equals it scored alone.
+func TestABacktestScoresEachHorizonAsAFreshOne(t *testing.T) {
+	const step = 30 * time.Second
+	day := int(24 * time.Hour / step)
+	rng := rand.New(rand.NewPCG(5, 6))
+	series := make([]float64, 3*day)
+	for i := range series {
+		series[i] = (110 - 90*math.Cos(2*math.Pi*float64(i)/float64(day))) * (1 + 0.1*rng.NormFloat64())
+	}
+	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	bt := New(series, start, step, 2*24*time.Hour)
+	for _, h := range []time.Duration{5 * time.Minute, 30 * time.Minute} {
+		shared, alone := bt.Score(h), ScoreSeasonal(series, start, step, h, 2*24*time.Hour)
+		if shared != alone {
+			t.Errorf("%v ahead: scored after another horizon %+v, alone %+v", h, shared, alone)
+		}
+		if alone.CraneForecasts == 0 || alone.HoltWintersMAPE == 0 {
+			t.Errorf("%v ahead: Crane made %d forecasts, Holt-Winters scored %v: nothing shared to check", h, alone.CraneForecasts, alone.HoltWintersMAPE)
+		}
+	}
+}
+
 // TestTheSeasonalForecasterBeatsBothBaselinesOutOfSample: trained on the
 // first days, scored on the rest, 5 and 30 minutes ahead, on the synthetic
 // diurnal trace and both real weeks: lower MAPE than the last value, than
@@ -185,8 +209,9 @@ func TestTheSeasonalForecasterBeatsBothBaselinesOutOfSample(t *testing.T) {
 		{"NASA 1995 week 1", readTrace(t, "nasa-http-1995-week1.csv"), 3 * scaler.Day},
 		{"Twitter 2021 week 1", readTrace(t, "twitter-stream-week1.csv"), 3 * scaler.Day},
 	} {
+		bt := New(tc.series, t0, 30*time.Second, tc.train)
 		for _, h := range []time.Duration{5 * time.Minute, 30 * time.Minute} {
-			r := ScoreSeasonal(tc.series, t0, 30*time.Second, h, tc.train)
+			r := bt.Score(h)
 			t.Logf("%s, %v ahead: seasonal %.1f%% (default %.1f%%), last value %.1f%%, yesterday %.1f%%, %d forecasts; Holt-Winters %.1f%% (%s), Crane %.1f%% on %d (ours there %.1f%%)",
 				tc.name, h, 100*r.ChosenMAPE, 100*r.DefaultMAPE, 100*r.LastMAPE, 100*r.YesterdayMAPE, r.Forecasts,
 				100*r.HoltWintersMAPE, r.HoltWinters, 100*r.CraneMAPE, r.CraneForecasts, 100*r.SeasonalOnCraneMAPE)

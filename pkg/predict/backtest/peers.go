@@ -359,10 +359,17 @@ func filled(vs []float32) []float64 {
 	return x
 }
 
-// scorePeers fills r's peer columns: series and season as ScoreSeasonal
-// has them, tested on [cut, end), Holt-Winters' parameters chosen on
-// [1 day, cut); ours is the built-in forecaster's point forecast.
-func (r *SeasonalScore) scorePeers(series []float64, season scaler.Season, step, horizon time.Duration, cut int, ours func(i int) float64) {
+// scorePeers fills r's peer columns, tested on [cut, end), Holt-Winters'
+// parameters chosen on [1 day, cut); ours is the built-in forecaster's
+// point forecast. The Holt-Winters runs and Crane's predictions are b's,
+// shared by every horizon.
+func (b *Backtest) scorePeers(r *SeasonalScore, horizon time.Duration, cut int, ours func(i int) float64) {
+	series, season, step := b.series, b.season, b.step
+	if b.hw == nil {
+		for _, p := range hwGrid {
+			b.hw = append(b.hw, p.run(season))
+		}
+	}
 	per := int(season.Bucket / step)
 	day := int(scaler.Day / step)
 	ahead := int(horizon / step)
@@ -376,23 +383,23 @@ func (r *SeasonalScore) scorePeers(series []float64, season scaler.Season, step,
 		}
 	}
 	trainBest := math.Inf(1)
-	chosen := hwGrid[0] // kept if the training days score nothing
-	for _, p := range hwGrid {
-		if m, _ := mapeAt(series, day, cut, step, horizon, hw(p.run(season))); m < trainBest {
-			trainBest, chosen = m, p
+	chosen := 0 // kept if the training days score nothing
+	for k, st := range b.hw {
+		if m, _ := mapeAt(series, day, cut, step, horizon, hw(st)); m < trainBest {
+			trainBest, chosen = m, k
 		}
 	}
-	r.HoltWinters = fmt.Sprintf("alpha %g, beta %g, gamma %g", chosen.alpha, chosen.beta, chosen.gamma)
-	r.HoltWintersMAPE, _ = mapeAt(series, cut, len(series), step, horizon, hw(chosen.run(season)))
+	p := hwGrid[chosen]
+	r.HoltWinters = fmt.Sprintf("alpha %g, beta %g, gamma %g", p.alpha, p.beta, p.gamma)
+	r.HoltWintersMAPE, _ = mapeAt(series, cut, len(series), step, horizon, hw(b.hw[chosen]))
 
 	every := int(defaultCrane.every / step)
-	predictions := map[int][]float64{} // by the bucket the prediction starts at
 	craneAt := func(i int) float64 {
 		from := (i / every) * every / per // the last prediction's first bucket
-		pred, ok := predictions[from]
+		pred, ok := b.crane[from]
 		if !ok {
 			pred = defaultCrane.predict(season, from)
-			predictions[from] = pred
+			b.crane[from] = pred
 		}
 		_, target := bucketsAhead(i)
 		if k := target - from; pred != nil && k >= 0 && k < len(pred) {
