@@ -134,11 +134,11 @@ func (r *Ours) rule(now time.Duration, v *View) {
 	if !periodic(now, r.Phase, a.EvalInterval) {
 		return
 	}
-	short, long := v.Rate(a.Short), v.RateOffset(a.Long, a.Short)
+	short, long := v.Rate, v.RateOffset(a.Long, a.Short)
 	if a.Instant {
-		short = v.IRate(a.Short)
+		short = v.IRate
 	}
-	if !(short > a.Factor*long && short > a.Floor) { // NaN: false
+	if s := short(a.Short); !(s > a.Factor*long && s > a.Floor) { // NaN: false
 		r.firingFrom, r.notified = -1, false
 		return
 	}
