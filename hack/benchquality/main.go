@@ -9,7 +9,8 @@
 // ours' unserved to that is "unserved at equal cost". Ours is read at one
 // knob, -knob (0.7, Knative's default target utilization). The goals of the
 // recommended configuration are marked met or not; -json prints it all for
-// machines.
+// machines; -halves scores each half of the real weeks on its own, the
+// nearest this repository has to a week nobody tuned on.
 package main
 
 import (
@@ -117,6 +118,7 @@ func main() {
 	rec := flag.String("recommended", "", "comma-separated autoscale.io/KEY=VALUE overriding the recommended profile (experiments)")
 	band := flag.Float64("band", predict.DefaultSeasonal().Band, "the built-in forecaster's band: the share of past days the decision covers (experiments)")
 	tune := flag.Bool("tune-peers", false, "search the HPA's behavior, tolerance and query for hpa-tuned and keda-tuned on every trace, print the best, and exit")
+	halves := flag.Bool("halves", false, "score each half of every trace of at least HalvesFrom as a trace of its own (the second replayed from t=0, with no history): how far the figures hold on a week nobody tuned on")
 	tuneKPA := flag.Bool("tune-kpa", false, "search the KPA's windows, panic, scale-down rate and delay for kpa-tuned on every trace, print the best, and exit")
 	flag.Parse()
 	paths, err := filepath.Glob(filepath.Join(*dir, "*.csv"))
@@ -125,7 +127,8 @@ func main() {
 	}
 	builtin := predict.DefaultSeasonal()
 	builtin.Band = *band
-	opts := simulate.Options{World: simulate.DefaultWorld, Utilization: *knob, Alerting: simulate.DefaultAlerting, Builtin: builtin}
+	// Alerting is set per scrape below: the chart's rule for it.
+	opts := simulate.Options{World: simulate.DefaultWorld, Utilization: *knob, Builtin: builtin}
 	if *rec != "" {
 		// Over the profile, as an annotation beside it would be.
 		opts.Recommended = map[string]string{"autoscale.io/profile": "recommended"}
@@ -140,8 +143,10 @@ func main() {
 	if *tune || *tuneKPA {
 		var traces []*simulate.Trace
 		for _, path := range paths {
-			if tr := load(path); *only == "" || matches(tr.Name, *only) {
-				traces = append(traces, tr)
+			for _, tr := range load(path, *halves) {
+				if *only == "" || matches(tr.Name, *only) {
+					traces = append(traces, tr)
+				}
 			}
 		}
 		o := opts
@@ -156,8 +161,11 @@ func main() {
 		fmt.Printf("searched in %v\n", time.Since(start).Round(time.Second))
 		return
 	}
+	var traces []*simulate.Trace
 	for _, path := range paths {
-		tr := load(path)
+		traces = append(traces, load(path, *halves)...)
+	}
+	for _, tr := range traces {
 		if *only != "" && !matches(tr.Name, *only) {
 			continue
 		}
@@ -427,7 +435,13 @@ func observed(tr *simulate.Trace) []float64 {
 	return out
 }
 
-func load(path string) *simulate.Trace {
+// HalvesFrom is the shortest trace -halves cuts in two: each half keeps
+// more than a day of training and a day to score (the real weeks).
+const HalvesFrom = 4 * scaler.Day
+
+// load reads the trace at path, NASA's scaled x20 as its README suggests;
+// with halves, a trace of HalvesFrom or more as its two halves.
+func load(path string, halves bool) []*simulate.Trace {
 	f, err := os.Open(path)
 	if err != nil {
 		fail(err)
@@ -437,11 +451,18 @@ func load(path string) *simulate.Trace {
 	if err != nil {
 		fail(err)
 	}
-	if strings.HasPrefix(tr.Name, "nasa") {
-		tr = tr.Scaled(20)
-		tr.Name += " (x20)"
+	out := []*simulate.Trace{tr}
+	if halves && tr.Duration() >= HalvesFrom {
+		a, b := tr.Halves()
+		out = []*simulate.Trace{a, b}
 	}
-	return tr
+	for i, tr := range out {
+		if strings.HasPrefix(tr.Name, "nasa") {
+			out[i] = tr.Scaled(20)
+			out[i].Name += " (x20)"
+		}
+	}
+	return out
 }
 
 func fail(err error) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -78,6 +79,21 @@ func (t *Trace) Scaled(k float64) *Trace {
 		out.RPS[i] = v * k
 	}
 	return out
+}
+
+// Halves cuts the trace into two of equal length (the first gets the odd
+// row), named with -a and -b before the name's extension; the second
+// starts at 0, so that a policy replays it with no memory of the first: a
+// week the forecaster was not tuned on, as far as one recorded week
+// allows.
+func (t *Trace) Halves() (*Trace, *Trace) {
+	base, ext := t.Name, ""
+	if i := strings.LastIndex(base, "."); i > 0 {
+		base, ext = base[:i], base[i:]
+	}
+	mid := (len(t.RPS) + 1) / 2
+	return &Trace{Name: base + "-a" + ext, Step: t.Step, RPS: slices.Clone(t.RPS[:mid])},
+		&Trace{Name: base + "-b" + ext, Step: t.Step, RPS: slices.Clone(t.RPS[mid:])}
 }
 
 // Table writes the scores with each policy's ratio to the baselines named

@@ -409,6 +409,34 @@ func TestRateExtrapolatesAsPrometheus(t *testing.T) {
 	}
 }
 
+// TestHalvesReplayEachHalfFromTheStart: the two halves hold every row once,
+// in order, the first taking the odd one; the second is a trace of its own
+// from t=0 (an outage at its start is filled from its own first rate, not
+// from the first half's last), and neither shares the original's rows.
+func TestHalvesReplayEachHalfFromTheStart(t *testing.T) {
+	tr := &Trace{Name: "week.csv", Step: 10 * time.Second, RPS: []float64{1, 2, 3, nan, 5}}
+	a, b := tr.Halves()
+	if a.Name != "week-a.csv" || b.Name != "week-b.csv" || a.Step != tr.Step || b.Step != tr.Step {
+		t.Fatalf("halves %q %v and %q %v, want week-a.csv and week-b.csv at 10 s", a.Name, a.Step, b.Name, b.Step)
+	}
+	if diff := cmp.Diff([]float64{1, 2, 3}, a.RPS); diff != "" {
+		t.Errorf("first half (-want +got):\n%s", diff)
+	}
+	if len(b.RPS) != 2 || !math.IsNaN(b.RPS[0]) || b.RPS[1] != 5 {
+		t.Errorf("second half %v, want [NaN 5]", b.RPS)
+	}
+	if got := b.demand(0); got != 5 {
+		t.Errorf("second half's demand at 0 = %v, want 5 (its own first rate, no memory of the first half)", got)
+	}
+	a.RPS[0] = 100
+	if tr.RPS[0] != 1 {
+		t.Errorf("a half shares the original's rows")
+	}
+	if a, b := (&Trace{Name: "noext", Step: time.Second, RPS: []float64{1, 2}}).Halves(); a.Name != "noext-a" || b.Name != "noext-b" {
+		t.Errorf("halves of a name without an extension: %q, %q", a.Name, b.Name)
+	}
+}
+
 func TestReadCSV(t *testing.T) {
 	tr, err := ReadCSV("t", strings.NewReader("seconds,rps\n0,1.5\n10,\n20,NaN\n30,4\n"))
 	if err != nil || tr.Step != 10*time.Second || len(tr.RPS) != 4 || tr.RPS[0] != 1.5 || !math.IsNaN(tr.RPS[1]) || !math.IsNaN(tr.RPS[2]) {
