@@ -237,7 +237,7 @@ func rows(trace string, scrape time.Duration, knob float64, curves map[string]si
 		for _, peer := range peers {
 			row.VS[peer] = curves[peer].Compare(p)
 		}
-		if name == simulate.PolicyRecommended && scrape == GoalScrape && judged(row, demand) {
+		if name == simulate.PolicyRecommended && scrape == GoalScrape && judged(row, curves, demand) {
 			row.GoalsMet = map[string]bool{}
 			for _, g := range Goals {
 				if applies(g, trace) {
@@ -258,14 +258,20 @@ func rows(trace string, scrape time.Duration, knob float64, curves map[string]si
 }
 
 // judged reports whether some policy loses at least GoalFloor of demand on
-// the row's trace: ours at its knob, or a peer at ours' cost.
-func judged(r Row, demand float64) bool {
+// the row's trace: ours at its knob, or a peer at ours' cost. A peer that
+// cannot spend as much as ours is read at its dearest point, the least it
+// loses: otherwise a variant of ours that spends more than a peer can would
+// take the trace out of judging, a goal escaped by spending.
+func judged(r Row, curves map[string]simulate.Curve, demand float64) bool {
 	if demand <= 0 {
 		return false
 	}
 	worst := r.Point.UnservedRequests
-	for _, e := range r.VS {
-		if !math.IsNaN(e.PeerUnserved) {
+	for peer, e := range r.VS {
+		switch pts := curves[peer].Points; {
+		case e.Bound == "dearer" && len(pts) > 0:
+			worst = max(worst, pts[len(pts)-1].UnservedRequests)
+		case !math.IsNaN(e.PeerUnserved):
 			worst = max(worst, e.PeerUnserved)
 		}
 	}
