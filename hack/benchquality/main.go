@@ -118,8 +118,8 @@ func main() {
 	rec := flag.String("recommended", "", "comma-separated autoscale.io/KEY=VALUE overriding the recommended profile (experiments)")
 	band := flag.Float64("band", predict.DefaultSeasonal().Band, "the built-in forecaster's band: the share of past days the decision covers (experiments)")
 	tune := flag.Bool("tune-peers", false, "search the HPA's behavior, tolerance and query for hpa-tuned and keda-tuned on every trace, print the best, and exit")
-	halves := flag.Bool("halves", false, "score each half of every trace of at least HalvesFrom as a trace of its own (the second replayed from t=0, with no history): how far the figures hold on a week nobody tuned on")
 	tuneKPA := flag.Bool("tune-kpa", false, "search the KPA's windows, panic, scale-down rate and delay for kpa-tuned on every trace, print the best, and exit")
+	halves := flag.Bool("halves", false, fmt.Sprintf("score each half of every trace of %d days or more as a trace of its own (the second replayed from t=0, with no history): how far the figures hold on a week nobody tuned on", HalvesFrom/scaler.Day))
 	flag.Parse()
 	paths, err := filepath.Glob(filepath.Join(*dir, "*.csv"))
 	if err != nil || len(paths) == 0 {
