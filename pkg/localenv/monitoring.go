@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,23 +47,58 @@ receivers:
 // AddScrapeTarget makes Prometheus scrape host:port (metrics at /metrics)
 // with the given job label and any more label pairs (such as "namespace",
 // "shop": what a ServiceMonitor attaches). Prometheus picks the change up
-// from its file service discovery within a second or two.
+// from its file service discovery within a second or two. A host:port is
+// one process at a time: an earlier target at the same address (a process
+// gone, its port handed to this one) is replaced, or Prometheus would
+// scrape the new process under both label sets and every sum over it would
+// double.
 func (e *Env) AddScrapeTarget(job, hostport string, labels ...string) error {
+	l := map[string]string{"job": job}
+	for i := 0; i+1 < len(labels); i += 2 {
+		l[labels[i]] = labels[i+1]
+	}
+	return e.editTargets(func(groups []targetGroup) []targetGroup {
+		return append(withoutTarget(groups, hostport), targetGroup{Targets: []string{hostport}, Labels: l})
+	})
+}
+
+// RemoveScrapeTarget stops Prometheus scraping host:port: for a process
+// that stopped, so that its port, handed to another, is not scraped under
+// its labels.
+func (e *Env) RemoveScrapeTarget(hostport string) error {
+	return e.editTargets(func(groups []targetGroup) []targetGroup { return withoutTarget(groups, hostport) })
+}
+
+// targetGroup is one entry of Prometheus' file service discovery.
+type targetGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// editTargets rewrites the targets file with edit's answer to its groups.
+func (e *Env) editTargets(edit func([]targetGroup) []targetGroup) error {
 	e.targetsMu.Lock()
 	defer e.targetsMu.Unlock()
 	path := filepath.Join(e.Dir, "prometheus", "targets.json")
-	var groups []map[string]any
+	var groups []targetGroup
 	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
 		if err := yaml.Unmarshal(b, &groups); err != nil {
 			return err
 		}
 	}
-	l := map[string]string{"job": job}
-	for i := 0; i+1 < len(labels); i += 2 {
-		l[labels[i]] = labels[i+1]
+	return writeJSON(path, edit(groups))
+}
+
+// withoutTarget is groups less hostport, and less any group left empty.
+func withoutTarget(groups []targetGroup, hostport string) []targetGroup {
+	out := make([]targetGroup, 0, len(groups))
+	for _, g := range groups {
+		g.Targets = slices.DeleteFunc(slices.Clone(g.Targets), func(t string) bool { return t == hostport })
+		if len(g.Targets) > 0 {
+			out = append(out, g)
+		}
 	}
-	groups = append(groups, map[string]any{"targets": []string{hostport}, "labels": l})
-	return writeJSON(path, groups)
+	return out
 }
 
 func findBinary(names ...string) (string, error) {
