@@ -190,6 +190,9 @@ func (s *scenario) demoService(name string) string {
 	if err := env.AddScrapeTarget("demo", hostport, "namespace", s.ns); err != nil {
 		s.t.Fatal(err)
 	}
+	// Cleanups run last first: the target goes before the process, so its
+	// port, handed to a later test's process, is never scraped as this one.
+	s.t.Cleanup(func() { _ = env.RemoveScrapeTarget(hostport) })
 	s.poll("Prometheus scraping "+name, time.Minute, func() (bool, error) {
 		v, err := promQuery(fmt.Sprintf(`http_requests_total{service=%q}`, name))
 		return err == nil && v >= 0, nil

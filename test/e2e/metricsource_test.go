@@ -129,9 +129,11 @@ func TestEveryMetricSourceReadsItsTargetsRateFromItsExporter(t *testing.T) {
 				}
 			}))
 			t.Cleanup(srv.Close)
-			if err := env.AddScrapeTarget(fmt.Sprintf("fixture-%s-%d", name, i), strings.TrimPrefix(srv.URL, "http://"), e.labels...); err != nil {
+			hostport := strings.TrimPrefix(srv.URL, "http://")
+			if err := env.AddScrapeTarget(fmt.Sprintf("fixture-%s-%d", name, i), hostport, e.labels...); err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(func() { _ = env.RemoveScrapeTarget(hostport) })
 		}
 	}
 	client, err := promapi.NewClient(promapi.Config{Address: env.PrometheusURL})
