@@ -2,12 +2,14 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -342,5 +344,30 @@ func TestMetricSourceTargetsShareTheirSourcesGroupedQuery(t *testing.T) {
 	}
 	if got := h.replicas("edge-00"); got != 2 {
 		t.Errorf("edge-00 (15 RPS by Contour's grouped irate) has %d replicas, want 2", got)
+	}
+}
+
+// TestAFailedScaleReadIsRetriedNotACrash: a custom kind's replicas come
+// from its /scale subresource; when that read fails the evaluation has no
+// decision, and the sync returns an error to be retried with backoff, and
+// records the evaluation as an error, instead of dereferencing the missing
+// decision (which took the process down: HandleCrash re-panics).
+func TestAFailedScaleReadIsRetriedNotACrash(t *testing.T) {
+	h := newHarness(t, managed("web", 2, "predictor", "none"))
+	h.prom.Set(promtest.Value(45))
+	h.ctrl.custom = true
+	h.ctrl.api.getScale = func(context.Context, string, string) (*autoscalingv1.Scale, error) {
+		return nil, errors.New("the aggregated API is unavailable")
+	}
+	h.clock.Step(interval)
+	_, err := h.ctrl.sync(h.ctx, "shop/web")
+	if err == nil || !strings.Contains(err.Error(), "the aggregated API is unavailable") {
+		t.Fatalf("sync = %v, want the /scale read's error, to be retried", err)
+	}
+	if got := h.replicas("web"); got != 2 {
+		t.Errorf("web has %d replicas after a failed /scale read, want 2 (untouched)", got)
+	}
+	if n := h.counter("reactive_autoscaler_evaluations_total", "result", "error"); n != 1 {
+		t.Errorf("evaluations_total{result=error} = %v, want 1", n)
 	}
 }

@@ -133,9 +133,17 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		return c.next(spec, now), nil
 	}
 	ev.Took = c.clock.Since(start)
+	if ev.Result == "" {
+		ev.Result = a.result // failed before a decision: nothing else set it
+	}
 	c.monitor.Evaluated(nn, ev)
 	if a.err != nil {
 		span.SetStatus(codes.Error, a.err.Error())
+		if ev.Decision == nil {
+			// Failed before deciding (a custom kind's /scale read): retried
+			// with backoff, as a failed write is.
+			return 0, fmt.Errorf("evaluating %s: %w", k, a.err)
+		}
 		return 0, fmt.Errorf("scaling %s from %d to %d: %w", k, ev.Decision.Current, ev.Decision.Desired, a.err)
 	}
 	return c.next(spec, now), nil
