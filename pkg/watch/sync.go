@@ -133,9 +133,6 @@ func (c *Controller) syncDue(ctx context.Context, k string, due time.Time) (time
 		return c.next(spec, now), nil
 	}
 	ev.Took = c.clock.Since(start)
-	if ev.Result == "" {
-		ev.Result = a.result // failed before a decision: nothing else set it
-	}
 	c.monitor.Evaluated(nn, ev)
 	if a.err != nil {
 		span.SetStatus(codes.Error, a.err.Error())
@@ -199,6 +196,7 @@ func (c *Controller) evaluate(ctx context.Context, t *target, d workload, tr tri
 		// has them (and the resourceVersion the write is conditioned on).
 		sc, err := c.api.getScale(ctx, d.GetNamespace(), d.GetName())
 		if err != nil {
+			ev.Result = metrics.ResultError
 			return applied{result: metrics.ResultError, err: fmt.Errorf("reading the scale subresource: %w", err)}
 		}
 		current = sc.Spec.Replicas
