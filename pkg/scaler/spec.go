@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/template"
 	"time"
+	"unicode/utf8"
 )
 
 // AnnotationPrefix prefixes every annotation the controller reads or writes.
@@ -318,7 +319,27 @@ func (e *FieldError) Error() string {
 	if e.Source != "annotation" {
 		name = "default " + e.Key
 	}
-	return fmt.Sprintf("%s=%q: %s", name, e.Value, e.Rule)
+	rule := e.Rule
+	if len(rule) > 4*maxQuoted {
+		rule = strings.ToValidUTF8(rule[:4*maxQuoted], "") + "..."
+	}
+	return fmt.Sprintf("%s=%s: %s", name, quoteShort(e.Value), rule)
+}
+
+// maxQuoted is how much of a refused value an error quotes: enough to
+// recognise it, and an Event or status that carries the error stays far
+// below what the API server accepts however long the annotation is.
+const maxQuoted = 256
+
+func quoteShort(v string) string {
+	if len(v) <= maxQuoted {
+		return strconv.Quote(v)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q... (%d bytes)", v[:cut], len(v))
 }
 
 // ErrInvalidSpec is wrapped by every error Parse returns.
@@ -492,6 +513,39 @@ func IsDNSLabel(s string) bool { return len(s) <= 63 && dnsLabel.MatchString(s) 
 // IsDNSSubdomain reports whether s is an RFC 1123 subdomain, as Kubernetes
 // names Deployments and StatefulSets.
 func IsDNSSubdomain(s string) bool { return len(s) <= 253 && dnsSubdomain.MatchString(s) }
+
+const queryRule = "must be a non-empty PromQL template using only {{.Namespace}}, {{.Deployment}} and {{.Service}}"
+
+// MaxQueryLength bounds a query template: a PromQL expression a person
+// writes is far shorter, and every Event and status that quotes it stays
+// small.
+const MaxQueryLength = 4096
+
+var (
+	// queryAction is the only action a query template may hold: one field,
+	// written {{.Field}} with optional spaces inside the braces.
+	queryAction = regexp.MustCompile(`\{\{ *\.(Namespace|Deployment|Service) *\}\}`)
+	// queryDelims are the characters of a template delimiter; any left
+	// once the allowed actions are removed could open or close another.
+	queryDelims = regexp.MustCompile(`\{\{|\}\}`)
+)
+
+// CheckQueryTemplate judges a query template on its raw text, before it is
+// parsed or run: text/template is a language (range, define, template,
+// printf) and a workload's annotation must not be able to make the
+// controller loop, recurse or allocate. The only actions allowed are
+// {{.Namespace}}, {{.Deployment}} and {{.Service}}; any other "{{" or "}}"
+// left once those are removed is refused, so the parser never sees
+// another action.
+func CheckQueryTemplate(q string) error {
+	if len(q) > MaxQueryLength {
+		return fmt.Errorf("is %d bytes, longer than the %d a query may be", len(q), MaxQueryLength)
+	}
+	if rest := queryAction.ReplaceAllString(q, " "); queryDelims.MatchString(rest) {
+		return errors.New(queryRule + "; no other template action, not even a \"{{\" or \"}}\" of its own")
+	}
+	return nil
+}
 
 // QueryFields are the fields a query template may use.
 type QueryFields struct{ Namespace, Deployment, Service string }
@@ -720,6 +774,10 @@ func (p *parser) query(name, service string) (*template.Template, *MetricSource,
 			src = nil // the query, set closer to the workload, wins
 		}
 	}
+	if err := CheckQueryTemplate(q); err != nil {
+		p.fail(KeyQuery, err.Error())
+		return nil, nil, false
+	}
 	t, err := template.New(KeyQuery).Option("missingkey=error").Parse(q)
 	if err == nil {
 		// Execute once so that a reference to an unknown field fails now, as
@@ -727,7 +785,7 @@ func (p *parser) query(name, service string) (*template.Template, *MetricSource,
 		err = t.Execute(&strings.Builder{}, QueryFields{Namespace: "ns", Deployment: name, Service: service})
 	}
 	if err != nil || strings.TrimSpace(q) == "" {
-		p.fail(KeyQuery, "must be a non-empty PromQL template using only {{.Namespace}}, {{.Deployment}} and {{.Service}}")
+		p.fail(KeyQuery, queryRule)
 		return nil, nil, false
 	}
 	return t, src, src != nil && q == src.Query(true)

@@ -2,11 +2,13 @@ package scaler
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -215,6 +217,7 @@ func FuzzParseTable(f *testing.F) {
 func FuzzParse(f *testing.F) {
 	f.Add("1", "10", SeedTable, "60s", "0.7", "30s", DefaultQuery)
 	f.Add("0", "x", "1:1/1", "-1s", "NaN", "0s", "{{")
+	f.Add("1", "10", SeedTable, "60s", "0.7", "30s", "{{range 3}}{{$.Deployment}}{{end}}up")
 	f.Fuzz(func(t *testing.T, min, max, thresholds, cooldown, alpha, interval, query string) {
 		s, err := Parse("d", map[string]string{
 			"autoscale.io/min-replicas": min, "autoscale.io/max-replicas": max, "autoscale.io/thresholds": thresholds,
@@ -229,6 +232,12 @@ func FuzzParse(f *testing.F) {
 		}
 		if s.MinReplicas < 1 || s.MaxReplicas < s.MinReplicas || s.EMAAlpha <= 0 || s.EMAAlpha > 1 || s.Interval < time.Second {
 			t.Fatalf("accepted an invalid spec: %+v", s)
+		}
+		// An accepted query renders in one pass over its text: no action
+		// may loop or repeat, so the longest rendering is every byte a
+		// field of the longest name.
+		if r, err := s.RenderQuery("ns", strings.Repeat("d", 253)); err == nil && len(r) > len(query)*253 {
+			t.Fatalf("query of %d bytes rendered to %d", len(query), len(r))
 		}
 		// A valid spec never decides below min or above max.
 		d, _ := Decide(t0, s, State{}, Input{Current: s.MinReplicas, RPS: 1e6})
@@ -388,5 +397,74 @@ func TestATableThatCannotReachMaxReplicasSaysSo(t *testing.T) {
 				t.Errorf("warning %q does not name the setting that sizes the table", s.SizingWarning)
 			}
 		})
+	}
+}
+
+// TestAQueryTemplateMayOnlyNameFields: text/template is a language, and an
+// annotation must not run one inside the controller (a range of 3e9 held a
+// worker for 51 s of CPU; a printf width allocates what it says). The query
+// is judged on its raw text before it is parsed: only {{.Namespace}},
+// {{.Deployment}} and {{.Service}} actions, every other one refused with
+// the annotation's error, and the error quotes a bounded part of the value.
+func TestAQueryTemplateMayOnlyNameFields(t *testing.T) {
+	hostile := []string{
+		`{{range 3}}{{end}}up`,
+		`{{range 3000000000}}{{end}}up`,
+		`{{range 300000000}}{{$.Deployment}}{{end}}up`,
+		`{{printf "%0999999999d" 1}}up`,
+		`{{define "q"}}{{template "q"}}{{end}}{{template "q"}}up`,
+		`up{namespace="{{.Namespace | printf "%s"}}"}`,
+		`up{namespace="{{with .Namespace}}{{.}}{{end}}"}`,
+		`up{namespace="{{- .Namespace -}}"}`,
+		`{{/* a comment */}}up`,
+		`{{"up"}}`,
+		`{{{.Namespace}}`,
+		`up{namespace="{{.Namespace}}"}}}`,
+		`up{namespace="{{.Namespace}}{{"}`,
+		`sum(rate(x[1m]))` + strings.Repeat(" + 0", MaxQueryLength/4),
+	}
+	for _, q := range hostile {
+		_, err := Parse("web", map[string]string{"autoscale.io/query": q}, nil)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Key != KeyQuery || fe.Source != "annotation" {
+			t.Errorf("query %.60q: error %v, want the query annotation refused", q, err)
+			continue
+		}
+		if n := len(err.Error()); n > 2*maxQuoted+len(queryRule)+200 {
+			t.Errorf("query %.60q: the error is %d bytes; an Event that quotes it must stay small", q, n)
+		}
+	}
+	allowed := []string{
+		`sum(rate(http_requests_total{namespace="{{ .Namespace }}",service=~"{{.Service}}|{{.Deployment}}"}[5m]))`,
+		`up{job="a{1}"} + on() vector({{.Deployment}})`,
+		DefaultQuery, FastQuery,
+	}
+	for _, name := range MetricSourceNames() {
+		src, _ := MetricSourceNamed(name)
+		allowed = append(allowed, src.Query(false), src.Query(true))
+	}
+	for _, q := range allowed {
+		if _, err := Parse("web", map[string]string{"autoscale.io/query": q}, nil); err != nil {
+			t.Errorf("query %q refused: %v", q, err)
+		}
+	}
+}
+
+// TestALongValueIsQuotedShort: an annotation may hold 256 KiB; the error
+// that names it goes into an Event and the workload's status, which must
+// stay within what the API server accepts, so it quotes the value's start
+// and says how long it was.
+func TestALongValueIsQuotedShort(t *testing.T) {
+	long := strings.Repeat("é", 20<<10) // 40 KiB, a rune cut in half would be invalid UTF-8
+	_, err := Parse("web", map[string]string{"autoscale.io/thresholds": long, "autoscale.io/cooldown": long}, nil)
+	if err == nil {
+		t.Fatal("a 40 KiB threshold table was accepted")
+	}
+	msg := err.Error()
+	if len(msg) > 4*maxQuoted+1000 {
+		t.Errorf("the error is %d bytes for two 40 KiB values", len(msg))
+	}
+	if !strings.Contains(msg, fmt.Sprintf("(%d bytes)", len(long))) || !utf8.ValidString(msg) {
+		t.Errorf("the error does not say how long the value was, or is not UTF-8: %.300s", msg)
 	}
 }

@@ -32,19 +32,19 @@ func ParseTable(s string) (Table, error) {
 		r, rest, ok1 := strings.Cut(field, ":")
 		up, down, ok2 := strings.Cut(rest, "/")
 		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("entry %d %q is not of the form R:UP/DOWN", i+1, field)
+			return nil, fmt.Errorf("entry %d %.64q is not of the form R:UP/DOWN", i+1, field)
 		}
 		replicas, err := strconv.ParseInt(strings.TrimSpace(r), 10, 32)
 		if err != nil {
-			return nil, fmt.Errorf("entry %d %q: replicas %q is not an integer", i+1, field, r)
+			return nil, fmt.Errorf("entry %d %.64q: replicas %.64q is not an integer", i+1, field, r)
 		}
 		upV, err := parseRate(up, true)
 		if err != nil {
-			return nil, fmt.Errorf("entry %d %q: UP %w", i+1, field, err)
+			return nil, fmt.Errorf("entry %d %.64q: UP %w", i+1, field, err)
 		}
 		downV, err := parseRate(down, false)
 		if err != nil {
-			return nil, fmt.Errorf("entry %d %q: DOWN %w", i+1, field, err)
+			return nil, fmt.Errorf("entry %d %.64q: DOWN %w", i+1, field, err)
 		}
 		t = append(t, Row{Replicas: int32(replicas), Up: upV, Down: downV})
 	}
@@ -64,11 +64,11 @@ func parseRate(s string, infOK bool) (float64, error) {
 	switch {
 	case err != nil || math.IsNaN(v) || math.IsInf(v, 0):
 		if infOK {
-			return 0, fmt.Errorf("%q is not a finite number or inf", s)
+			return 0, fmt.Errorf("%.64q is not a finite number or inf", s)
 		}
-		return 0, fmt.Errorf("%q is not a finite number", s)
+		return 0, fmt.Errorf("%.64q is not a finite number", s)
 	case v < 0:
-		return 0, fmt.Errorf("%q is negative", s)
+		return 0, fmt.Errorf("%.64q is negative", s)
 	}
 	return v, nil
 }

@@ -43,6 +43,7 @@ var templates = []string{
 	`sum(rate(http_requests_total{namespace="{{.Namespace}}",deployment="{{.Deployment}}"}[1m]))`,
 	`sum(rate(http_requests_total{namespace="{{.Namespace}}",service=~"{{.Service}}|{{.Deployment}}"}[5m]))`,
 	`sum by (service) (rate(http_requests_total{namespace="{{.Namespace}}",service!="{{.Service}}-canary",pod=~"{{.Deployment}}-.*"}[1m]))`,
+	`sum(rate(http_requests_total{namespace="{{ .Namespace }}",service="{{ .Service}}"}[1m]))`,
 }
 
 // selectsOnly fails unless every series selector of q has a matcher
