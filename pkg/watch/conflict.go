@@ -19,18 +19,29 @@ const EventConflictingAutoscaler = "ConflictingAutoscaler"
 
 const hpaTargetIndex = "target"
 
-// indexHPAByTarget indexes HPAs by the Kind/namespace/name of the workload
-// their scaleTargetRef names.
+// indexHPAByTarget indexes HPAs by the group/Kind/namespace/name of the
+// workload their scaleTargetRef names, in any API group: an HPA (or KEDA)
+// aimed at an Argo Rollout writes the same /scale as a Controller for
+// rollouts. extensions is apps: its Deployments are the same objects.
 func indexHPAByTarget(obj any) ([]string, error) {
 	h, ok := obj.(*autoscalingv2.HorizontalPodAutoscaler)
 	if !ok {
 		return nil, nil
 	}
-	gv, err := schema.ParseGroupVersion(h.Spec.ScaleTargetRef.APIVersion)
-	if err != nil || (gv.Group != "apps" && gv.Group != "extensions") {
+	ref := h.Spec.ScaleTargetRef
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	if err != nil || ref.Kind == "" || ref.Name == "" {
 		return nil, nil
 	}
-	return []string{h.Spec.ScaleTargetRef.Kind + "/" + h.Namespace + "/" + h.Spec.ScaleTargetRef.Name}, nil
+	return []string{targetKey(gv.Group, ref.Kind, h.Namespace, ref.Name)}, nil
+}
+
+// targetKey is a workload's key in the HPA index.
+func targetKey(group, kind, namespace, name string) string {
+	if group == "extensions" {
+		group = "apps"
+	}
+	return group + "/" + kind + "/" + namespace + "/" + name
 }
 
 // watchHPAs indexes HPAs by target and queues a managed Deployment when an
@@ -64,10 +75,9 @@ func (c *Controller) onHPA(obj any) {
 	}
 	keys, _ := indexHPAByTarget(obj)
 	for _, k := range keys {
-		kind, k, _ := strings.Cut(k, "/")
-		ns, name, _ := strings.Cut(k, "/")
-		if kind == string(c.kind) && c.Managed(ns, name) {
-			c.schedule(k, 0)
+		parts := strings.SplitN(k, "/", 4)
+		if len(parts) == 4 && k == targetKey(c.group, string(c.kind), parts[2], parts[3]) && c.Managed(parts[2], parts[3]) {
+			c.schedule(parts[2]+"/"+parts[3], 0)
 		}
 	}
 }
@@ -77,7 +87,8 @@ func (c *Controller) conflictingHPA(k string) string {
 	if c.hpas == nil {
 		return ""
 	}
-	objs, _ := c.hpas.ByIndex(hpaTargetIndex, string(c.kind)+"/"+k)
+	ns, name, _ := strings.Cut(k, "/")
+	objs, _ := c.hpas.ByIndex(hpaTargetIndex, targetKey(c.group, string(c.kind), ns, name))
 	if len(objs) == 0 {
 		return ""
 	}

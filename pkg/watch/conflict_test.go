@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/metrics/promtest"
 )
@@ -80,8 +81,9 @@ func TestIndexHPAByTarget(t *testing.T) {
 		apiVersion, kind string
 		want             string // "": not indexed
 	}{
-		{"apps/v1", "Deployment", "Deployment/shop/frontend"}, {"extensions/v1beta1", "Deployment", "Deployment/shop/frontend"},
-		{"apps/v1", "StatefulSet", "StatefulSet/shop/frontend"}, {"example.com/v1", "Deployment", ""}, {"::", "Deployment", ""},
+		{"apps/v1", "Deployment", "apps/Deployment/shop/frontend"}, {"extensions/v1beta1", "Deployment", "apps/Deployment/shop/frontend"},
+		{"apps/v1", "StatefulSet", "apps/StatefulSet/shop/frontend"}, {"example.com/v1", "Deployment", "example.com/Deployment/shop/frontend"},
+		{"argoproj.io/v1alpha1", "Rollout", "argoproj.io/Rollout/shop/frontend"}, {"a/b/c", "Deployment", ""}, {"apps/v1", "", ""},
 	} {
 		hpa := hpaFor("h", "frontend", c.apiVersion)
 		hpa.Spec.ScaleTargetRef.Kind = c.kind
@@ -89,5 +91,36 @@ func TestIndexHPAByTarget(t *testing.T) {
 		if got := strings.Join(keys, ","); got != c.want {
 			t.Errorf("%s %s: indexed %v", c.apiVersion, c.kind, keys)
 		}
+	}
+}
+
+// TestAnHPAOnACustomKindIsAConflict: an HPA (or KEDA's) aimed at an Argo
+// Rollout writes the same /scale as the Controller for rollouts, so that
+// Controller stands aside; one aimed at a Rollout of another group, or at
+// a Deployment of the same name, is not its conflict.
+func TestAnHPAOnACustomKindIsAConflict(t *testing.T) {
+	hpas := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{hpaTargetIndex: indexHPAByTarget})
+	rollout := hpaFor("keda-hpa-web", "web", "argoproj.io/v1alpha1")
+	rollout.Spec.ScaleTargetRef.Kind = "Rollout"
+	other := hpaFor("other-group", "api", "example.com/v1")
+	other.Spec.ScaleTargetRef.Kind = "Rollout"
+	for _, h := range []*autoscalingv2.HorizontalPodAutoscaler{rollout, other, hpaFor("deployment-api", "api", "apps/v1")} {
+		if err := hpas.Add(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rollouts := &Controller{kind: "Rollout", group: "argoproj.io", hpas: hpas}
+	if got := rollouts.conflictingHPA("shop/web"); got != "keda-hpa-web" {
+		t.Errorf("Rollout shop/web: conflicting HPA %q, want keda-hpa-web", got)
+	}
+	if got := rollouts.conflictingHPA("shop/api"); got != "" {
+		t.Errorf("Rollout shop/api: conflicting HPA %q, want none (the HPAs named api aim at another group's Rollout and at a Deployment)", got)
+	}
+	deployments := &Controller{kind: Deployments, group: "apps", hpas: hpas}
+	if got := deployments.conflictingHPA("shop/web"); got != "" {
+		t.Errorf("Deployment shop/web: conflicting HPA %q, want none (it aims at a Rollout)", got)
+	}
+	if got := deployments.conflictingHPA("shop/api"); got != "deployment-api" {
+		t.Errorf("Deployment shop/api: conflicting HPA %q, want deployment-api", got)
 	}
 }

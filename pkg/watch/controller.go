@@ -137,6 +137,9 @@ type Controller struct {
 	// custom: the kind's replicas are not in the cache (a metadata-only
 	// informer): each evaluation reads them from the scale subresource.
 	custom bool
+	// group is the kind's API group ("apps" for Deployments and
+	// StatefulSets): an HPA aimed at Kind in another group is not ours.
+	group  string
 	synced cache.InformerSynced
 	queue  workqueue.TypedRateLimitingInterface[string]
 	// spikes holds targets to evaluate at once, and their follow-ups.
@@ -208,13 +211,14 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.StatusClient == nil {
 		cfg.StatusClient = cfg.Client
 	}
-	api := newKindAPI(cfg.Kind, cfg.Client, cfg.StatusClient)
+	api, group := newKindAPI(cfg.Kind, cfg.Client, cfg.StatusClient), "apps"
 	if cfg.Custom != nil {
-		api = customKindAPI(cfg.Custom)
+		api, group = customKindAPI(cfg.Custom), cfg.Custom.Resource.Group
 	}
 	c := &Controller{
 		api:             api,
 		custom:          cfg.Custom != nil,
+		group:           group,
 		kind:            cfg.Kind,
 		source:          cfg.Source,
 		recorder:        cfg.Recorder,
