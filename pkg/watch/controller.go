@@ -176,12 +176,12 @@ type Controller struct {
 	// while after the target is forgotten): an evaluation asked for by a
 	// settings change waits until minInterval after it.
 	started map[string]time.Time
-	// nsRunning counts each namespace's periodic evaluations in progress;
-	// parked holds, in order, the keys of a namespace at its limit, put
-	// back on the queue as its evaluations end (fair.go).
-	nsRunning map[string]int
-	parked    map[string][]string
-	isParked  map[string]struct{}
+	// periodicSlots and spikeSlots count each namespace's evaluations in
+	// progress and park the keys of a namespace at its limit, put back on
+	// their queue as its evaluations end (fair.go); nsSpikeWorkers is the
+	// spike limit, set by Run.
+	periodicSlots, spikeSlots *nsSlots
+	nsSpikeWorkers            int
 	// pendingStatus is each target's newest status not yet written; the
 	// statuses queue holds their keys (status.go).
 	pendingStatus map[string]Status
@@ -239,9 +239,8 @@ func New(cfg Config) (*Controller, error) {
 		allowedQueries:  cfg.AllowedQueries,
 		minInterval:     cfg.MinInterval,
 		nsWorkers:       cfg.NamespaceWorkers,
-		nsRunning:       map[string]int{},
-		parked:          map[string][]string{},
-		isParked:        map[string]struct{}{},
+		periodicSlots:   newNSSlots(),
+		spikeSlots:      newNSSlots(),
 		due:             map[string]time.Time{},
 		started:         map[string]time.Time{},
 		pendingStatus:   map[string]Status{},
@@ -352,9 +351,15 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		wg.Go(func() { wait.UntilWithContext(ctx, c.runWorker, time.Second) })
 	}
 	// Spike workers of their own, so that a spike never waits behind a
-	// cycle of periodic evaluations.
-	for range max(1, workers/4) {
+	// cycle of periodic evaluations; at least two, and a namespace's
+	// spikes take at most half of them, so that one tenant's spiking
+	// targets leave a worker to another's spike.
+	spikeWorkers := max(2, workers/2)
+	c.nsSpikeWorkers = max(1, spikeWorkers/2)
+	for range spikeWorkers {
 		wg.Go(func() { wait.UntilWithContext(ctx, c.runSpikeWorker, time.Second) })
+	}
+	for range max(1, workers/4) {
 		wg.Go(func() { wait.UntilWithContext(ctx, c.runStatusWorker, time.Second) })
 	}
 	c.running.Store(true)
@@ -386,6 +391,11 @@ func (c *Controller) processNextSpike(ctx context.Context) bool {
 		return false
 	}
 	defer c.spikes.Done(key)
+	ns, _, _ := cache.SplitMetaNamespaceKey(key)
+	if !c.takeSpikeSlot(ns, key) {
+		return true // parked: queued again when the namespace has a slot
+	}
+	defer c.freeSpikeSlot(ns)
 	// The periodic item stays scheduled; a failed spike evaluation is not
 	// retried here, but its follow-up still comes.
 	if _, err := c.sync(ctx, key); err != nil {
