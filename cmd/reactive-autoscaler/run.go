@@ -210,10 +210,12 @@ func (a *app) controllerConfig(tracer trace.Tracer) (watch.Config, error) {
 		return watch.Config{}, err
 	}
 	source := metrics.NewSource(promv1.NewAPI(promClient), o.PrometheusTimeout.Duration, a.rec)
-	var batches func(string, ...string) watch.BatchSource
+	var batches func(string, func() map[string]bool, ...string) watch.BatchSource
 	if o.BatchQueries {
-		batches = func(grouped string, labels ...string) watch.BatchSource {
-			return metrics.NewBatch(source, grouped, labels...)
+		batches = func(grouped string, keys func() map[string]bool, labels ...string) watch.BatchSource {
+			b := metrics.NewBatch(source, grouped, labels...)
+			b.Keys = keys
+			return b
 		}
 	}
 	external, err := predictorClient(o)

@@ -27,6 +27,12 @@ type Batch struct {
 	src    *Source
 	query  string // grouped by labels
 	labels []model.LabelName
+	// Keys, when set, are the keys a range answer is kept for: those of
+	// the targets that read this query. A grouped query's answer holds
+	// every series the metric has, and whoever may run an exporter may add
+	// series; a week of one is 40 KB held. Without Keys, at most
+	// MaxHistorySeries series are kept.
+	Keys func() map[string]bool
 
 	instant shared[map[string]model.SampleValue]
 	// ranges holds the last range query of each (step, n): a warm-up's
@@ -131,6 +137,20 @@ const RangeChunk = 6 * time.Hour
 // an interval or two, and a season's answer is 160 KiB a target.
 const RangeKeep = 2 * time.Minute
 
+// MaxHistorySeries bounds the series a range answer keeps when the
+// Batch has no Keys.
+const MaxHistorySeries = 10000
+
+// keeper returns whether a range answer keeps a key: one of Keys, or,
+// without Keys, one of the first MaxHistorySeries.
+func (b *Batch) keeper() func(key string, held int) bool {
+	if b.Keys == nil {
+		return func(_ string, held int) bool { return held < MaxHistorySeries }
+	}
+	keys := b.Keys()
+	return func(key string, _ int) bool { return keys[key] }
+}
+
 // NewBatch returns a Batch running query, whose series are told apart by
 // labels, through src.
 func NewBatch(src *Source, query string, labels ...string) *Batch {
@@ -227,13 +247,18 @@ func (b *Batch) History(ctx context.Context, key string, end time.Time, step tim
 		if err != nil {
 			return nil, err
 		}
-		out := &rangeResult{samples: make(map[string][]scaler.Sample, len(m))}
+		keep := b.keeper()
+		out := &rangeResult{samples: map[string][]scaler.Sample{}}
 		for _, series := range m {
+			k := b.key(series.Metric)
+			if _, dup := out.samples[k]; dup || !keep(k, len(out.samples)) {
+				continue
+			}
 			samples := make([]scaler.Sample, 0, len(series.Values))
 			for _, p := range series.Values {
 				samples = append(samples, scaler.Sample{T: float64(p.Timestamp) / 1000, RPS: float64(p.Value)})
 			}
-			out.samples[b.key(series.Metric)] = samples
+			out.samples[k] = samples
 		}
 		return out, nil
 	})
@@ -249,6 +274,7 @@ func (b *Batch) runChunked(ctx context.Context, end time.Time, step time.Duratio
 	start := end.Add(-time.Duration(n) * step)
 	out := &rangeResult{start: start, step: step, dense: map[string]denseSeries{}}
 	per := max(1, int(RangeChunk/step))
+	keep := b.keeper()
 	began, queries := time.Now(), 0
 	defer func() {
 		klog.FromContext(ctx).Info("Read a long history with a grouped range query", "query", b.query, "span", time.Duration(n)*step,
@@ -268,6 +294,9 @@ func (b *Batch) runChunked(ctx context.Context, end time.Time, step time.Duratio
 			k := b.key(series.Metric)
 			d, ok := out.dense[k]
 			if !ok {
+				if !keep(k, len(out.dense)) {
+					continue
+				}
 				// Chunks come oldest first: a series' first chunk holds its
 				// first sample, and nothing before it is kept.
 				d.first = max(0, min(n, int(math.Round(float64(series.Values[0].Timestamp.Time().Sub(start))/float64(step)))))

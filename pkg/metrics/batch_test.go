@@ -127,3 +127,70 @@ func TestAYoungSeriesKeepsOnlyWhatItHas(t *testing.T) {
 		t.Errorf("its samples: %d, first at %v", len(got), got[0].T)
 	}
 }
+
+// TestARangeAnswerKeepsOnlyItsTargetsSeries: a grouped range answer holds
+// every series of the metric, and whoever runs an exporter can add some
+// (1,000 foreign series held 43.8 MB for a week's read). A short and a
+// long (chunked) read keep only the series of the Batch's Keys; without
+// Keys, at most MaxHistorySeries.
+func TestARangeAnswerKeepsOnlyItsTargetsSeries(t *testing.T) {
+	end := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	foreign := 1000
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		f := func(k string) float64 { v, _ := strconv.ParseFloat(r.Form.Get(k), 64); return v }
+		var values []string
+		for ts := f("start"); ts <= f("end"); ts += f("step") {
+			values = append(values, fmt.Sprintf(`[%.3f,"5"]`, ts))
+		}
+		vs := strings.Join(values, ",")
+		series := []string{fmt.Sprintf(`{"metric":{"namespace":"shop","service":"a"},"values":[%s]}`, vs)}
+		for i := range foreign {
+			series = append(series, fmt.Sprintf(`{"metric":{"namespace":"attacker","service":"s%d"},"values":[%s]}`, i, vs))
+		}
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, strings.Join(series, ","))
+	}))
+	defer srv.Close()
+	cl, err := api.NewClient(api.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := func(b *Batch) int {
+		n := 0
+		for _, r := range b.ranges {
+			if r.val != nil {
+				n += len(r.val.samples) + len(r.val.dense)
+			}
+		}
+		return n
+	}
+	for _, n := range []int{10, 7 * 24 * 6} { // 10 minutes; a week at 10 minutes, in chunks
+		batch := NewBatch(NewSource(promv1.NewAPI(cl), time.Second, nil), "grouped", "namespace", "service")
+		batch.Keys = func() map[string]bool { return map[string]bool{"shop/a": true, "shop/gone": true} }
+		step := time.Minute
+		if n > 10 {
+			step = 10 * time.Minute
+		}
+		got, err := batch.History(context.Background(), "shop/a", end, step, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != n+1 {
+			t.Errorf("n=%d: shop/a has %d samples, want %d", n, len(got), n+1)
+		}
+		if h := held(batch); h != 1 {
+			t.Errorf("n=%d: the answer holds %d series, want 1 (shop/a's; the %d foreign ones dropped)", n, h, foreign)
+		}
+		if got, _ := batch.History(context.Background(), "attacker/s1", end, step, n); len(got) != 0 {
+			t.Errorf("n=%d: a foreign key read %d samples from the shared answer", n, len(got))
+		}
+	}
+	foreign = MaxHistorySeries + 10
+	batch := NewBatch(NewSource(promv1.NewAPI(cl), time.Second, nil), "grouped", "namespace", "service")
+	if _, err := batch.History(context.Background(), "shop/a", end, time.Minute, 2); err != nil {
+		t.Fatal(err)
+	}
+	if h := held(batch); h != MaxHistorySeries {
+		t.Errorf("without Keys the answer holds %d series, want at most %d", h, MaxHistorySeries)
+	}
+}

@@ -96,7 +96,9 @@ type Config struct {
 	// source (metrics.NewBatch): targets whose query is a source's are
 	// answered from one query per evaluation tick, keyed by labels, and
 	// are evaluated on ticks aligned to their interval. nil = a query each.
-	Batches func(grouped string, labels ...string) BatchSource
+	// keys returns the keys of the targets the grouped query answers
+	// (metrics.Batch.Keys): a history read keeps only their series.
+	Batches func(grouped string, keys func() map[string]bool, labels ...string) BatchSource
 	// QueryPolicy says whether autoscale.io/query is honoured ("":
 	// allowed); AllowedQueries are the templates QueryAllowList accepts.
 	// A custom query runs with the controller's Prometheus access and its
@@ -154,7 +156,7 @@ type Controller struct {
 	clock           clock.WithTicker
 	defaults        map[string]string
 	mayWrite        func() bool
-	newBatch        func(grouped string, labels ...string) BatchSource
+	newBatch        func(grouped string, keys func() map[string]bool, labels ...string) BatchSource
 	batchesMu       sync.Mutex
 	batches         map[batchKey]BatchSource
 	builtin         scaler.Predictor

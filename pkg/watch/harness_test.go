@@ -140,10 +140,12 @@ func newHarnessWith(t testing.TB, opts harnessOptions, objs ...runtime.Object) *
 	h.evaluated = make(chan struct{}, 1)
 	factory := informers.NewSharedInformerFactory(h.client, 0)
 	source := metrics.NewSource(promv1.NewAPI(pc), time.Second, rec)
-	var batches func(string, ...string) BatchSource
+	var batches func(string, func() map[string]bool, ...string) BatchSource
 	if opts.batch {
-		batches = func(grouped string, labels ...string) BatchSource {
-			return metrics.NewBatch(source, grouped, labels...)
+		batches = func(grouped string, keys func() map[string]bool, labels ...string) BatchSource {
+			b := metrics.NewBatch(source, grouped, labels...)
+			b.Keys = keys
+			return b
 		}
 	}
 	h.workloads = factory.Apps().V1().Deployments().Informer()

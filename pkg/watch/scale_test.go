@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -369,5 +370,24 @@ func TestAFailedScaleReadIsRetriedNotACrash(t *testing.T) {
 	}
 	if n := h.counter("reactive_autoscaler_evaluations_total", "result", "error"); n != 1 {
 		t.Errorf("evaluations_total{result=error} = %v, want 1", n)
+	}
+}
+
+// TestAGroupedHistoryKeepsTheManagedTargetsKeys: the keys a grouped
+// query's range answer is kept for are those of the managed workloads on
+// that query, read from the cache (one not evaluated yet among them), each
+// as its source keys it; not a workload that is not opted in, nor one on
+// another source.
+func TestAGroupedHistoryKeepsTheManagedTargetsKeys(t *testing.T) {
+	other := managed("mesh", 1, "metric-source", "istio", "service", "mesh-svc")
+	h := newHarnessWith(t, harnessOptions{batch: true},
+		managed("web", 1), managed("api", 1, "service", "api-svc"), deployment("plain", 1, nil), other)
+	spec, err := scaler.Parse("web", managed("web", 1).Annotations, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := h.ctrl.batchKeys(batchKey{spec.Source.Name, spec.Instant})
+	if want := map[string]bool{"shop/web": true, "shop/api-svc": true}; !maps.Equal(keys, want) {
+		t.Errorf("keys of the %s source's grouped query = %v, want %v", spec.Source.Name, keys, want)
 	}
 }

@@ -48,10 +48,31 @@ func (c *Controller) batchFor(spec *scaler.Spec) BatchSource {
 	b, ok := c.batches[k]
 	if !ok {
 		grouped, labels := spec.Source.Grouped(spec.Instant)
-		b = c.newBatch(grouped, labels...)
+		b = c.newBatch(grouped, func() map[string]bool { return c.batchKeys(k) }, labels...)
 		c.batches[k] = b
 	}
 	return b
+}
+
+// batchKeys returns the keys, in k's grouped query, of the managed
+// workloads whose query it is, from the cache (a target not evaluated yet,
+// warming up beside the one that runs the read, is among them).
+func (c *Controller) batchKeys(k batchKey) map[string]bool {
+	keys := map[string]bool{}
+	for _, obj := range c.indexer.List() {
+		d, ok := obj.(workload)
+		if !ok || !scaler.Managed(d.GetAnnotations()) {
+			continue
+		}
+		spec, err := scaler.Parse(d.GetName(), d.GetAnnotations(), c.defaults)
+		if err != nil || spec.Source == nil || (batchKey{spec.Source.Name, spec.Instant}) != k {
+			continue
+		}
+		if key, err := spec.Source.Key(scaler.QueryFields{Namespace: d.GetNamespace(), Deployment: d.GetName(), Service: spec.Service}); err == nil {
+			keys[key] = true
+		}
+	}
+	return keys
 }
 
 // next returns when to evaluate a target again: after its interval, or,
