@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -70,6 +71,10 @@ type Options struct {
 	QueryPolicy    string          `json:"queryPolicy,omitempty"`
 	AllowedQueries []string        `json:"allowedQueries,omitempty"`
 	MinInterval    metav1.Duration `json:"minInterval,omitempty"`
+	// MetricSourceNamespaces names, by metric source, the namespace its
+	// exporter runs in (scaler.SetExporterNamespace): only series scraped
+	// there count.
+	MetricSourceNamespaces map[string]string `json:"metricSourceNamespaces,omitempty"`
 
 	// StatefulSets: also scale annotated StatefulSets (needs get, list,
 	// watch, patch on statefulsets and get, update on statefulsets/scale).
@@ -160,6 +165,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.SpikeResolution.Duration, "spike-resolution", o.SpikeResolution.Duration, "period of the spike evaluations inside the spike window")
 	fs.StringVar(&o.QueryPolicy, "query-policy", o.QueryPolicy, "whether a Deployment's autoscale.io/query is honoured: allowed, off (only the built-in queries), or allowlist (only --allowed-queries); a query runs with this controller's Prometheus access")
 	fs.StringArrayVar(&o.AllowedQueries, "allowed-queries", o.AllowedQueries, "with --query-policy=allowlist: a query template a Deployment may use, exactly as written (repeatable)")
+	fs.StringToStringVar(&o.MetricSourceNamespaces, "metric-source-namespace", o.MetricSourceNamespaces, "SOURCE=NAMESPACE: the namespace a metric source's exporter runs in, as the scrape labels it (repeatable); only its series count for a target. Defaults: ingress-nginx=ingress-nginx, contour=projectcontour, envoy-gateway=envoy-gateway-system, traefik=traefik; otel has none and needs one")
 	fs.DurationVar(&o.MinInterval.Duration, "min-interval", o.MinInterval.Duration, "the shortest autoscale.io/interval a Deployment may set")
 	fs.BoolVar(&o.StatefulSets, "statefulsets", o.StatefulSets, "also scale StatefulSets annotated autoscale.io/reactive=true (false: Deployments only, for RBAC without statefulsets)")
 	fs.StringSliceVar(&o.Kinds, "kinds", o.Kinds, "more kinds to scale, each with a /scale subresource, as resource.group (for example rollouts.argoproj.io); needs get, list, watch, patch on the resource and get, update on its /scale")
@@ -239,6 +245,14 @@ func (o *Options) Validate() error {
 	for key := range o.Defaults {
 		if !slices.ContainsFunc(scaler.Settings(), func(s scaler.Setting) bool { return s.Key == key }) {
 			return fmt.Errorf("config file: unknown key %q under defaults", key)
+		}
+	}
+	// Before the defaults are parsed: a default metric source may need its
+	// exporter's namespace. Applied here, once at start, for every spec
+	// parsed after.
+	for _, source := range slices.Sorted(maps.Keys(o.MetricSourceNamespaces)) {
+		if err := scaler.SetExporterNamespace(source, o.MetricSourceNamespaces[source]); err != nil {
+			return fmt.Errorf("--metric-source-namespace: %w", err)
 		}
 	}
 	if _, err := scaler.Parse("deployment", nil, o.Defaults); err != nil {

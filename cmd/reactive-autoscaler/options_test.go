@@ -96,16 +96,20 @@ func TestInvalidDefaultsAndLeaderElectionAreRejected(t *testing.T) {
 		t.Errorf("error = %v", err)
 	}
 	for args, want := range map[string]string{
-		"--query-policy=some":          "must be allowed, off or allowlist",
-		"--query-policy=allowlist":     "needs --allowed-queries",
-		"--min-interval=0s":            "must be at least 1s",
-		"--metrics-auth=kubernetes":    "needs --metrics-tls-cert-file",
-		"--prometheus-url=notaurl":     "must be an http or https URL",
-		"--prometheus-url=":            "must be an http or https URL",
-		"--namespace-workers=9":        "must be 0 to --workers",
-		"--kinds=rollouts":             "must be resource.group",
-		"--kinds=Rollouts.argoproj.io": "must be resource.group",
-		"--kinds=deployments.apps":     "Deployments are always scaled",
+		"--query-policy=some":                    "must be allowed, off or allowlist",
+		"--query-policy=allowlist":               "needs --allowed-queries",
+		"--min-interval=0s":                      "must be at least 1s",
+		"--metrics-auth=kubernetes":              "needs --metrics-tls-cert-file",
+		"--prometheus-url=notaurl":               "must be an http or https URL",
+		"--prometheus-url=":                      "must be an http or https URL",
+		"--namespace-workers=9":                  "must be 0 to --workers",
+		"--kinds=rollouts":                       "must be resource.group",
+		"--kinds=Rollouts.argoproj.io":           "must be resource.group",
+		"--kinds=deployments.apps":               "Deployments are always scaled",
+		"--metric-source-namespace=haproxy=x":    "no metric source",
+		"--metric-source-namespace=traefik=":     "name the namespace it runs in",
+		"--metric-source-namespace=istio=Bad_NS": "not a DNS label",
+		"--default-metric-source=otel":           "--metric-source-namespace otel=",
 	} {
 		if _, err := parse(t, "", args); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", args, err, want)
@@ -116,6 +120,11 @@ func TestInvalidDefaultsAndLeaderElectionAreRejected(t *testing.T) {
 	}
 	if o, err := parse(t, "", "--kinds=rollouts.argoproj.io,widgets.e2e.example.com"); err != nil || len(o.Kinds) != 2 {
 		t.Errorf("--kinds with two kinds: %v, %v", o, err)
+	}
+	otel, _ := scaler.MetricSourceNamed("otel")
+	t.Cleanup(func() { otel.ExporterNamespace = "" }) // the flag sets it process-wide
+	if _, err := parse(t, "", "--metric-source-namespace=otel=observability", "--default-metric-source=otel"); err != nil {
+		t.Errorf("otel with its collector's namespace: %v", err)
 	}
 	if _, err := parse(t, "", "--query-policy=allowlist", "--allowed-queries", "sum(rate(x[1m]))"); err != nil {
 		t.Errorf("an allowlist with a query: %v", err)

@@ -200,6 +200,9 @@ func describe(d workloadRow) statusRow {
 	}
 	spec, err := scaler.Parse(d.Name, d.Annotations, nil)
 	if err == nil {
+		err = spec.CheckWorkload(d.Namespace, d.Name)
+	}
+	if err == nil {
 		row := spec.Table[min(int(max(r.Replicas, 1)), len(spec.Table))-1]
 		r.DownBelow = &row.Down
 		if !math.IsInf(row.Up, 1) {

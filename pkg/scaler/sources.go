@@ -33,7 +33,31 @@ type MetricSource struct {
 	GroupBy                            []string
 	KeyLabel, KeyRegex, KeyReplacement string
 	TargetKey                          string
+	// ExporterNamespace is who may count a target's requests: the
+	// namespace the exporter's pods run in, as the scrape attaches it
+	// (label ScrapeNamespaceLabel, which an exporter cannot set itself).
+	// The target labels above are the exporter's own, so any tenant's app
+	// could expose them; the scrape's namespace it cannot. "" is the
+	// target's own namespace: the exporter runs beside the application (a
+	// sidecar, the app itself). The operator sets it per source
+	// (SetExporterNamespace, --metric-source-namespace).
+	ExporterNamespace string
+	// Shared: the exporter counts for every namespace (a gateway, a
+	// collector), so ExporterNamespace must name where it runs; a source
+	// with none set is refused.
+	Shared bool
 }
+
+// unsetNamespace is a shared source's scope until the operator names its
+// exporter's namespace: no pod's namespace (not a DNS label), so that the
+// query, shown in the reference, selects nothing.
+const unsetNamespace = "(set --metric-source-namespace)"
+
+// ScrapeNamespaceLabel is the label a scrape attaches for the namespace of
+// the pod it scraped (the Prometheus Operator's, and the usual relabelling
+// of __meta_kubernetes_namespace). An exporter's own label of that name
+// becomes exported_namespace, so it names the scraped pod's namespace.
+const ScrapeNamespaceLabel = "namespace"
 
 // GroupKeyLabel is the label a grouped query built with label_replace keys
 // its series by.
@@ -56,6 +80,7 @@ var MetricSources = []MetricSource{
 			"become exported_namespace and exported_service (the scrape's own namespace and service are the controller's)",
 		Metric: "nginx_ingress_controller_requests", Target: `exported_namespace="{{.Namespace}}",exported_service="{{.Service}}"`,
 		GroupBy: []string{"exported_namespace", "exported_service"}, TargetKey: "{{.Namespace}}/{{.Service}}",
+		ExporterNamespace: "ingress-nginx", Shared: true,
 	},
 	{
 		Name:     "istio",
@@ -76,7 +101,7 @@ var MetricSources = []MetricSource{
 		Exporter: "Envoy's envoy_cluster_upstream_rq_total behind Contour, whose cluster names are namespace_service_port",
 		Metric:   "envoy_cluster_upstream_rq_total", Target: `envoy_cluster_name=~"{{.Namespace}}_{{.Service}}_[0-9]+"`,
 		KeyLabel: "envoy_cluster_name", KeyRegex: `([a-z0-9-]+)_([a-z0-9-]+)_[0-9]+`, KeyReplacement: "$1/$2",
-		TargetKey: "{{.Namespace}}/{{.Service}}",
+		TargetKey: "{{.Namespace}}/{{.Service}}", ExporterNamespace: "projectcontour", Shared: true,
 	},
 	{
 		Name: "envoy-gateway",
@@ -84,22 +109,22 @@ var MetricSources = []MetricSource{
 			"autoscale.io/service names the HTTPRoute",
 		Metric: "envoy_cluster_upstream_rq_total", Target: `envoy_cluster_name=~"httproute/{{.Namespace}}/{{.Service}}/rule/[0-9]+"`,
 		KeyLabel: "envoy_cluster_name", KeyRegex: `httproute/([a-z0-9-]+)/([a-z0-9-]+)/rule/[0-9]+`, KeyReplacement: "$1/$2",
-		TargetKey: "{{.Namespace}}/{{.Service}}",
+		TargetKey: "{{.Namespace}}/{{.Service}}", ExporterNamespace: "envoy-gateway-system", Shared: true,
 	},
 	{
 		Name: "traefik",
 		Exporter: "Traefik's traefik_service_requests_total for IngressRoutes (namespace-service-port@kubernetescrd), scraped through a " +
 			"ServiceMonitor (Traefik's service label becomes exported_service)",
 		Metric: "traefik_service_requests_total", Target: `exported_service=~"{{.Namespace}}-{{.Service}}-[a-z0-9]+@kubernetescrd"`,
-		KeyLabel: "exported_service", KeyRegex: `(.+)-[a-z0-9]+@kubernetescrd`, KeyReplacement: "$1",
-		TargetKey: "{{.Namespace}}-{{.Service}}",
+		KeyLabel: "exported_service", KeyRegex: `([a-z0-9]+-[a-z0-9]+)-[a-z0-9]+@kubernetescrd`, KeyReplacement: "$1",
+		TargetKey: "{{.Namespace}}-{{.Service}}", ExporterNamespace: "traefik", Shared: true,
 	},
 	{
 		Name: "otel",
 		Exporter: "OpenTelemetry's http.server.request.duration histogram (http_server_request_duration_seconds_count), with the " +
 			"resource attributes k8s.namespace.name and service.name promoted to labels",
 		Metric: "http_server_request_duration_seconds_count", Target: `k8s_namespace_name="{{.Namespace}}",service_name="{{.Service}}"`,
-		GroupBy: []string{"k8s_namespace_name", "service_name"}, TargetKey: "{{.Namespace}}/{{.Service}}",
+		GroupBy: []string{"k8s_namespace_name", "service_name"}, TargetKey: "{{.Namespace}}/{{.Service}}", Shared: true,
 	},
 }
 
@@ -119,6 +144,57 @@ func MetricSourceNames() []string {
 		names[i] = m.Name
 	}
 	return names
+}
+
+// SetExporterNamespace sets the namespace source's exporter runs in
+// (MetricSource.ExporterNamespace): "" is the target's own. The operator
+// calls it at start, before any spec is parsed.
+func SetExporterNamespace(source, namespace string) error {
+	m, ok := MetricSourceNamed(source)
+	switch {
+	case !ok:
+		return fmt.Errorf("no metric source %q (one of %s)", source, strings.Join(MetricSourceNames(), ", "))
+	case namespace != "" && !IsDNSLabel(namespace):
+		return fmt.Errorf("metric source %s: namespace %q is not a DNS label", source, namespace)
+	case namespace == "" && m.Shared:
+		return fmt.Errorf("metric source %s: its exporter counts for every namespace; name the namespace it runs in", source)
+	}
+	m.ExporterNamespace = namespace
+	return nil
+}
+
+// Admits reports why a target cannot use the source, or nil. A name
+// joined with "-" (Traefik's namespace-service) is one another namespace
+// could produce when either part holds a "-" itself: namespace shop's
+// service payments-api and namespace shop-payments' service api are both
+// shop-payments-api, and each would read the other's traffic.
+func (m *MetricSource) Admits(f QueryFields) error {
+	if strings.Contains(m.TargetKey, "}}-{{") && (strings.Contains(f.Namespace, "-") || strings.Contains(f.Service, "-")) {
+		return fmt.Errorf("%s names a target %s-%s, which another namespace could produce too (neither a namespace nor a service with \"-\" can be told apart); use a service and namespace without \"-\", or another source", m.Name, f.Namespace, f.Service)
+	}
+	return nil
+}
+
+// scope is the matcher that ties a series to who exported it: the
+// exporter's namespace, or the target's (a template), or nothing when
+// the target's matchers are that label already.
+func (m *MetricSource) scope() string {
+	switch {
+	case m.ExporterNamespace != "":
+		return fmt.Sprintf("%s=%q", ScrapeNamespaceLabel, m.ExporterNamespace)
+	case m.Shared:
+		return fmt.Sprintf("%s=%q", ScrapeNamespaceLabel, unsetNamespace)
+	case slices.Contains(m.GroupBy, ScrapeNamespaceLabel):
+		return ""
+	}
+	return ScrapeNamespaceLabel + `="{{.Namespace}}"`
+}
+
+// scopedByTarget reports whether the scope is the target's own namespace
+// and not already among its labels: the grouped query then groups by the
+// scrape's namespace too, and a target's key begins with it.
+func (m *MetricSource) scopedByTarget() bool {
+	return m.ExporterNamespace == "" && !m.Shared && !slices.Contains(m.GroupBy, ScrapeNamespaceLabel)
 }
 
 // rateFunc is the PromQL function of a query: rate over the window, or
@@ -145,24 +221,36 @@ func (m *MetricSource) selector(matchers ...string) string {
 
 // Query is the template of one target's rate over 1m, or its irate.
 func (m *MetricSource) Query(instant bool) string {
-	return fmt.Sprintf("sum(%s(%s[1m]))", rateFunc(instant), m.selector(m.Constant, m.Target))
+	return fmt.Sprintf("sum(%s(%s[1m]))", rateFunc(instant), m.selector(m.Constant, m.scope(), m.Target))
 }
 
 // Grouped is Query for every target at once, and the labels its series
 // are keyed by: the series of key K has the value Query has for the
 // target whose Key is K.
 func (m *MetricSource) Grouped(instant bool) (string, []string) {
-	inner := fmt.Sprintf("%s(%s[1m])", rateFunc(instant), m.selector(m.Constant))
 	if m.KeyLabel == "" {
-		return fmt.Sprintf("sum by (%s) (%s)", strings.Join(m.GroupBy, ", "), inner), m.GroupBy
+		by, scope := m.GroupBy, m.scope()
+		if m.scopedByTarget() {
+			by, scope = append([]string{ScrapeNamespaceLabel}, m.GroupBy...), ""
+		}
+		inner := fmt.Sprintf("%s(%s[1m])", rateFunc(instant), m.selector(m.Constant, scope))
+		return fmt.Sprintf("sum by (%s) (%s)", strings.Join(by, ", "), inner), by
 	}
+	// Only series whose composite name the regex matches: label_replace
+	// leaves a series it does not match as it was, with whatever
+	// autoscale_key label it already had.
+	inner := fmt.Sprintf("%s(%s[1m])", rateFunc(instant), m.selector(m.Constant, m.scope(), fmt.Sprintf("%s=~%q", m.KeyLabel, m.KeyRegex)))
 	return fmt.Sprintf("sum by (%s) (label_replace(%s, %q, %q, %q, %q))", GroupKeyLabel, inner, GroupKeyLabel, m.KeyReplacement, m.KeyLabel, m.KeyRegex),
 		[]string{GroupKeyLabel}
 }
 
 // Key is the key of a target's series in the grouped query.
 func (m *MetricSource) Key(f QueryFields) (string, error) {
-	t, err := template.New("key").Option("missingkey=error").Parse(m.TargetKey)
+	key := m.TargetKey
+	if m.scopedByTarget() {
+		key = "{{.Namespace}}/" + key
+	}
+	t, err := template.New("key").Option("missingkey=error").Parse(key)
 	if err != nil {
 		return "", err
 	}

@@ -1,6 +1,8 @@
 package scaler
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -74,6 +76,7 @@ func TestAMetricSourceChoosesTheQuery(t *testing.T) {
 // paths together: the grouped query keys the target's series by the key
 // the target reads (checked against Prometheus' engine in the e2e suite).
 func TestEverySourceSelectsItsTargetAndKeysItAsItsGroupedQueryDoes(t *testing.T) {
+	exporterNamespace(t, "otel", "observability")
 	f := QueryFields{Namespace: "shop", Deployment: "web-v2", Service: "web"}
 	for _, m := range MetricSources {
 		s, err := Parse("web-v2", map[string]string{AnnotationPrefix + KeyReactive: "true", AnnotationPrefix + KeyMetricSource: m.Name,
@@ -112,6 +115,98 @@ func TestReferenceListsEveryMetricSource(t *testing.T) {
 	for _, m := range MetricSources {
 		if !strings.Contains(string(data), "| `"+m.Name+"` | `"+m.Query(false)+"`") {
 			t.Errorf("docs/REFERENCE.md has no row for metric source %s with its query %s", m.Name, m.Query(false))
+		}
+	}
+}
+
+// exporterNamespace sets source's exporter namespace for the test.
+func exporterNamespace(t *testing.T, source, namespace string) {
+	t.Helper()
+	m, _ := MetricSourceNamed(source)
+	was := m.ExporterNamespace
+	if err := SetExporterNamespace(source, namespace); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.ExporterNamespace = was })
+}
+
+// TestAPresetNeedsItsExportersNamespace: a source whose exporter counts for
+// every namespace (a gateway, a collector) is refused until the operator
+// names the namespace it runs in; with it, every query the source runs
+// selects only series scraped there, and a source keyed by a composite
+// name selects only the names its key regex matches (label_replace keeps
+// a forged autoscale_key on a series it does not match). A source whose
+// exporter runs beside the application (Istio's sidecar) selects the
+// series scraped in the target's own namespace, and groups by it.
+// (Prometheus' engine runs the attack in test/promql.)
+func TestAPresetNeedsItsExportersNamespace(t *testing.T) {
+	ann := map[string]string{AnnotationPrefix + KeyReactive: "true", AnnotationPrefix + KeyMetricSource: "otel"}
+	if _, err := Parse("web", ann, nil); err == nil || !strings.Contains(err.Error(), "--metric-source-namespace otel=") {
+		t.Errorf("otel without its collector's namespace: %v, want the flag named", err)
+	}
+	if err := SetExporterNamespace("traefik", ""); err == nil {
+		t.Error("a gateway source accepted no namespace")
+	}
+	for _, bad := range [][2]string{{"haproxy", "x"}, {"istio", "Not_A_Label"}} {
+		if err := SetExporterNamespace(bad[0], bad[1]); err == nil {
+			t.Errorf("SetExporterNamespace(%q, %q) accepted", bad[0], bad[1])
+		}
+	}
+	exporterNamespace(t, "otel", "observability")
+	exporterNamespace(t, "ingress-nginx", "edge")
+	for _, m := range MetricSources {
+		want := `namespace="{{.Namespace}}"`
+		if m.ExporterNamespace != "" {
+			want = `namespace="` + m.ExporterNamespace + `"`
+		}
+		for _, instant := range []bool{false, true} {
+			if q := m.Query(instant); !strings.Contains(q, want) {
+				t.Errorf("%s: query %s does not select %s", m.Name, q, want)
+			}
+			grouped, by := m.Grouped(instant)
+			switch {
+			case m.ExporterNamespace != "":
+				if !strings.Contains(grouped, want) {
+					t.Errorf("%s: grouped query %s does not select %s", m.Name, grouped, want)
+				}
+			case by[0] != ScrapeNamespaceLabel:
+				t.Errorf("%s: grouped query %s is not grouped by the scrape's namespace first", m.Name, grouped)
+			}
+			if m.KeyLabel != "" && !strings.Contains(grouped, fmt.Sprintf("{%s,%s=~%q}", want, m.KeyLabel, m.KeyRegex)) {
+				t.Errorf("%s: grouped query %s does not select only what its key regex matches", m.Name, grouped)
+			}
+		}
+	}
+	if m, _ := MetricSourceNamed("ingress-nginx"); !strings.Contains(m.Query(false), `namespace="edge"`) {
+		t.Errorf("the operator's namespace is not in %s", m.Query(false))
+	}
+}
+
+// TestACompositeNameAnotherNamespaceCouldProduceIsRefused: Traefik names
+// a target namespace-service, so namespace shop's service payments-api
+// and namespace shop-payments' service api are one name. A pair with a
+// "-" in either part is refused (InvalidAnnotation), one without is not;
+// sources whose names join with a character no name holds are not
+// affected.
+func TestACompositeNameAnotherNamespaceCouldProduceIsRefused(t *testing.T) {
+	for _, c := range []struct {
+		source, namespace, service string
+		ok                         bool
+	}{
+		{"traefik", "shop", "payments-api", false}, {"traefik", "shop-payments", "api", false},
+		{"traefik", "shop", "payments", true}, {"contour", "shop", "payments-api", true}, {"envoy-gateway", "shop-x", "api-y", true},
+	} {
+		spec, err := Parse("web", map[string]string{AnnotationPrefix + KeyReactive: "true", AnnotationPrefix + KeyMetricSource: c.source,
+			AnnotationPrefix + KeyService: c.service}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = spec.CheckWorkload(c.namespace, "web")
+		if c.ok != (err == nil) {
+			t.Errorf("%s %s/%s: %v, want accepted %t", c.source, c.namespace, c.service, err, c.ok)
+		}
+		if err != nil && (!errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "another namespace could produce")) {
+			t.Errorf("%s %s/%s: %v is not an invalid setting that says why", c.source, c.namespace, c.service, err)
 		}
 	}
 }

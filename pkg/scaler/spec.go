@@ -493,6 +493,20 @@ func (s *Spec) RenderQuery(namespace, deployment string) (string, error) {
 	return b.String(), err
 }
 
+// CheckWorkload reports, as an invalid setting, what makes the spec
+// unusable for the workload namespace/name that Parse cannot see: a
+// metric source that cannot tell its target's series from another
+// namespace's (MetricSource.Admits).
+func (s *Spec) CheckWorkload(namespace, name string) error {
+	if s.Source == nil {
+		return nil
+	}
+	if err := s.Source.Admits(QueryFields{Namespace: namespace, Deployment: name, Service: s.Service}); err != nil {
+		return &specError{errs: []error{&FieldError{Key: KeyMetricSource, Value: s.Source.Name, Source: "annotation", Rule: err.Error()}}}
+	}
+	return nil
+}
+
 // EscapeString escapes s for the inside of a double-quoted PromQL string
 // (PromQL's escapes are Go's): quotes, backslashes and control characters
 // become escape sequences.
@@ -764,6 +778,9 @@ func (p *parser) query(name, service string) (*template.Template, *MetricSource,
 		switch {
 		case !ok:
 			p.fail(KeyMetricSource, "must be one of "+strings.Join(MetricSourceNames(), ", "))
+			return nil, nil, false
+		case named.Shared && named.ExporterNamespace == "":
+			p.fail(KeyMetricSource, fmt.Sprintf("its exporter counts for every namespace: the controller needs --metric-source-namespace %s=<the namespace it runs in>", named.Name))
 			return nil, nil, false
 		case builtin || p.rank(msSrc) > p.rank(qSrc):
 			src, q = named, named.Query(q == FastQuery)

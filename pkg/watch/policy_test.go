@@ -113,3 +113,19 @@ func TestAnnotationChangesDoNotRunTheQueryMoreOftenThanTheMinimumInterval(t *tes
 		t.Errorf("%d evaluations queued at the minimum interval after the changes, want 1", n)
 	}
 }
+
+// TestATraefikNameAnotherNamespaceCouldProduceIsNotManaged: namespace
+// shop's service payments-api on Traefik is also namespace shop-payments'
+// service api; the workload is not managed (InvalidAnnotation), nothing
+// is queried and its replicas are left alone.
+func TestATraefikNameAnotherNamespaceCouldProduceIsNotManaged(t *testing.T) {
+	h := newHarness(t, managed("payments", 4, "metric-source", "traefik", "service", "payments-api"))
+	h.prom.Set(promtest.Value(0))
+	h.evaluate("payments", interval)
+	if ev := h.drainEvents(); !hasEvent(ev, `Warning InvalidAnnotation autoscale.io/metric-source="traefik": traefik names a target shop-payments-api, which another namespace could produce too`) {
+		t.Errorf("events %q", ev)
+	}
+	if h.prom.Queries() != 0 || h.replicas("payments") != 4 {
+		t.Errorf("queried %d times, %d replicas; want nothing queried and 4 left", h.prom.Queries(), h.replicas("payments"))
+	}
+}

@@ -318,7 +318,12 @@ func TestMetricSourceTargetsShareTheirSourcesGroupedQuery(t *testing.T) {
 	contour, _ := scaler.MetricSourceNamed("contour")
 	mesh, edge := map[string]string{}, map[string]string{}
 	for i := range 10 {
-		mesh[fmt.Sprintf("shop/mesh-%02d", i)] = "35"
+		// Istio's key begins with the scrape's namespace: its sidecar's.
+		k, err := istio.Key(scaler.QueryFields{Namespace: "shop", Service: fmt.Sprintf("mesh-%02d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mesh[k] = "35"
 		edge[fmt.Sprintf("shop/edge-%02d", i)] = "15"
 	}
 	meshQuery, meshLabels := istio.Grouped(false)

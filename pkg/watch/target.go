@@ -89,6 +89,11 @@ func (c *Controller) specFor(t *target, d workload) (*scaler.Spec, error, bool) 
 	t.settings = s
 	t.spec, t.specErr = scaler.Parse(d.GetName(), d.GetAnnotations(), c.defaults)
 	if t.specErr == nil {
+		if err := t.spec.CheckWorkload(d.GetNamespace(), d.GetName()); err != nil {
+			t.spec, t.specErr = nil, err
+		}
+	}
+	if t.specErr == nil {
 		if err := c.admit(t.spec, d.GetAnnotations()); err != nil {
 			t.spec, t.specErr = nil, err
 		}

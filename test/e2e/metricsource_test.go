@@ -136,6 +136,10 @@ func TestEveryMetricSourceReadsItsTargetsRateFromItsExporter(t *testing.T) {
 			t.Cleanup(func() { _ = env.RemoveScrapeTarget(hostport) })
 		}
 	}
+	// The otel fixture is a collector's, in namespace observability.
+	if err := scaler.SetExporterNamespace("otel", "observability"); err != nil {
+		t.Fatal(err)
+	}
 	client, err := promapi.NewClient(promapi.Config{Address: env.PrometheusURL})
 	if err != nil {
 		t.Fatal(err)

@@ -233,6 +233,9 @@ func TestTheSpikePathUnderQueryPolicyOffQueriesOnlyTheTargetsNamespace(t *testin
 // target's namespace (by its namespace label, or inside the composite name
 // a regex matches); the grouped forms parse too.
 func TestEveryMetricSourceParsesAndSelectsOnlyItsTarget(t *testing.T) {
+	if err := scaler.SetExporterNamespace("otel", "observability"); err != nil {
+		t.Fatal(err)
+	}
 	for _, m := range scaler.MetricSources {
 		for _, instant := range []bool{false, true} {
 			grouped, _ := m.Grouped(instant)
