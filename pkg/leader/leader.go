@@ -215,18 +215,25 @@ func (r *renewals) backoff() time.Duration {
 }
 
 func (r *renewals) Create(ctx context.Context, rec resourcelock.LeaderElectionRecord) error {
-	return r.record(rec, r.Interface.Create(ctx, rec))
+	sent := r.clock.Now()
+	return r.record(rec, sent, r.Interface.Create(ctx, rec))
 }
 
 func (r *renewals) Update(ctx context.Context, rec resourcelock.LeaderElectionRecord) error {
-	return r.record(rec, r.Interface.Update(ctx, rec))
+	sent := r.clock.Now()
+	return r.record(rec, sent, r.Interface.Update(ctx, rec))
 }
 
-// record notes a write that landed naming this replica (not a release).
-func (r *renewals) record(rec resourcelock.LeaderElectionRecord, err error) error {
+// record notes a write that landed naming this replica (not a release),
+// dated when it was sent: the API server may have written it at any time
+// up to its answer, and a candidate counts the lease from what it read,
+// so a late answer must not keep the fence open past that.
+func (r *renewals) record(rec resourcelock.LeaderElectionRecord, sent time.Time, err error) error {
 	if err == nil && rec.HolderIdentity == r.Identity() {
 		r.mu.Lock()
-		r.landed = r.clock.Now()
+		if sent.After(r.landed) {
+			r.landed = sent
+		}
 		r.mu.Unlock()
 	}
 	return err

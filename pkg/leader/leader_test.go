@@ -251,3 +251,37 @@ func TestAnUnreachableAPIServerIsReadWithBackoff(t *testing.T) {
 		t.Errorf("a leader waited %v before reading the Lease", waits)
 	}
 }
+
+// slowLock is a Lease lock whose writes land, but whose answers come late
+// on the test's clock.
+type slowLock struct {
+	resourcelock.Interface
+	clock *clocktesting.FakePassiveClock
+	delay time.Duration
+}
+
+func (l *slowLock) Update(context.Context, resourcelock.LeaderElectionRecord) error {
+	l.clock.SetTime(l.clock.Now().Add(l.delay))
+	return nil
+}
+
+func (l *slowLock) Identity() string { return "a" }
+
+// TestALateAnswerDoesNotStretchTheFence: a renewal sent at t answered 8 s
+// later may have been written at t, and a candidate counts from what it
+// read; so the fence closes a renew deadline after t, not after the answer.
+func TestALateAnswerDoesNotStretchTheFence(t *testing.T) {
+	clock := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
+	r := &renewals{Interface: &slowLock{clock: clock, delay: 8 * time.Second}, clock: clock, renewDeadline: 10 * time.Second}
+	sent := clock.Now()
+	if err := r.Update(context.Background(), resourcelock.LeaderElectionRecord{HolderIdentity: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if !r.within(10 * time.Second) {
+		t.Fatal("the fence is closed right after a renewal landed")
+	}
+	clock.SetTime(sent.Add(10 * time.Second))
+	if r.within(10 * time.Second) {
+		t.Error("the fence is open a renew deadline after the renewal was sent (dated from its late answer)")
+	}
+}

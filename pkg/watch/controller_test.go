@@ -566,3 +566,33 @@ func TestAFencedEvaluationKeepsItsTargetScheduled(t *testing.T) {
 		t.Errorf("replicas = %d after the lease came back, want 3", got)
 	}
 }
+
+// TestAWorkloadReCreatedBeforeTheWriteIsNotScaled: the decision was made
+// for one object; between it and the write, the Deployment is deleted and
+// created again under its name, at the same replica count. The write
+// conflicts (a new resourceVersion), and the retry reads a scale of
+// another UID: the re-created workload is not scaled by a decision made
+// for the one that was deleted.
+func TestAWorkloadReCreatedBeforeTheWriteIsNotScaled(t *testing.T) {
+	d := managed("frontend", 1)
+	d.UID = "first"
+	h := newHarness(t, d)
+	h.prom.Set(promtest.Value(45)) // 3 replicas
+	h.scale.BeforeNextUpdate(func() {
+		again := d.DeepCopy()
+		again.UID = "second"
+		again.ResourceVersion = "100"
+		again.Annotations = nil
+		if err := h.client.Tracker().Delete(deploymentsGVR, "shop", "frontend"); err != nil {
+			t.Error(err)
+		}
+		if err := h.client.Tracker().Create(deploymentsGVR, again, "shop"); err != nil {
+			t.Error(err)
+		}
+	})
+	h.clock.Step(interval)
+	h.ctrl.sync(h.ctx, "shop/frontend") //nolint:errcheck // the outcome is checked below
+	if got := h.replicas("frontend"); got != 1 {
+		t.Errorf("the re-created Deployment has %d replicas, want 1: a decision for the deleted one was written to it", got)
+	}
+}

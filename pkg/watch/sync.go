@@ -306,8 +306,9 @@ func (c *Controller) apply(ctx context.Context, d workload, spec *scaler.Spec, o
 // write conditioned on the resourceVersion of the cached object the
 // decision was made from, so it lands only if nothing changed since. On a
 // conflict the scale is read afresh: if someone else changed the replica
-// count, their count wins and errReplicasChanged is returned; otherwise
-// the write is retried on what was read.
+// count, or the workload was deleted and created again under its name,
+// their count wins and errReplicasChanged is returned; otherwise the
+// write is retried on what was read.
 func (c *Controller) scale(ctx context.Context, d workload, from, to int32) (err error) {
 	ctx, span := c.tracer.Start(ctx, "scale.write", trace.WithAttributes(
 		attribute.Int("autoscale.from_replicas", int(from)), attribute.Int("autoscale.to_replicas", int(to))))
@@ -325,6 +326,11 @@ func (c *Controller) scale(ctx context.Context, d workload, from, to int32) (err
 			read, err := c.api.getScale(ctx, d.GetNamespace(), d.GetName())
 			if err != nil {
 				return err
+			}
+			if uid := d.GetUID(); uid != "" && read.UID != uid {
+				// Deleted and created again under the same name since the
+				// decision: it was made for another object.
+				return fmt.Errorf("%w: the %s was re-created (uid %s, decided for %s)", errReplicasChanged, c.kind, read.UID, uid)
 			}
 			if read.Spec.Replicas != from {
 				return fmt.Errorf("%w: now %d", errReplicasChanged, read.Spec.Replicas)

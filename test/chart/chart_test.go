@@ -497,14 +497,27 @@ func TestTheSpikeRuleFiresOneScrapeAfterAStepAtItsScrapeInterval(t *testing.T) {
 	for _, c := range []struct {
 		scrape        int // seconds
 		metric, label string
+		// set are more values; series the input's labels and alert the
+		// alert's, when not the plain namespace and service label's.
+		set, series, alert string
 	}{
-		{15, "http_requests_total", "service"},
-		{30, "http_requests_total", "service"},
-		{15, "istio_requests_total", "destination_service_name"},
+		{scrape: 15, metric: "http_requests_total", label: "service"},
+		{scrape: 30, metric: "http_requests_total", label: "service"},
+		{scrape: 15, metric: "istio_requests_total", label: "destination_service_name"},
+		// A gateway's counter names the target in labels of its own: the
+		// alert must still carry namespace shop, not the exporter's.
+		{scrape: 15, metric: "nginx_ingress_controller_requests", label: "exported_service",
+			set:    ",prometheusRule.namespaceLabel=exported_namespace,prometheusRule.exporterNamespace=ingress-nginx",
+			series: `namespace="ingress-nginx",exported_namespace="shop",exported_service="web"`,
+			alert:  "{exported_namespace: shop, exported_service: web, namespace: shop, service: web, severity: warning}"},
+		{scrape: 15, metric: "traefik_service_requests_total", label: "service",
+			set:    `,prometheusRule.nameLabel=exported_service,prometheusRule.nameRegex=([a-z0-9]+)-([a-z0-9]+)-[a-z0-9]+@kubernetescrd,prometheusRule.exporterNamespace=traefik`,
+			series: `namespace="traefik",exported_service="shop-web-80@kubernetescrd"`,
+			alert:  "{exported_service: shop-web-80@kubernetescrd, namespace: shop, service: web, severity: warning}"},
 	} {
 		t.Run(fmt.Sprintf("%ds %s", c.scrape, c.metric), func(t *testing.T) {
 			objs := render(t, "--set", fmt.Sprintf("prometheusRule.enabled=true,prometheusRule.scrapeInterval=%ds,prometheusRule.metric=%s,prometheusRule.serviceLabel=%s",
-				c.scrape, c.metric, c.label))
+				c.scrape, c.metric, c.label)+c.set)
 			var rule *unstructured.Unstructured
 			for _, o := range objs {
 				if o.GetKind() == "PrometheusRule" {
@@ -519,7 +532,7 @@ func TestTheSpikeRuleFiresOneScrapeAfterAStepAtItsScrapeInterval(t *testing.T) {
 			a := simulate.ChartAlerting(time.Duration(c.scrape) * time.Second)
 			expr := fmt.Sprint(rule.Object["spec"])
 			for _, w := range []string{fmt.Sprintf("irate(%s[%gs])", c.metric, a.Short.Seconds()), fmt.Sprintf("rate(%s[%gs] offset %gs)", c.metric, a.Long.Seconds(), a.Short.Seconds())} {
-				if !strings.Contains(expr, w) {
+				if !strings.Contains(expr, w) && c.set == "" {
 					t.Errorf("the rule has no %s, which simulate.ChartAlerting models:\n%s", w, expr)
 				}
 			}
@@ -552,6 +565,11 @@ tests:
 `, c.scrape, c.metric, c.label, 5*c.scrape, 5*step+150*c.scrape, 150*c.scrape, step, step+c.scrape)
 			if c.label == "service" {
 				unit = strings.Replace(unit, "service: web, service: web", "service: web", 1)
+			}
+			if c.series != "" {
+				unit = strings.Replace(unit, fmt.Sprintf(`%s{namespace="shop",%s="web"}`, c.metric, c.label), c.metric+"{"+c.series+"}", 1)
+				unit = strings.Replace(unit, fmt.Sprintf("{namespace: shop, %s: web, service: web, severity: warning}", c.label), c.alert, 1)
+				unit = strings.Replace(unit, "{namespace: shop, service: web, severity: warning}", c.alert, 1)
 			}
 			if err := os.WriteFile(filepath.Join(dir, "unit.yaml"), []byte(unit), 0o644); err != nil {
 				t.Fatal(err)

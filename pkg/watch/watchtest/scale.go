@@ -105,7 +105,8 @@ func (s *Scale) install(client *fake.Clientset, gvr schema.GroupVersionResource)
 		}
 		m := obj.(metav1.Object)
 		return true, &autoscalingv1.Scale{
-			ObjectMeta: metav1.ObjectMeta{Name: m.GetName(), Namespace: m.GetNamespace(), ResourceVersion: m.GetResourceVersion()},
+			// The API server's scale carries its object's UID.
+			ObjectMeta: metav1.ObjectMeta{Name: m.GetName(), Namespace: m.GetNamespace(), ResourceVersion: m.GetResourceVersion(), UID: m.GetUID()},
 			Spec:       autoscalingv1.ScaleSpec{Replicas: **replicas(obj)},
 		}, nil
 	})
