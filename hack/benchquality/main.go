@@ -107,6 +107,57 @@ type Result struct {
 	// of more than a day, 5 and 30 min ahead, on what the controller reads
 	// (a 1m rate every 30 s at a 15 s scrape).
 	Forecast map[string][]backtest.SeasonalScore `json:"forecast"`
+	// Levels is the cost of serving each service level, per trace and
+	// scrape: the other question, where unserved at equal cost is a ratio
+	// of tiny numbers.
+	Levels []Level `json:"serviceLevels"`
+}
+
+// Level is what each policy costs to serve a share of demand on one trace
+// at one scrape: the least replica-seconds over its knob's sweep that
+// leaves at most 1-Served of demand unserved (simulate.Curve.CostAt), and
+// the physical floor.
+type Level struct {
+	Trace  string  `json:"trace"`
+	Scrape string  `json:"scrape"`
+	Served float64 `json:"served"`
+	Floor  float64 `json:"floorReplicaSeconds"`
+	// Cost by policy; a policy that reaches the level at no knob swept is
+	// absent.
+	Cost map[string]float64 `json:"replicaSeconds"`
+	// Edge names the policies whose cheapest knob swept already serves the
+	// level: their cost is an upper bound (a tighter knob might cost less).
+	Edge map[string]bool `json:"atCheapestKnob,omitempty"`
+	// GapRecovered: the share of the cost gap between the recommended
+	// profile without its forecast and the oracle that the forecast closes
+	// (absent when either does not reach the level, or there is no gap).
+	GapRecovered *float64 `json:"gapRecovered,omitempty"`
+}
+
+// levels reads every policy's cost at each service level off its curve.
+func levels(trace string, scrape time.Duration, curves map[string]simulate.Curve, demand, floor float64) []Level {
+	var out []Level
+	for _, served := range simulate.ServiceLevels {
+		l := Level{Trace: trace, Scrape: scrape.String(), Served: served, Floor: floor, Cost: map[string]float64{}, Edge: map[string]bool{}}
+		for _, name := range append(append([]string{}, ours...), peers...) {
+			budget := (1 - served) * demand
+			if c, ok := curves[name].CostAt(budget); ok {
+				l.Cost[name] = c
+				if pts := curves[name].Points; len(pts) > 1 && pts[0].UnservedRequests <= budget {
+					l.Edge[name] = true
+				}
+			}
+		}
+		rec, okR := l.Cost[simulate.PolicyRecommended]
+		without, okW := l.Cost[simulate.PolicyRecommendedReactive]
+		oracle, okO := l.Cost[simulate.PolicyOracle]
+		if okR && okW && okO && without > oracle {
+			v := (without - rec) / (without - oracle)
+			l.GapRecovered = &v
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 func main() {
@@ -196,6 +247,7 @@ func main() {
 			for _, name := range append(append([]string{}, ours...), peers...) {
 				res.Curves[tr.Name][scrape.String()] = append(res.Curves[tr.Name][scrape.String()], curves[name])
 			}
+			res.Levels = append(res.Levels, levels(tr.Name, scrape, curves, demand, simulate.FloorReplicaSeconds(o.World, tr))...)
 			rs := rows(tr.Name, scrape, *knob, curves, demand)
 			if strings.Contains(tr.Name, "flash") && scrape == GoalScrape {
 				f, err := floor(o, tr)
@@ -321,6 +373,7 @@ func report(res Result) {
 		}
 		_ = tw.Flush()
 	}
+	reportLevels(res)
 	fmt.Printf("\n== goals of the recommended profile at a %v scrape, on traces where some policy loses >= %.1f%% of demand\n", GoalScrape, 100*GoalFloor)
 	met, total := 0, 0
 	for _, r := range res.Rows {
@@ -611,4 +664,65 @@ func floor(o simulate.Options, tr *simulate.Trace) (Floor, error) {
 	f := Floor{ReadySeconds: (ready - step).Seconds(), FloorSeconds: (floorAt - step).Seconds()}
 	f.At = ready >= 0 && ready <= floorAt
 	return f, nil
+}
+
+// reportLevels prints the cost at each service level: ours' (recommended,
+// at its best knob) against the floor, and its ratio to each peer's at the
+// peer's best knob.
+func reportLevels(res Result) {
+	fmt.Printf("\n== cost at a service level: the least replica-seconds over each policy's %d-knob sweep that serves the level\n", len(simulate.Knobs))
+	fmt.Println("recommended as a multiple of the floor (exactly the replicas the demand needs, ready at once); then ours over each policy's cost")
+	fmt.Println("(below 1: ours is cheaper; never: that policy does not reach the level at any knob; ours never: ours does not;")
+	fmt.Println("<= and >=: ours, or the other, already serves the level at its cheapest knob, so its cost is an upper bound; ~: both)")
+	for _, scrape := range []string{"15s", "5s"} {
+		fmt.Printf("\n-- at a %s scrape\n", scrape)
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 1, ' ', tabwriter.AlignRight)
+		head := "trace\tserved\tfloor\trecommended\t"
+		others := append([]string{simulate.PolicyRecommendedReactive, simulate.PolicyOracle}, peers...)
+		for _, p := range others {
+			head += "vs " + p + "\t"
+		}
+		fmt.Fprintln(tw, head+"forecast closes\t")
+		for _, l := range res.Levels {
+			if l.Scrape != scrape {
+				continue
+			}
+			rec, ok := l.Cost[simulate.PolicyRecommended]
+			line := fmt.Sprintf("%s\t%g%%\t%.0f\t", short(l.Trace), 100*l.Served, l.Floor)
+			mark := func(p string) string {
+				if l.Edge[p] {
+					return "<="
+				}
+				return ""
+			}
+			if ok {
+				line += fmt.Sprintf("%s%.2fx\t", mark(simulate.PolicyRecommended), rec/l.Floor)
+			} else {
+				line += "never\t"
+			}
+			for _, p := range others {
+				c, has := l.Cost[p]
+				switch {
+				case !ok && !has:
+					line += "both never\t"
+				case !ok:
+					line += "ours never\t"
+				case !has:
+					line += "never\t"
+				default:
+					// Ours at its cheapest knob: the ratio is at most this;
+					// the other at its: at least; both: neither.
+					bound := map[[2]bool]string{{true, false}: "<=", {false, true}: ">=", {true, true}: "~"}[[2]bool{l.Edge[simulate.PolicyRecommended], l.Edge[p]}]
+					line += fmt.Sprintf("%s%.2fx\t", bound, rec/c)
+				}
+			}
+			if l.GapRecovered != nil {
+				line += fmt.Sprintf("%.0f%%\t", 100**l.GapRecovered)
+			} else {
+				line += "-\t"
+			}
+			fmt.Fprintln(tw, line)
+		}
+		_ = tw.Flush()
+	}
 }
