@@ -37,6 +37,10 @@ lint: ## gofmt, go vet, and the import rules of pkg/scaler and pkg/cycle
 tools: ## Build kube-apiserver, kube-controller-manager, kubectl, etcd, kwok and helm into bin/ (cached)
 	hack/tools/build.sh
 
+.PHONY: node-tools
+node-tools: ## Build kubelet and kube-proxy into bin/ (cached), for a real local node
+	hack/tools/build.sh kubelet kube-proxy
+
 .PHONY: deps
 deps: ## Install Prometheus and Alertmanager (Debian packages) when absent
 	hack/install-deps.sh
@@ -44,6 +48,11 @@ deps: ## Install Prometheus and Alertmanager (Debian packages) when absent
 .PHONY: e2e
 e2e: build tools deps ## End-to-end tests on a real local cluster, Prometheus and Alertmanager
 	go test -race -tags e2e -count=1 -timeout 30m -skip '^TestFault' $(GO_TEST_FLAGS) ./test/e2e/...
+
+.PHONY: e2e-node
+e2e-node: tools node-tools node-images ## Pods on a real local node (containerd, kubelet, kube-proxy): served through a Service, nothing left on the host
+	hack/install-deps.sh --node
+	go test -tags node -count=1 -timeout 15m -v $(GO_TEST_FLAGS) ./test/node/...
 
 .PHONY: e2e-faults
 e2e-faults: build tools deps ## The fault suite: API server restart, Prometheus outage, Alertmanager HA, partition, crash loop, slow API (about 13 min)
@@ -79,6 +88,15 @@ image: ## OCI image tarball bin/reactive-autoscaler-image.tar, no Docker engine 
 	cd hack/tools/image && go run . --binary $(BIN)/linux_$(ARCH)/reactive-autoscaler --arch $(ARCH) \
 	  --tag reactive-autoscaler:$(IMAGE_TAG) --version $(VERSION) --revision $(COMMIT) --out $(BIN)/reactive-autoscaler-image.tar
 
+.PHONY: node-images
+node-images: ## The pause and demo-app images a local node's pods run: bin/pause-image.tar, bin/demo-app-image.tar
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) go build -trimpath -ldflags '-s -w' -o $(BIN)/linux_$(ARCH)/demo-app ./cmd/demo-app
+	cd hack/tools/image && CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) go build -trimpath -ldflags '-s -w' -o $(BIN)/linux_$(ARCH)/pause ./pause
+	cd hack/tools/image && go run . --binary $(BIN)/linux_$(ARCH)/pause --entrypoint /pause --cmd "" --ca-bundle "" \
+	  --title pause --arch $(ARCH) --tag pause:local --out $(BIN)/pause-image.tar
+	cd hack/tools/image && go run . --binary $(BIN)/linux_$(ARCH)/demo-app --entrypoint /demo-app --cmd serve --ca-bundle "" \
+	  --title demo-app --arch $(ARCH) --tag demo-app:local --out $(BIN)/demo-app-image.tar
+
 .PHONY: image-test
 image-test: ## Build an image tarball and check its config and binary
 	cd hack/tools/image && go test -count=1 ./...
@@ -103,7 +121,7 @@ load: build ## Drive load at a demo-app: make load URL=http://127.0.0.1:8081 PRO
 	$(BIN)/demo-app load --url $(URL) --profile $(PROFILE) --rps $(RPS) --duration $(or $(DURATION),60s)
 
 .PHONY: check
-check: lint rules test chart image-test e2e e2e-faults ## Everything CI runs
+check: lint rules test chart image-test e2e e2e-node e2e-faults ## Everything CI runs
 
 .PHONY: bench
 bench: build tools deps ## Benchmarks (speed claims live here, as ratios against a baseline of the same run)

@@ -70,8 +70,10 @@ func serve(args []string) error {
 	if err := gen.set(*profile, *rps, *duration); err != nil {
 		return err
 	}
+	host, _ := os.Hostname() // a pod's name: which replica answered
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Served-By", host)
 		requests.WithLabelValues("200").Inc()
 		fmt.Fprintln(w, "ok")
 	})

@@ -33,6 +33,8 @@ for t in "${want[@]}"; do
 	kube-controller-manager) build "$root/hack/tools/k8s" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager ;;
 	kubectl) build "$root/hack/tools/k8s" kubectl k8s.io/kubernetes/cmd/kubectl ;;
 	helm) build "$root/hack/tools/helm" helm helm.sh/helm/v3/cmd/helm ;;
+	kubelet) build "$root/hack/tools/node" kubelet k8s.io/kubernetes/cmd/kubelet ;;
+	kube-proxy) build "$root/hack/tools/node" kube-proxy k8s.io/kubernetes/cmd/kube-proxy ;;
 	kwok)
 		build "$root/hack/tools/kwok" kwok sigs.k8s.io/kwok/cmd/kwok
 		build "$root/hack/tools/kwok" kwok-stages ./stages

@@ -53,6 +53,9 @@ type Options struct {
 
 	ControllerManager bool // deployment/replicaset/GC controllers
 	KwokNodes         int  // fake nodes (needs ControllerManager for pods)
+	// Node, when set, starts a real node (containerd, kubelet, kube-proxy)
+	// whose pods run: needs root and ControllerManager for Deployments.
+	Node *NodeOptions
 
 	// Prometheus, when set, starts Prometheus scraping the targets added with
 	// AddScrapeTarget every ScrapeInterval, with these rule files.
@@ -94,6 +97,7 @@ type Env struct {
 	procsMu   sync.Mutex
 	log       io.Writer
 	targetsMu sync.Mutex // guards the Prometheus targets file
+	node      *nodeState // what the real node changed on the host
 }
 
 // NodeName is the name of the first fake node; pods are bound to it.
@@ -137,6 +141,11 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 			return nil, err
 		}
 	}
+	if opts.Node != nil {
+		if err := e.startNode(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if opts.AlertmanagerConfig != "" {
 		if err := e.startAlertmanager(ctx); err != nil {
 			return nil, err
@@ -160,6 +169,9 @@ func (e *Env) required() []string {
 	}
 	if e.opts.KwokNodes > 0 {
 		bins = append(bins, "kwok", "kwok-stages.yaml")
+	}
+	if e.opts.Node != nil {
+		bins = append(bins, e.nodeRequired()...)
 	}
 	return bins
 }
@@ -298,9 +310,14 @@ func (e *Env) startControllerManager(ctx context.Context) error {
 		return err
 	}
 	e.logf("starting kube-controller-manager")
+	controllers := "deployment-controller,replicaset-controller,statefulset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller"
+	if e.opts.Node != nil {
+		// kube-proxy routes a Service to the pods its EndpointSlices name.
+		controllers += ",endpointslice-controller"
+	}
 	p, err := e.start("kube-controller-manager", filepath.Join(e.opts.BinDir, "kube-controller-manager"),
 		"--kubeconfig", e.Kubeconfig, "--leader-elect=false", "--use-service-account-credentials=false",
-		"--controllers", "deployment-controller,replicaset-controller,statefulset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller",
+		"--controllers", controllers,
 		"--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(port), "--cert-dir", filepath.Join(e.Dir, "kcm"))
 	if err != nil {
 		return err
@@ -382,6 +399,9 @@ func (e *Env) Stop() {
 		if p := e.Proc(name); p != nil {
 			p.Stop(10 * time.Second)
 		}
+	}
+	if err := e.stopNode(); err != nil {
+		e.logf("undoing the node's changes to the host: %v", err)
 	}
 	if !e.opts.KeepDir && e.opts.Dir == "" && e.Dir != "" {
 		os.RemoveAll(e.Dir)

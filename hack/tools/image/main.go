@@ -2,7 +2,9 @@
 // (docker-archive, which `docker load`, `k3s ctr images import` and
 // `ctr images import` accept) without any engine or registry: one layer on
 // an empty base holding the static binary and the CA bundle, run as uid
-// 65532, entrypoint the binary.
+// 65532, entrypoint the binary. With --entrypoint and --cmd it writes any
+// one-binary image the same way: the demo app's and the pause image a
+// local node's pods need.
 //
 //	go run . --binary ../../../bin/linux_amd64/reactive-autoscaler --tag reactive-autoscaler:v0.1.0 --out image.tar
 package main
@@ -14,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -25,7 +28,13 @@ import (
 
 // Options describe the image.
 type Options struct {
-	Binary   string // the static linux binary
+	Binary string // the static linux binary
+	// Entrypoint is the binary's path in the image, its entrypoint
+	// (default /reactive-autoscaler); Cmd its arguments (default run).
+	Entrypoint string
+	Cmd        []string
+	// Title is the image's title label (default reactive-autoscaler).
+	Title    string
 	CABundle string // copied to /etc/ssl/certs/ca-certificates.crt; empty = none
 	Tag      string
 	Arch     string
@@ -43,7 +52,11 @@ func main() {
 	flag.StringVar(&o.Version, "version", "dev", "version label")
 	flag.StringVar(&o.Revision, "revision", "unknown", "commit label")
 	flag.StringVar(&o.Out, "out", "bin/reactive-autoscaler-image.tar", "tarball to write")
+	flag.StringVar(&o.Entrypoint, "entrypoint", "/reactive-autoscaler", "the binary's path in the image, its entrypoint")
+	cmd := flag.String("cmd", "run", "the entrypoint's arguments, space-separated")
+	flag.StringVar(&o.Title, "title", "reactive-autoscaler", "the image's title label")
 	flag.Parse()
+	o.Cmd = strings.Fields(*cmd)
 	if err := Build(o); err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
@@ -53,11 +66,20 @@ func main() {
 
 // Build writes the image tarball.
 func Build(o Options) error {
-	files := map[string]string{"/reactive-autoscaler": o.Binary}
+	if o.Entrypoint == "" {
+		o.Entrypoint = "/reactive-autoscaler"
+	}
+	if o.Title == "" {
+		o.Title = "reactive-autoscaler"
+	}
+	if o.Cmd == nil {
+		o.Cmd = []string{"run"}
+	}
+	files := map[string]string{o.Entrypoint: o.Binary}
 	if o.CABundle != "" {
 		files["/etc/ssl/certs/ca-certificates.crt"] = o.CABundle
 	}
-	layerTar, err := layerOf(files)
+	layerTar, err := layerOf(files, o.Entrypoint)
 	if err != nil {
 		return err
 	}
@@ -77,10 +99,10 @@ func Build(o Options) error {
 	cf.OS, cf.Architecture = "linux", o.Arch
 	cf.Created = v1.Time{Time: time.Unix(0, 0).UTC()} // reproducible
 	cf.Config.User = "65532:65532"
-	cf.Config.Entrypoint = []string{"/reactive-autoscaler"}
-	cf.Config.Cmd = []string{"run"}
+	cf.Config.Entrypoint = []string{o.Entrypoint}
+	cf.Config.Cmd = o.Cmd
 	cf.Config.Labels = map[string]string{
-		"org.opencontainers.image.title":    "reactive-autoscaler",
+		"org.opencontainers.image.title":    o.Title,
 		"org.opencontainers.image.version":  o.Version,
 		"org.opencontainers.image.revision": o.Revision,
 	}
@@ -95,12 +117,13 @@ func Build(o Options) error {
 }
 
 // layerOf builds an uncompressed layer holding each source file at its
-// path, owned by root and not writable by the process (uid 65532).
-func layerOf(files map[string]string) ([]byte, error) {
+// path, owned by root and not writable by the process (uid 65532); the
+// entrypoint is executable.
+func layerOf(files map[string]string, entrypoint string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	dirs := map[string]bool{}
-	for _, path := range []string{"/etc/ssl/certs/ca-certificates.crt", "/reactive-autoscaler"} {
+	for _, path := range []string{"/etc/ssl/certs/ca-certificates.crt", entrypoint} {
 		src, ok := files[path]
 		if !ok {
 			continue
@@ -118,7 +141,7 @@ func layerOf(files map[string]string) ([]byte, error) {
 			return nil, err
 		}
 		mode := int64(0o644)
-		if path == "/reactive-autoscaler" {
+		if path == entrypoint {
 			mode = 0o755
 		}
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: path[1:], Mode: mode, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
