@@ -23,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 )
 
 func main() {
@@ -56,7 +57,15 @@ func serve(args []string) error {
 	profile := fs.String("profile", "stop", "initial load profile: steady, ramp, spike or stop")
 	rps := fs.Float64("rps", 0, "initial target requests per second")
 	duration := fs.Duration("duration", time.Minute, "ramp: time to reach --rps; spike: how long it lasts")
+	capacity := fs.Float64("capacity", 0, "requests per second this replica serves; more are shed with 503 and counted as code=\"503\" (0 = no limit)")
 	_ = fs.Parse(args)
+	// A replica's fixed capacity: a token bucket a second deep, as a
+	// server's queue absorbs the unevenness of a Service's spreading
+	// within a second but not a rate above what it serves.
+	var limiter *rate.Limiter
+	if *capacity > 0 {
+		limiter = rate.NewLimiter(rate.Limit(*capacity), max(1, int(*capacity)))
+	}
 
 	reg := prometheus.NewRegistry()
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -65,6 +74,7 @@ func serve(args []string) error {
 	}, []string{"code"})
 	reg.MustRegister(requests)
 	requests.WithLabelValues("200")
+	requests.WithLabelValues("503")
 
 	gen := newGenerator("http://" + *listen + "/")
 	if err := gen.set(*profile, *rps, *duration); err != nil {
@@ -74,6 +84,11 @@ func serve(args []string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("X-Served-By", host)
+		if limiter != nil && !limiter.Allow() {
+			requests.WithLabelValues("503").Inc()
+			http.Error(w, "over capacity", http.StatusServiceUnavailable)
+			return
+		}
 		requests.WithLabelValues("200").Inc()
 		fmt.Fprintln(w, "ok")
 	})

@@ -98,6 +98,9 @@ type Env struct {
 	log       io.Writer
 	targetsMu sync.Mutex // guards the Prometheus targets file
 	node      *nodeState // what the real node changed on the host
+	// stopBackground ends the environment's own goroutines (the pods'
+	// discovery).
+	stopBackground []context.CancelFunc
 }
 
 // NodeName is the name of the first fake node; pods are bound to it.
@@ -392,6 +395,9 @@ func (e *Env) StartProcess(name, bin string, env []string, args ...string) (*Pro
 
 // Stop ends every process, newest first, and removes Dir unless KeepDir.
 func (e *Env) Stop() {
+	for _, cancel := range e.stopBackground {
+		cancel()
+	}
 	e.procsMu.Lock()
 	order := slices.Clone(e.order)
 	e.procsMu.Unlock()

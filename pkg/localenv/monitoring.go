@@ -168,6 +168,13 @@ func (e *Env) startPrometheus(ctx context.Context) error {
 	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
 		return err
 	}
+	if e.opts.Node != nil {
+		bg, cancel := context.WithCancel(context.Background())
+		e.stopBackground = append(e.stopBackground, cancel)
+		if err := e.discoverPods(bg, filepath.Join(dir, "pods.json")); err != nil {
+			return err
+		}
+	}
 	e.PrometheusURL = "http://" + addr(port)
 	e.promArgs = []string{bin, "--config.file", cfgPath, "--storage.tsdb.path", filepath.Join(dir, "data"),
 		"--web.listen-address", addr(port), "--web.enable-lifecycle", "--log.level", "warn"}
@@ -181,12 +188,26 @@ func (e *Env) scrapeConfig() map[string]any {
 	if interval == 0 {
 		interval = time.Second
 	}
+	jobs := []any{map[string]any{
+		"job_name":        "demo",
+		"file_sd_configs": []any{map[string]any{"files": []string{filepath.Join(e.Dir, "prometheus", "targets.json")}, "refresh_interval": "1s"}},
+	}}
+	if e.opts.Node != nil {
+		jobs = append(jobs, podsJob(filepath.Join(e.Dir, "prometheus", "pods.json")))
+	}
 	return map[string]any{
-		"global": map[string]any{"scrape_interval": interval.String(), "evaluation_interval": interval.String()},
-		"scrape_configs": []any{map[string]any{
-			"job_name":        "demo",
-			"file_sd_configs": []any{map[string]any{"files": []string{filepath.Join(e.Dir, "prometheus", "targets.json")}, "refresh_interval": "1s"}},
-		}},
+		"global":         map[string]any{"scrape_interval": interval.String(), "evaluation_interval": interval.String()},
+		"scrape_configs": jobs,
+	}
+}
+
+// podsJob scrapes the real node's pods that discoverPods lists, as a
+// cluster's Prometheus scrapes pods it discovers through the API server
+// (Debian's Prometheus is built without kubernetes_sd_configs).
+func podsJob(file string) map[string]any {
+	return map[string]any{
+		"job_name":        "pods",
+		"file_sd_configs": []any{map[string]any{"files": []string{file}, "refresh_interval": "1s"}},
 	}
 }
 

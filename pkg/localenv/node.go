@@ -20,6 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
 )
 
 // A real node: containerd (Debian's, with runc) runs the pods kubelet is
@@ -722,4 +724,47 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// discoverPods keeps file, a Prometheus file_sd list, holding the pods
+// annotated prometheus.io/scrape=true that are Running with an IP, at
+// their prometheus.io/port, labelled namespace and pod: what
+// kubernetes_sd_configs with the usual relabelling finds. It runs until
+// ctx ends.
+func (e *Env) discoverPods(ctx context.Context, file string) error {
+	client, err := e.Client()
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(file, []any{}); err != nil {
+		return err
+	}
+	factory := informers.NewSharedInformerFactory(client, 0)
+	pods := factory.Core().V1().Pods().Informer()
+	write := func() {
+		var groups []targetGroup
+		for _, obj := range pods.GetStore().List() {
+			p := obj.(*corev1.Pod)
+			port := p.Annotations["prometheus.io/port"]
+			if p.Annotations["prometheus.io/scrape"] != "true" || p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" || port == "" || p.DeletionTimestamp != nil {
+				continue
+			}
+			groups = append(groups, targetGroup{Targets: []string{net.JoinHostPort(p.Status.PodIP, port)},
+				Labels: map[string]string{"namespace": p.Namespace, "pod": p.Name}})
+		}
+		slices.SortFunc(groups, func(a, b targetGroup) int { return strings.Compare(a.Targets[0], b.Targets[0]) })
+		if groups == nil {
+			groups = []targetGroup{}
+		}
+		if err := writeJSON(file+".tmp", groups); err == nil {
+			_ = os.Rename(file+".tmp", file)
+		}
+	}
+	if _, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { write() }, UpdateFunc: func(any, any) { write() }, DeleteFunc: func(any) { write() },
+	}); err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,4 +137,173 @@ func readyPods(ctx context.Context, t *testing.T, env *localenv.Env, client kube
 	if err != nil {
 		t.Fatalf("%d pods not Ready: %s\nkubelet:\n%s\ncontainerd:\n%s", n, last, env.Logs("kubelet", 40), env.Logs("containerd", 20))
 	}
+}
+
+// TestOursScalesRealPodsThatShedWhatTheyCannotServe: demo-app pods on the
+// real node each serve 25 requests a second and shed the rest (503,
+// counted); Prometheus discovers them through the API server; the real
+// binary scales their Deployment (20 RPS a replica). 80 requests a second
+// through the Service, from one pod, are mostly shed until the autoscaler
+// has scaled to four and the new pods are Ready, after which (nearly) all
+// are served; with the load gone it scales back to one. The host is left
+// as it was.
+func TestOursScalesRealPodsThatShedWhatTheyCannotServe(t *testing.T) {
+	bin, err := filepath.Abs("../../bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	before := localenv.ReadHostState(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	env, err := localenv.Start(ctx, localenv.Options{BinDir: bin, Dir: dir, Log: os.Stderr, ControllerManager: true,
+		Node:       &localenv.NodeOptions{Images: []string{filepath.Join(bin, "pause-image.tar"), filepath.Join(bin, "demo-app-image.tar")}},
+		Prometheus: &localenv.PrometheusOptions{ScrapeInterval: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			env.Stop()
+		}
+	}
+	defer stop()
+	client, err := env.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := localenv.Deployment("default", "web", 1, map[string]string{
+		"autoscale.io/reactive": "true", "autoscale.io/target-rps-per-replica": "20", "autoscale.io/max-replicas": "6",
+		"autoscale.io/interval": "5s", "autoscale.io/cooldown": "15s", "autoscale.io/predictor": "none",
+		"autoscale.io/query": `sum(irate(http_requests_total{namespace="{{.Namespace}}",service="{{.Service}}"}[15s]))`,
+	})
+	d.Spec.Template.Spec.NodeName = localenv.RealNodeName
+	d.Spec.Template.Annotations = map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "8080"}
+	d.Spec.Template.Spec.Containers = []corev1.Container{{
+		Name: "web", Image: "docker.io/library/demo-app:local", ImagePullPolicy: corev1.PullNever,
+		Args:           []string{"serve", "--listen", "0.0.0.0:8080", "--service", "web", "--capacity", "25"},
+		Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
+		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/metrics", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1},
+	}}
+	if _, err := client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: corev1.ServiceSpec{Selector: d.Spec.Selector.MatchLabels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+	if svc, err = client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	readyPods(ctx, t, env, client, 1)
+	port, err := localenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scaler, err := env.StartProcess("reactive-autoscaler", filepath.Join(bin, "reactive-autoscaler"), nil, "run",
+		"--kubeconfig", env.Kubeconfig, "--namespace", "default", "--prometheus-url", env.PrometheusURL,
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--leader-elect=false", "-v=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("autoscaler log (tail):\n%s", env.Logs("reactive-autoscaler", 30))
+		}
+	}()
+
+	load := newLoad(fmt.Sprintf("http://%s/", svc.Spec.ClusterIP), 80)
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	go load.run(loadCtx)
+	defer stopLoad()
+	// Shed while one pod serves 25 of 80.
+	err = wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, false, func(context.Context) (bool, error) {
+		return load.window(5*time.Second).shed > 0.5, nil
+	})
+	if err != nil {
+		t.Fatalf("one pod shed %.0f%% of 80 RPS over 5 s, want most of it", 100*load.window(5*time.Second).shed)
+	}
+	readyPods(ctx, t, env, client, 4)
+	// Served once four pods are Ready (100 RPS of capacity for 80).
+	err = wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, false, func(context.Context) (bool, error) {
+		return load.window(5*time.Second).shed < 0.05, nil
+	})
+	if err != nil {
+		t.Fatalf("four pods still shed %.0f%% of 80 RPS over 5 s", 100*load.window(5*time.Second).shed)
+	}
+	if scaler.Exited() {
+		t.Fatalf("the autoscaler exited: %v", scaler.Err())
+	}
+	stopLoad()
+	err = wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, false, func(context.Context) (bool, error) {
+		dep, err := client.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+		return err == nil && *dep.Spec.Replicas == 1, nil
+	})
+	if err != nil {
+		t.Fatal("not scaled back to 1 within 3 minutes of the load's end")
+	}
+	stop()
+	if diff := cmp.Diff(before, localenv.ReadHostState(dir)); diff != "" {
+		t.Errorf("the host after the node differs from before it (-before +after):\n%s", diff)
+	}
+}
+
+// load sends requests at a fixed rate and counts, per second, what was
+// served (200) and shed (anything else, or no answer).
+type load struct {
+	url  string
+	rps  int
+	mu   sync.Mutex
+	secs map[int64][2]int // unix second -> served, shed
+}
+
+func newLoad(url string, rps int) *load { return &load{url: url, rps: rps, secs: map[int64][2]int{}} }
+
+func (l *load) run(ctx context.Context) {
+	httpc := &http.Client{Timeout: time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 200, DisableKeepAlives: true}}
+	tick := time.NewTicker(time.Second / time.Duration(l.rps))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			go func() {
+				ok := false
+				if resp, err := httpc.Get(l.url); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					ok = resp.StatusCode == http.StatusOK
+				}
+				l.mu.Lock()
+				c := l.secs[time.Now().Unix()]
+				if ok {
+					c[0]++
+				} else {
+					c[1]++
+				}
+				l.secs[time.Now().Unix()] = c
+				l.mu.Unlock()
+			}()
+		}
+	}
+}
+
+type share struct{ served, shed float64 }
+
+// window is the share of requests served and shed over the last d (the
+// current second left out).
+func (l *load) window(d time.Duration) share {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now().Unix()
+	var served, shed int
+	for s := now - int64(d/time.Second); s < now; s++ {
+		served += l.secs[s][0]
+		shed += l.secs[s][1]
+	}
+	if served+shed == 0 {
+		return share{}
+	}
+	return share{float64(served) / float64(served+shed), float64(shed) / float64(served+shed)}
 }
