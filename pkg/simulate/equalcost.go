@@ -10,11 +10,29 @@ import (
 
 // Knobs is the sweep of the shared cost knob (Options.Utilization): every
 // policy is run at each, from generous (0.3 of a replica's capacity) to
-// beyond full (1.3). A policy with headroom of its own (a hysteresis table,
-// a scale-down delay) still serves 99.9 % aimed past a replica's capacity,
-// and read only up to 0.95 its cost at a service level would be the
+// tight (0.95). Unserved at equal cost reads the curves over these.
+var Knobs = []float64{0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95}
+
+// LevelKnobs extend Knobs beyond full (1.3) for the cost at a service
+// level: a policy with headroom of its own (a hysteresis table, a
+// scale-down delay, a tolerance) still serves 99.9 % aimed past a
+// replica's capacity, and read only up to 0.95 its cost would be the
 // sweep's edge, not its own.
-var Knobs = []float64{0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1, 1.05, 1.1, 1.15, 1.2, 1.3}
+var LevelKnobs = append(slices.Clone(Knobs), 1, 1.05, 1.1, 1.15, 1.2, 1.3)
+
+// Within returns c with only its points at the knobs given.
+func (c Curve) Within(knobs []float64) Curve {
+	out := Curve{Policy: c.Policy}
+	for _, p := range c.Points {
+		if slices.ContainsFunc(knobs, func(u float64) bool { return math.Abs(u-p.Utilization) < 1e-9 }) {
+			out.Points = append(out.Points, p)
+		}
+	}
+	if len(out.Points) == 0 {
+		out.Points = c.Points // a policy the knob does not reach
+	}
+	return out
+}
 
 // CurvePoint is one run of a policy at one knob.
 type CurvePoint struct {

@@ -55,3 +55,20 @@ func TestTheFloorCarriesTheDemandExactly(t *testing.T) {
 		t.Errorf("a policy served everything below the floor: %v < %v", s.ReplicaSeconds, FloorReplicaSeconds(w, tr))
 	}
 }
+
+// TestWithinKeepsTheKnobsAsked: the equal-cost curves are the service
+// level's sweep within 0.3 to 0.95; a policy the knob does not reach keeps
+// its one point.
+func TestWithinKeepsTheKnobsAsked(t *testing.T) {
+	c := Curve{Points: []CurvePoint{{0.3, 400, 0}, {0.95, 100, 10}, {1.3, 80, 40}}}
+	if got := c.Within(Knobs); len(got.Points) != 2 || got.Points[1].Utilization != 0.95 {
+		t.Errorf("Within(Knobs) = %+v", got.Points)
+	}
+	one := Curve{Points: []CurvePoint{{0.72, 300, 1}}}
+	if got := one.Within(Knobs); len(got.Points) != 1 {
+		t.Errorf("a one-point curve lost its point: %+v", got.Points)
+	}
+	if LevelKnobs[len(Knobs)-1] != Knobs[len(Knobs)-1] || LevelKnobs[len(LevelKnobs)-1] < 1.2 {
+		t.Errorf("LevelKnobs %v do not extend Knobs past full", LevelKnobs)
+	}
+}
