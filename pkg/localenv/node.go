@@ -252,12 +252,10 @@ func (e *Env) stopNode() error {
 			errs = append(errs, err)
 		}
 	}
-	if out, err := exec.Command("ip", "link", "show", st.bridge).CombinedOutput(); err == nil {
+	if _, err := net.InterfaceByName(st.bridge); err == nil {
 		if out, err := exec.Command("ip", "link", "delete", st.bridge).CombinedOutput(); err != nil {
 			errs = append(errs, fmt.Errorf("deleting bridge %s: %v: %s", st.bridge, err, out))
 		}
-	} else {
-		_ = out
 	}
 	errs = append(errs, removeCgroups(st.cgroupRoot)...)
 	for cmd, saved := range map[string][]byte{"iptables": st.iptables, "ip6tables": st.ip6tables} {
