@@ -555,18 +555,21 @@ func killUnder(dir string) {
 	}
 }
 
-// killCgroups kills every process in root's cgroups, in every hierarchy.
+// killCgroups kills every process in root's cgroups: those of the pids
+// hierarchy, which holds every process once (and of the memory one, in
+// case a kernel has no pids controller).
 func killCgroups(root string) {
-	procs, _ := filepath.Glob("/sys/fs/cgroup/*" + root + "/cgroup.procs")
-	deeper, _ := filepath.Glob("/sys/fs/cgroup/*" + root + "/**/cgroup.procs")
+	var procs []string
+	for _, h := range []string{"/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory"} {
+		_ = filepath.WalkDir(h+root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Name() == "cgroup.procs" {
+				procs = append(procs, p)
+			}
+			return nil
+		})
+	}
 	var pids []int
-	_ = filepath.WalkDir("/sys/fs/cgroup/pids"+root, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.Name() == "cgroup.procs" {
-			procs = append(procs, p)
-		}
-		return nil
-	})
-	for _, f := range append(procs, deeper...) {
+	for _, f := range procs {
 		b, _ := os.ReadFile(f)
 		for _, l := range strings.Fields(string(b)) {
 			if pid, err := strconv.Atoi(l); err == nil && pid != os.Getpid() {
