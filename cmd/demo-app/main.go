@@ -74,7 +74,10 @@ func serve(args []string) error {
 	}, []string{"code"})
 	reg.MustRegister(requests)
 	requests.WithLabelValues("200")
-	requests.WithLabelValues("503")
+	if limiter != nil {
+		// From the start, so that a rate counts the first requests shed.
+		requests.WithLabelValues("503")
+	}
 
 	gen := newGenerator("http://" + *listen + "/")
 	if err := gen.set(*profile, *rps, *duration); err != nil {
