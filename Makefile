@@ -50,7 +50,7 @@ e2e: build tools deps ## End-to-end tests on a real local cluster, Prometheus an
 	go test -race -tags e2e -count=1 -timeout 30m -skip '^TestFault' $(GO_TEST_FLAGS) ./test/e2e/...
 
 .PHONY: e2e-node
-e2e-node: tools node-tools node-images ## Pods on a real local node (containerd, kubelet, kube-proxy): served through a Service, nothing left on the host
+e2e-node: build tools node-tools node-images ## Pods on a real local node (containerd, kubelet, kube-proxy): served through a Service, nothing left on the host
 	hack/install-deps.sh --node
 	go test -tags node -count=1 -timeout 15m -v $(GO_TEST_FLAGS) ./test/node/...
 
