@@ -180,10 +180,8 @@ type Controller struct {
 	started map[string]time.Time
 	// periodicSlots and spikeSlots count each namespace's evaluations in
 	// progress and park the keys of a namespace at its limit, put back on
-	// their queue as its evaluations end (fair.go); nsSpikeWorkers is the
-	// spike limit, set by Run.
+	// their queue as its evaluations end (fair.go).
 	periodicSlots, spikeSlots *nsSlots
-	nsSpikeWorkers            int
 	// pendingStatus is each target's newest status not yet written; the
 	// statuses queue holds their keys (status.go).
 	pendingStatus map[string]Status
@@ -241,12 +239,12 @@ func New(cfg Config) (*Controller, error) {
 		allowedQueries:  cfg.AllowedQueries,
 		minInterval:     cfg.MinInterval,
 		nsWorkers:       cfg.NamespaceWorkers,
-		periodicSlots:   newNSSlots(),
-		spikeSlots:      newNSSlots(),
 		due:             map[string]time.Time{},
 		started:         map[string]time.Time{},
 		pendingStatus:   map[string]Status{},
 	}
+	c.periodicSlots = newNSSlots(func(k string) { c.queue.Add(k) })
+	c.spikeSlots = newNSSlots(func(k string) { c.spikes.Add(k) })
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(evaluationBackoff(),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: cfg.Kind.Resource(), Clock: cfg.Clock})
 	c.statuses = workqueue.NewTypedRateLimitingQueueWithConfig(statusBackoff(),
@@ -347,6 +345,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	if c.nsWorkers <= 0 {
 		c.nsWorkers = max(1, workers/2)
 	}
+	c.periodicSlots.setLimit(c.nsWorkers)
 	logger.Info("Starting workers", "count", workers, "perNamespace", c.nsWorkers)
 	var wg sync.WaitGroup
 	for range workers {
@@ -357,7 +356,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	// spikes take at most half of them, so that one tenant's spiking
 	// targets leave a worker to another's spike.
 	spikeWorkers := max(2, workers/2)
-	c.nsSpikeWorkers = max(1, spikeWorkers/2)
+	c.spikeSlots.setLimit(max(1, spikeWorkers/2))
 	for range spikeWorkers {
 		wg.Go(func() { wait.UntilWithContext(ctx, c.runSpikeWorker, time.Second) })
 	}
@@ -394,10 +393,10 @@ func (c *Controller) processNextSpike(ctx context.Context) bool {
 	}
 	defer c.spikes.Done(key)
 	ns, _, _ := cache.SplitMetaNamespaceKey(key)
-	if !c.takeSpikeSlot(ns, key) {
+	if !c.spikeSlots.take(ns, key) {
 		return true // parked: queued again when the namespace has a slot
 	}
-	defer c.freeSpikeSlot(ns)
+	defer c.spikeSlots.free(ns)
 	// The periodic item stays scheduled; a failed spike evaluation is not
 	// retried here, but its follow-up still comes.
 	if _, err := c.sync(ctx, key); err != nil {
@@ -432,10 +431,10 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	}
 	defer c.queue.Done(key)
 	ns, _, _ := cache.SplitMetaNamespaceKey(key)
-	if !c.takeSlot(ns, key) {
+	if !c.periodicSlots.take(ns, key) {
 		return true // parked: queued again when the namespace has a slot
 	}
-	defer c.freeSlot(ns)
+	defer c.periodicSlots.free(ns)
 	now := c.clock.Now()
 	c.mu.Lock()
 	due := c.due[key]

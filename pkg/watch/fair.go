@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -16,21 +17,34 @@ import (
 // so the wait shows in the lag metric. And an evaluation's reads end at
 // withEvalDeadline, before its next one is due.
 
-// nsSlots are one kind of evaluation's slots per namespace; the
-// Controller's mu guards them.
+// nsSlots are one kind of evaluation's slots per namespace: at most limit
+// (at least 1) at once; a parked key goes back through requeue.
 type nsSlots struct {
-	running  map[string]int
+	requeue func(key string)
+
+	mu       sync.Mutex
+	limit    int                 // set by Run; 0 before (tests calling the worker loop): 1
+	running  map[string]int      // by namespace
 	parked   map[string][]string // in the order they came
 	isParked map[string]struct{}
 }
 
-func newNSSlots() *nsSlots {
-	return &nsSlots{running: map[string]int{}, parked: map[string][]string{}, isParked: map[string]struct{}{}}
+func newNSSlots(requeue func(string)) *nsSlots {
+	return &nsSlots{requeue: requeue, running: map[string]int{}, parked: map[string][]string{}, isParked: map[string]struct{}{}}
+}
+
+// setLimit sets how many evaluations of one namespace run at once.
+func (s *nsSlots) setLimit(n int) {
+	s.mu.Lock()
+	s.limit = n
+	s.mu.Unlock()
 }
 
 // take takes one of ns's slots for k, or parks k and reports false.
-func (s *nsSlots) take(ns, k string, limit int) bool {
-	if s.running[ns] < max(1, limit) {
+func (s *nsSlots) take(ns, k string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running[ns] < max(1, s.limit) {
 		s.running[ns]++
 		return true
 	}
@@ -41,62 +55,26 @@ func (s *nsSlots) take(ns, k string, limit int) bool {
 	return false
 }
 
-// free gives back one of ns's slots and returns its oldest parked key
-// ("" if none), for the caller to queue.
-func (s *nsSlots) free(ns string) string {
+// free gives back one of ns's slots and requeues its oldest parked key.
+func (s *nsSlots) free(ns string) {
+	s.mu.Lock()
 	s.running[ns]--
 	if s.running[ns] <= 0 {
 		delete(s.running, ns)
 	}
-	p := s.parked[ns]
-	if len(p) == 0 {
-		return ""
+	var next string
+	if p := s.parked[ns]; len(p) > 0 {
+		next = p[0]
+		delete(s.isParked, next)
+		if len(p) == 1 {
+			delete(s.parked, ns)
+		} else {
+			s.parked[ns] = p[1:]
+		}
 	}
-	next := p[0]
-	delete(s.isParked, next)
-	if len(p) == 1 {
-		delete(s.parked, ns)
-	} else {
-		s.parked[ns] = p[1:]
-	}
-	return next
-}
-
-// takeSlot takes one of ns's periodic slots for k, or parks k and reports
-// false. The limit is nsWorkers (1 when not started by Run: tests calling
-// the worker loop).
-func (c *Controller) takeSlot(ns, k string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.periodicSlots.take(ns, k, c.nsWorkers)
-}
-
-// freeSlot gives back one of ns's periodic slots and queues its oldest
-// parked key.
-func (c *Controller) freeSlot(ns string) {
-	c.mu.Lock()
-	next := c.periodicSlots.free(ns)
-	c.mu.Unlock()
+	s.mu.Unlock()
 	if next != "" {
-		c.queue.Add(next)
-	}
-}
-
-// takeSpikeSlot and freeSpikeSlot are the same for spike evaluations, on
-// the spike queue: one tenant's many spiking targets, each slow, leave
-// the other spike workers to other namespaces' spikes.
-func (c *Controller) takeSpikeSlot(ns, k string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.spikeSlots.take(ns, k, c.nsSpikeWorkers)
-}
-
-func (c *Controller) freeSpikeSlot(ns string) {
-	c.mu.Lock()
-	next := c.spikeSlots.free(ns)
-	c.mu.Unlock()
-	if next != "" {
-		c.spikes.Add(next)
+		s.requeue(next)
 	}
 }
 

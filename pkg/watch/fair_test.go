@@ -58,22 +58,22 @@ func TestOneNamespacesSlowQueriesLeaveWorkersForTheOthers(t *testing.T) {
 
 func TestAParkedKeyIsQueuedWhenItsNamespaceFreesASlot(t *testing.T) {
 	h := newHarness(t)
-	h.ctrl.nsWorkers = 1
-	if !h.ctrl.takeSlot("tenant", "tenant/a") {
+	h.ctrl.periodicSlots.setLimit(1)
+	if !h.ctrl.periodicSlots.take("tenant", "tenant/a") {
 		t.Fatal("the first key of a namespace was parked")
 	}
 	for range 2 { // parked once, however often it comes
-		if h.ctrl.takeSlot("tenant", "tenant/b") {
+		if h.ctrl.periodicSlots.take("tenant", "tenant/b") {
 			t.Fatal("a second key ran beside the first at a limit of 1")
 		}
 	}
-	if !h.ctrl.takeSlot("shop", "shop/c") {
+	if !h.ctrl.periodicSlots.take("shop", "shop/c") {
 		t.Fatal("another namespace's key was parked")
 	}
 	if n := h.ctrl.queue.Len(); n != 0 {
 		t.Fatalf("queue holds %d before a slot is freed", n)
 	}
-	h.ctrl.freeSlot("tenant")
+	h.ctrl.periodicSlots.free("tenant")
 	if k, _ := h.ctrl.queue.Get(); k != "tenant/b" || h.ctrl.queue.Len() != 0 {
 		t.Errorf("queued %q (and %d more) when the slot was freed, want tenant/b once", k, h.ctrl.queue.Len())
 	}
