@@ -102,8 +102,35 @@ func (e *Env) nodeRequired() []string { return []string{"kubelet", "kube-proxy"}
 
 // startNode brings up containerd, kubelet and kube-proxy as node
 // RealNodeName and waits until the node is Ready.
-func (e *Env) startNode(ctx context.Context) (err error) {
-	o := e.opts.Node
+func (e *Env) startNode(ctx context.Context) error {
+	if err := nodePrerequisites(); err != nil {
+		return err
+	}
+	nodeIP, err := hostIP()
+	if err != nil {
+		return err
+	}
+	st, err := recordHost()
+	if err != nil {
+		return err
+	}
+	e.node = st // from here on, Stop undoes what the node changed
+	cidr := e.opts.Node.PodCIDR
+	if cidr == "" {
+		cidr = "10.244.0.0/24"
+	}
+	if err := e.startContainerd(ctx, st, cidr); err != nil {
+		return err
+	}
+	kubelet, err := e.startKubeletAndProxy(st, nodeIP, cidr)
+	if err != nil {
+		return err
+	}
+	return e.waitNodeReady(ctx, kubelet)
+}
+
+// nodePrerequisites reports what the host lacks to run a node.
+func nodePrerequisites() error {
 	if os.Geteuid() != 0 {
 		return errors.New("a real node needs root (containerd, mounts, iptables)")
 	}
@@ -117,13 +144,15 @@ func (e *Env) startNode(ctx context.Context) (err error) {
 			return fmt.Errorf("CNI plugin %s not in %s: run `make deps` (Debian package containernetworking-plugins)", plugin, cniBinDir)
 		}
 	}
-	nodeIP, err := hostIP()
-	if err != nil {
-		return err
-	}
+	return nil
+}
+
+// recordHost names a new node and records the host as it is before it:
+// what stopNode puts back.
+func recordHost() (*nodeState, error) {
 	id := make([]byte, 3)
 	if _, err := rand.Read(id); err != nil {
-		return err
+		return nil, err
 	}
 	// A short directory of its own: kubelet's and containerd's unix
 	// sockets live under it, and a socket's path holds at most 107 bytes.
@@ -132,8 +161,9 @@ func (e *Env) startNode(ctx context.Context) (err error) {
 	st.bridge = "ra" + st.id
 	st.cgroupRoot = "/reactive-autoscaler-" + st.id
 	st.sock = filepath.Join(st.dir, "containerd.sock")
+	var err error
 	if st.iptables, err = exec.Command("iptables-save").Output(); err != nil {
-		return fmt.Errorf("iptables-save: %w", err)
+		return nil, fmt.Errorf("iptables-save: %w", err)
 	}
 	st.ip6tables, _ = exec.Command("ip6tables-save").Output()
 	for _, s := range nodeSysctls {
@@ -142,11 +172,12 @@ func (e *Env) startNode(ctx context.Context) (err error) {
 		}
 	}
 	st.netnsBefore, st.logLinksBefore, st.filesBefore = dirEntries(netnsDir), dirEntries(containerLogDir), hostFiles()
-	e.node = st
-	cidr := o.PodCIDR
-	if cidr == "" {
-		cidr = "10.244.0.0/24"
-	}
+	return st, nil
+}
+
+// startContainerd writes the node's containerd and CNI configuration,
+// starts containerd and imports the images.
+func (e *Env) startContainerd(ctx context.Context, st *nodeState, cidr string) error {
 	for _, d := range []string{"root", "state", "runc", "net.d", "ipam", "kubelet", "pod-logs"} {
 		if err := os.MkdirAll(filepath.Join(st.dir, d), 0o755); err != nil {
 			return err
@@ -166,29 +197,35 @@ func (e *Env) startNode(ctx context.Context) (err error) {
 	if err := waitFor(ctx, time.Minute, ctrd, func() bool { return ctr(st, "version") == nil }); err != nil {
 		return fmt.Errorf("containerd did not answer: %w\n%s", err, e.Logs("containerd", 20))
 	}
-	for _, img := range o.Images {
+	for _, img := range e.opts.Node.Images {
 		e.logf("importing %s", filepath.Base(img))
 		if err := ctr(st, "images", "import", "--no-unpack=false", img); err != nil {
 			return fmt.Errorf("importing %s: %w", img, err)
 		}
 	}
+	return nil
+}
+
+// startKubeletAndProxy starts kubelet (in cgroups of the node's own) and
+// kube-proxy, and returns kubelet's process.
+func (e *Env) startKubeletAndProxy(st *nodeState, nodeIP, cidr string) (*Proc, error) {
 	if err := makeCgroups(st.cgroupRoot); err != nil {
-		return err
+		return nil, err
 	}
 	ports, err := freePorts(4)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kubeletCfg := filepath.Join(st.dir, "kubelet.yaml")
 	if err := os.WriteFile(kubeletCfg, []byte(kubeletConfig(st, nodeIP, ports[0], ports[1])), 0o644); err != nil {
-		return err
+		return nil, err
 	}
 	e.logf("starting kubelet as %s on %s", RealNodeName, nodeIP)
 	kubelet, err := e.start("kubelet", filepath.Join(e.opts.BinDir, "kubelet"),
 		"--config", kubeletCfg, "--kubeconfig", e.Kubeconfig, "--root-dir", filepath.Join(st.dir, "kubelet"),
 		"--cert-dir", filepath.Join(st.dir, "kubelet", "pki"), "--node-ip", nodeIP, "--hostname-override", RealNodeName, "-v", "1")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	e.logf("starting kube-proxy")
 	if _, err := e.start("kube-proxy", filepath.Join(e.opts.BinDir, "kube-proxy"),
@@ -196,8 +233,13 @@ func (e *Env) startNode(ctx context.Context) (err error) {
 		"--cluster-cidr", cidr, "--conntrack-max-per-core", "0", "--conntrack-tcp-timeout-established", "0",
 		"--conntrack-tcp-timeout-close-wait", "0",
 		"--metrics-bind-address", addr(ports[2]), "--healthz-bind-address", addr(ports[3]), "-v", "1"); err != nil {
-		return err
+		return nil, err
 	}
+	return kubelet, nil
+}
+
+// waitNodeReady waits until the node reports Ready.
+func (e *Env) waitNodeReady(ctx context.Context, kubelet *Proc) error {
 	client, err := e.Client()
 	if err != nil {
 		return err
@@ -544,39 +586,34 @@ func killUnder(dir string) {
 			pids = append(pids, pid)
 		}
 	}
-	for _, pid := range pids {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for _, pid := range pids {
-		for time.Now().Before(deadline) && syscall.Kill(pid, 0) == nil {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	killAndWait(pids)
 }
 
 // killCgroups kills every process in root's cgroups: those of the pids
 // hierarchy, which holds every process once (and of the memory one, in
 // case a kernel has no pids controller).
 func killCgroups(root string) {
-	var procs []string
+	var pids []int
 	for _, h := range []string{"/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory"} {
 		_ = filepath.WalkDir(h+root, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.Name() == "cgroup.procs" {
-				procs = append(procs, p)
+			if err != nil || d.Name() != "cgroup.procs" {
+				return nil
+			}
+			b, _ := os.ReadFile(p)
+			for _, l := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(l); err == nil && pid != os.Getpid() {
+					pids = append(pids, pid)
+				}
 			}
 			return nil
 		})
 	}
-	var pids []int
-	for _, f := range procs {
-		b, _ := os.ReadFile(f)
-		for _, l := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(l); err == nil && pid != os.Getpid() {
-				pids = append(pids, pid)
-			}
-		}
-	}
+	killAndWait(pids)
+}
+
+// killAndWait sends SIGKILL to pids and waits, 10 s at most, until they
+// are gone.
+func killAndWait(pids []int) {
 	for _, pid := range pids {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
