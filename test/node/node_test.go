@@ -36,53 +36,18 @@ import (
 // no iptables rule, mount, link, network namespace, cgroup, container log
 // link or process of the node's may be left.
 func TestARealNodeServesThroughAServiceAndLeavesNothingBehind(t *testing.T) {
-	bin, err := filepath.Abs("../../bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	before := localenv.ReadHostState(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	env, err := localenv.Start(ctx, localenv.Options{BinDir: bin, Dir: dir, Log: os.Stderr, ControllerManager: true,
-		Node: &localenv.NodeOptions{Images: []string{filepath.Join(bin, "pause-image.tar"), filepath.Join(bin, "demo-app-image.tar")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			env.Stop()
-		}
-	}
-	defer stop()
-	client, err := env.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := localenv.Deployment("default", "web", 2, nil)
-	d.Spec.Template.Spec.NodeName = localenv.RealNodeName // no scheduler here
-	d.Spec.Template.Spec.Containers = []corev1.Container{{
-		Name: "web", Image: "docker.io/library/demo-app:local", ImagePullPolicy: corev1.PullNever,
-		Args:           []string{"serve", "--listen", "0.0.0.0:8080", "--service", "web"},
-		Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
-		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/metrics", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1},
-	}}
-	if _, err := client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
-		Spec: corev1.ServiceSpec{Selector: d.Spec.Selector.MatchLabels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
-	if svc, err = client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	n := startNode(ctx, t, nil)
+	defer n.env.Stop()
+	env, client := n.env, n.client
+	svc := n.serveWeb(ctx, t, 2, nil)
 	readyPods(ctx, t, env, client, 2)
 	// Through the Service: kube-proxy's rules spread the connections, so
 	// both pods answer within some tries.
 	seen := map[string]bool{}
 	httpc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
 		resp, err := httpc.Get(fmt.Sprintf("http://%s/", svc.Spec.ClusterIP))
 		if err != nil {
 			return false, nil
@@ -104,12 +69,7 @@ func TestARealNodeServesThroughAServiceAndLeavesNothingBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	readyPods(ctx, t, env, client, 3)
-
-	stop()
-	after := localenv.ReadHostState(dir)
-	if diff := cmp.Diff(before, after); diff != "" {
-		t.Errorf("the host after the node differs from before it (-before +after):\n%s", diff)
-	}
+	n.stopAndCompare(t)
 }
 
 // readyPods waits until n pods of the Deployment are Running and Ready.
@@ -148,53 +108,16 @@ func readyPods(ctx context.Context, t *testing.T, env *localenv.Env, client kube
 // are served; with the load gone it scales back to one. The host is left
 // as it was.
 func TestOursScalesRealPodsThatShedWhatTheyCannotServe(t *testing.T) {
-	bin, err := filepath.Abs("../../bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	before := localenv.ReadHostState(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	env, err := localenv.Start(ctx, localenv.Options{BinDir: bin, Dir: dir, Log: os.Stderr, ControllerManager: true,
-		Node:       &localenv.NodeOptions{Images: []string{filepath.Join(bin, "pause-image.tar"), filepath.Join(bin, "demo-app-image.tar")}},
-		Prometheus: &localenv.PrometheusOptions{ScrapeInterval: time.Second}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			env.Stop()
-		}
-	}
-	defer stop()
-	client, err := env.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := localenv.Deployment("default", "web", 1, map[string]string{
+	n := startNode(ctx, t, &localenv.PrometheusOptions{ScrapeInterval: time.Second})
+	defer n.env.Stop()
+	env, client, bin := n.env, n.client, n.bin
+	svc := n.serveWeb(ctx, t, 1, map[string]string{
 		"autoscale.io/reactive": "true", "autoscale.io/target-rps-per-replica": "20", "autoscale.io/max-replicas": "6",
 		"autoscale.io/interval": "5s", "autoscale.io/cooldown": "15s", "autoscale.io/predictor": "none",
 		"autoscale.io/query": `sum(irate(http_requests_total{namespace="{{.Namespace}}",service="{{.Service}}"}[15s]))`,
-	})
-	d.Spec.Template.Spec.NodeName = localenv.RealNodeName
-	d.Spec.Template.Annotations = map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "8080"}
-	d.Spec.Template.Spec.Containers = []corev1.Container{{
-		Name: "web", Image: "docker.io/library/demo-app:local", ImagePullPolicy: corev1.PullNever,
-		Args:           []string{"serve", "--listen", "0.0.0.0:8080", "--service", "web", "--capacity", "25"},
-		Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
-		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/metrics", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1},
-	}}
-	if _, err := client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
-		Spec: corev1.ServiceSpec{Selector: d.Spec.Selector.MatchLabels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
-	if svc, err = client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	}, "--capacity", "25")
 	readyPods(ctx, t, env, client, 1)
 	port, err := localenv.FreePort()
 	if err != nil {
@@ -242,10 +165,7 @@ func TestOursScalesRealPodsThatShedWhatTheyCannotServe(t *testing.T) {
 	if err != nil {
 		t.Fatal("not scaled back to 1 within 3 minutes of the load's end")
 	}
-	stop()
-	if diff := cmp.Diff(before, localenv.ReadHostState(dir)); diff != "" {
-		t.Errorf("the host after the node differs from before it (-before +after):\n%s", diff)
-	}
+	n.stopAndCompare(t)
 }
 
 // load sends requests at a fixed rate and counts, per second, what was
@@ -306,4 +226,72 @@ func (l *load) window(d time.Duration) share {
 		return share{}
 	}
 	return share{float64(served) / float64(served+shed), float64(shed) / float64(served+shed)}
+}
+
+// node is an environment with a real node, and the host as it was before.
+type node struct {
+	env    *localenv.Env
+	client kubernetes.Interface
+	bin    string
+	dir    string
+	before localenv.HostState
+}
+
+// startNode starts the control plane, kube-controller-manager and a real
+// node with the pause and demo-app images (and Prometheus, when prom is
+// set), after reading the host's state.
+func startNode(ctx context.Context, t *testing.T, prom *localenv.PrometheusOptions) *node {
+	t.Helper()
+	bin, err := filepath.Abs("../../bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{bin: bin, dir: t.TempDir()}
+	n.before = localenv.ReadHostState(n.dir)
+	n.env, err = localenv.Start(ctx, localenv.Options{BinDir: bin, Dir: n.dir, Log: os.Stderr, ControllerManager: true, Prometheus: prom,
+		Node: &localenv.NodeOptions{Images: []string{filepath.Join(bin, "pause-image.tar"), filepath.Join(bin, "demo-app-image.tar")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.client, err = n.env.Client(); err != nil {
+		n.env.Stop()
+		t.Fatal(err)
+	}
+	return n
+}
+
+// serveWeb creates Deployment web of demo-app pods on the node (with
+// annotations, scraped by Prometheus, serve's extra arguments) and
+// Service web in front of them, and returns the Service.
+func (n *node) serveWeb(ctx context.Context, t *testing.T, replicas int32, annotations map[string]string, extra ...string) *corev1.Service {
+	t.Helper()
+	d := localenv.Deployment("default", "web", replicas, annotations)
+	d.Spec.Template.Spec.NodeName = localenv.RealNodeName // no scheduler here
+	d.Spec.Template.Annotations = map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "8080"}
+	d.Spec.Template.Spec.Containers = []corev1.Container{{
+		Name: "web", Image: "docker.io/library/demo-app:local", ImagePullPolicy: corev1.PullNever,
+		Args:           append([]string{"serve", "--listen", "0.0.0.0:8080", "--service", "web"}, extra...),
+		Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
+		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/metrics", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1},
+	}}
+	if _, err := n.client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: corev1.ServiceSpec{Selector: d.Spec.Selector.MatchLabels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+	svc, err := n.client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// stopAndCompare stops the environment and fails unless the host reads
+// as it did before the node (Stop again is a no-op).
+func (n *node) stopAndCompare(t *testing.T) {
+	t.Helper()
+	n.env.Stop()
+	if diff := cmp.Diff(n.before, localenv.ReadHostState(n.dir)); diff != "" {
+		t.Errorf("the host after the node differs from before it (-before +after):\n%s", diff)
+	}
 }
