@@ -59,42 +59,14 @@ func serve(args []string) error {
 	duration := fs.Duration("duration", time.Minute, "ramp: time to reach --rps; spike: how long it lasts")
 	capacity := fs.Float64("capacity", 0, "requests per second this replica serves; more are shed with 503 and counted as code=\"503\" (0 = no limit)")
 	_ = fs.Parse(args)
-	// A replica's fixed capacity: a token bucket a second deep, as a
-	// server's queue absorbs the unevenness of a Service's spreading
-	// within a second but not a rate above what it serves.
-	var limiter *rate.Limiter
-	if *capacity > 0 {
-		limiter = rate.NewLimiter(rate.Limit(*capacity), max(1, int(*capacity)))
-	}
 
 	reg := prometheus.NewRegistry()
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "http_requests_total", Help: "HTTP requests served, by code.",
-		ConstLabels: prometheus.Labels{"service": *service},
-	}, []string{"code"})
-	reg.MustRegister(requests)
-	requests.WithLabelValues("200")
-	if limiter != nil {
-		// From the start, so that a rate counts the first requests shed.
-		requests.WithLabelValues("503")
-	}
-
 	gen := newGenerator("http://" + *listen + "/")
 	if err := gen.set(*profile, *rps, *duration); err != nil {
 		return err
 	}
-	host, _ := os.Hostname() // a pod's name: which replica answered
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("X-Served-By", host)
-		if limiter != nil && !limiter.Allow() {
-			requests.WithLabelValues("503").Inc()
-			http.Error(w, "over capacity", http.StatusServiceUnavailable)
-			return
-		}
-		requests.WithLabelValues("200").Inc()
-		fmt.Fprintln(w, "ok")
-	})
+	mux.Handle("GET /{$}", newReplica(reg, *service, *capacity))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /load", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -136,6 +108,46 @@ func serve(args []string) error {
 		defer cancel()
 		return srv.Shutdown(shutdown)
 	}
+}
+
+// replica serves the service's requests, counted in http_requests_total
+// by code, and names itself in X-Served-By (a pod's name: which replica
+// answered).
+type replica struct {
+	requests *prometheus.CounterVec
+	// limiter is the replica's fixed capacity (nil: none): a token bucket
+	// a second deep, as a server's queue absorbs the unevenness of a
+	// Service's spreading within a second but not a rate above what it
+	// serves. Beyond it requests are shed with 503.
+	limiter *rate.Limiter
+	host    string
+}
+
+func newReplica(reg prometheus.Registerer, service string, capacity float64) *replica {
+	r := &replica{requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "http_requests_total", Help: "HTTP requests served, by code.",
+		ConstLabels: prometheus.Labels{"service": service},
+	}, []string{"code"})}
+	reg.MustRegister(r.requests)
+	r.requests.WithLabelValues("200")
+	if capacity > 0 {
+		r.limiter = rate.NewLimiter(rate.Limit(capacity), max(1, int(capacity)))
+		// From the start, so that a rate counts the first requests shed.
+		r.requests.WithLabelValues("503")
+	}
+	r.host, _ = os.Hostname()
+	return r
+}
+
+func (r *replica) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Served-By", r.host)
+	if r.limiter != nil && !r.limiter.Allow() {
+		r.requests.WithLabelValues("503").Inc()
+		http.Error(w, "over capacity", http.StatusServiceUnavailable)
+		return
+	}
+	r.requests.WithLabelValues("200").Inc()
+	fmt.Fprintln(w, "ok")
 }
 
 // load changes the load profile of a running demo-app.
