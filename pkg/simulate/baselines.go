@@ -186,7 +186,10 @@ type KPA struct {
 	MaxScaleDown   float64
 	MaxScaleUp     float64
 	ScaleDownDelay time.Duration
-	Min, Max       int32
+	// Weighted averages both windows as the weightedExponential metric
+	// aggregation algorithm does (DirectWeighted), not evenly.
+	Weighted bool
+	Min, Max int32
 
 	delayed    []rec // the counts of the scale-down delay that may be its highest
 	started    bool
@@ -208,13 +211,16 @@ type PanicChange struct {
 // window as a percentage of it (1 to 100; at least 1 s), the panic
 // threshold (a share of the ready pods, 1.1 to 10), the max scale-down
 // rate (above 1) and the scale-down delay (0 to 1 h: a scale-down goes no
-// lower than the highest count decided over it).
+// lower than the highest count decided over it); and the metric
+// aggregation algorithm (autoscaling.knative.dev/metric-aggregation-algorithm:
+// linear, the default, or weightedExponential).
 type KPAConfig struct {
 	Stable         time.Duration
 	PanicPercent   float64
 	PanicThreshold float64
 	MaxScaleDown   float64
 	ScaleDownDelay time.Duration
+	Weighted       bool
 }
 
 // DefaultKPA is Knative's default configuration.
@@ -239,7 +245,7 @@ func NewKPAWith(label string, target float64, c KPAConfig, minR, maxR int32) *KP
 	panicWindow := max(time.Second, time.Duration(float64(c.Stable)*c.PanicPercent/100))
 	return &KPA{Label: label, Target: target, Stable: c.Stable, Panic: panicWindow,
 		PanicThreshold: c.PanicThreshold, Tick: 2 * time.Second, MaxScaleDown: c.MaxScaleDown, MaxScaleUp: 1000,
-		ScaleDownDelay: c.ScaleDownDelay, Min: minR, Max: maxR}
+		ScaleDownDelay: c.ScaleDownDelay, Weighted: c.Weighted, Min: minR, Max: maxR}
 }
 
 // Name implements Policy.
@@ -259,6 +265,9 @@ func (k *KPA) Step(now time.Duration, v *View) int32 {
 	}
 	// The last whole second of scrapes.
 	stable, panicLoad := v.Direct(k.Stable, time.Second), v.Direct(k.Panic, time.Second)
+	if k.Weighted {
+		stable, panicLoad = v.DirectWeighted(k.Stable, time.Second), v.DirectWeighted(k.Panic, time.Second)
+	}
 	return k.Recommend(now, current, v.Ready(), stable, panicLoad)
 }
 

@@ -182,9 +182,9 @@ type modelSource struct {
 
 func (m modelSource) at(q time.Duration) float64 {
 	if m.instant {
-		return m.v.trace.irate(q, m.window, m.v.world.Scrape)
+		return m.v.trace.irateSeen(q, m.v.world.Ingest, m.window, m.v.world.Scrape)
 	}
-	return m.v.trace.rate(q, m.window, m.v.world.Scrape)
+	return m.v.trace.rateSeen(q, m.v.world.Ingest, m.window, m.v.world.Scrape)
 }
 
 // ErrOutage is the model's "no data": no scrape in the rate's window.

@@ -514,3 +514,80 @@ func TestSVGIsWellFormed(t *testing.T) {
 		t.Errorf("%d polylines, want demand, capacity and replicas for each of %d policies", lines, len(PolicyNames))
 	}
 }
+
+// TestIngestDelaysWhatReadsPrometheusNotTheKPA: with samples queryable 30 s
+// after their scrape, the HPA (and with it KEDA, ours and the alert rule,
+// which read the same Prometheus) first scales up for a step at least a
+// scrape later than without; Knative's autoscaler, which reads its pods,
+// decides exactly as before.
+func TestIngestDelaysWhatReadsPrometheusNotTheKPA(t *testing.T) {
+	rps := make([]float64, 120) // 20 min at 10 s
+	for i := range rps {
+		rps[i] = 10
+		if i >= 30 {
+			rps[i] = 100
+		}
+	}
+	tr := &Trace{Name: "step", Step: 10 * time.Second, RPS: rps}
+	firstUp := func(s Score) time.Duration {
+		for _, p := range s.Series {
+			if p.Replicas > s.Series[0].Replicas {
+				return p.T
+			}
+		}
+		t.Fatalf("%s never scaled up", s.Policy)
+		return 0
+	}
+	world := DefaultWorld
+	world.Initial = 1
+	late := world
+	late.Ingest = 30 * time.Second
+	hpa, hpaLate := Run(world, tr, NewHPA("hpa", 20, time.Minute, world.Phase, 1, 50)), Run(late, tr, NewHPA("hpa", 20, time.Minute, late.Phase, 1, 50))
+	if d := firstUp(hpaLate) - firstUp(hpa); d < world.Scrape {
+		t.Errorf("the HPA scaled up %v later with a 30 s ingestion delay, want at least a scrape (%v) later", d, world.Scrape)
+	}
+	kpa, kpaLate := Run(world, tr, NewKPA("kpa", 20, 1, 50)), Run(late, tr, NewKPA("kpa", 20, 1, 50))
+	if kpa.ReplicaSeconds != kpaLate.ReplicaSeconds || kpa.UnservedRequests != kpaLate.UnservedRequests || firstUp(kpa) != firstUp(kpaLate) {
+		t.Errorf("the KPA changed with an ingestion delay: %+v -> %+v", kpa, kpaLate)
+	}
+	// What the delay hides: a rate over samples not yet ingested.
+	if v, want := tr.irateSeen(330*time.Second, 30*time.Second, time.Minute, 15*time.Second), tr.irate(300*time.Second, 30*time.Second, 15*time.Second); v != want {
+		t.Errorf("irate[1m] at 330 s with 30 s ingestion = %v, want the irate of the samples to 300 s, %v", v, want)
+	}
+}
+
+// TestWeightedExponentialAverage is Knative's weightedExponential
+// aggregation: weights m(1-m)^i newest first that sum to 0.9999 over the
+// window's buckets, with m at least 0.2; so a 60 s window 5 s after a step
+// from 10 to 100 reads 100(1-0.8^5) + 10(0.8^5-0.8^60), where the linear
+// average reads 17.5.
+func TestWeightedExponentialAverage(t *testing.T) {
+	flat := &View{trace: &Trace{Name: "flat", Step: time.Second, RPS: []float64{50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50}}, now: 12 * time.Second}
+	if v := flat.DirectWeighted(10*time.Second, 0); math.Abs(v-50*0.9999) > 1e-9 {
+		t.Errorf("weighted average of a flat 50 over 10 buckets = %v, want %v", v, 50*0.9999)
+	}
+	rps := make([]float64, 120)
+	for i := range rps {
+		rps[i] = 10
+		if i >= 100 {
+			rps[i] = 100
+		}
+	}
+	step := &View{trace: &Trace{Name: "step", Step: time.Second, RPS: rps}, now: 105 * time.Second}
+	want := 100*(1-math.Pow(0.8, 5)) + 10*(math.Pow(0.8, 5)-math.Pow(0.8, 60))
+	if v := step.DirectWeighted(time.Minute, 0); math.Abs(v-want) > 1e-9 {
+		t.Errorf("weighted 60 s average 5 s after a step = %v, want %v", v, want)
+	}
+	if v := step.Direct(time.Minute, 0); math.Abs(v-17.5) > 1e-9 {
+		t.Errorf("linear 60 s average 5 s after a step = %v, want 17.5", v)
+	}
+	// The KPA with it: a step's first scale-up no later than linear's.
+	tr := &Trace{Name: "step", Step: time.Second, RPS: rps}
+	world := DefaultWorld
+	world.Initial = 1
+	lin := Run(world, tr, NewKPAWith("kpa", 20, KPAConfig{Stable: time.Minute, PanicPercent: 10, PanicThreshold: 2, MaxScaleDown: 2}, 1, 50))
+	wexp := Run(world, tr, NewKPAWith("kpa", 20, KPAConfig{Stable: time.Minute, PanicPercent: 10, PanicThreshold: 2, MaxScaleDown: 2, Weighted: true}, 1, 50))
+	if wexp.UnservedRequests > lin.UnservedRequests {
+		t.Errorf("weightedExponential left %v unserved after a step, linear %v: want no more", wexp.UnservedRequests, lin.UnservedRequests)
+	}
+}

@@ -13,7 +13,8 @@
 //     replica stops serving at once. Each ready replica serves Capacity
 //     requests per second; demand above ready capacity is not served.
 //   - Prometheus scrapes a request counter at every multiple of Scrape
-//     (phase 0); a sample is queryable at once. rate(x[w]) at time q is the
+//     (phase 0); a sample is queryable World.Ingest after it (0 by
+//     default: a local Prometheus). rate(x[w]) at time q is the
 //     counter's slope between the first and the last sample in (q-w, q],
 //     which is what Prometheus' extrapolated rate returns when the samples
 //     are evenly spaced; fewer than two samples in the window is no data
@@ -47,6 +48,12 @@ type World struct {
 	// the mean over all phases.
 	Phase time.Duration
 	Tick  time.Duration // simulation resolution
+	// Ingest is how long after its scrape a sample becomes queryable: 0
+	// for a Prometheus that scrapes the pods itself; a remote-write
+	// pipeline, an agent or a long-term store adds seconds to a minute.
+	// It delays every Prometheus-fed loop (ours, the alert rule, the HPA,
+	// KEDA), not Knative's autoscaler, which reads its pods.
+	Ingest time.Duration
 	// Initial is the replicas at the start; 0: the steady state of the
 	// first demand at the comparison's cost knob (a service already
 	// running when the trace starts, not one starting from one replica).
@@ -62,8 +69,9 @@ func (w World) MarshalJSON() ([]byte, error) {
 		Scrape   float64 `json:"scrapeSeconds"`
 		Phase    float64 `json:"phaseSeconds"`
 		Tick     float64 `json:"tickSeconds"`
+		Ingest   float64 `json:"ingestSeconds"`
 		Initial  int32   `json:"initialReplicas"`
-	}{w.Capacity, w.Startup.Seconds(), w.Scrape.Seconds(), w.Phase.Seconds(), w.Tick.Seconds(), w.Initial})
+	}{w.Capacity, w.Startup.Seconds(), w.Scrape.Seconds(), w.Phase.Seconds(), w.Tick.Seconds(), w.Ingest.Seconds(), w.Initial})
 }
 
 // DefaultWorld is the model's defaults: 25 RPS per replica, 30 s to start
@@ -104,22 +112,41 @@ func (v *View) Ready() int32 { return v.ready }
 // slope between the first and the last sample in (now-window, now]; NaN
 // with fewer than two samples there. A zero window is the demand at the
 // last scrape (an ideal instant metric, for tests).
-func (v *View) Rate(window time.Duration) float64 { return v.trace.rate(v.now, window, v.world.Scrape) }
+func (v *View) Rate(window time.Duration) float64 {
+	return v.trace.rateSeen(v.now, v.world.Ingest, window, v.world.Scrape)
+}
 
 // IRate is irate(x[window]) as of now.
 func (v *View) IRate(window time.Duration) float64 {
-	return v.trace.irate(v.now, window, v.world.Scrape)
+	return v.trace.irateSeen(v.now, v.world.Ingest, window, v.world.Scrape)
 }
 
 // RateOffset is Rate over window ending offset before now (PromQL offset).
 func (v *View) RateOffset(window, offset time.Duration) float64 {
-	return v.trace.rate(v.now-offset, window, v.world.Scrape)
+	return v.trace.rateSeen(v.now-offset, v.world.Ingest, window, v.world.Scrape)
 }
 
 // Direct is the mean demand over the window ending age ago, as a component
 // that reads its pods itself sees it (Knative's autoscaler).
 func (v *View) Direct(window, age time.Duration) float64 {
 	return v.trace.mean(v.now-age-window, v.now-age)
+}
+
+// DirectWeighted is Knative's weightedExponential average of the demand
+// over the window ending age ago, in 1 s buckets (its BucketSize), newest
+// first: bucket i weighs m(1-m)^i, with m = 1-(1-0.9999)^(1/buckets) but
+// at least 0.2 (its weightPrecision and minExponent), so that any window
+// of 41 s or more decays at 0.2 a second.
+func (v *View) DirectWeighted(window, age time.Duration) float64 {
+	nb := math.Ceil(window.Seconds())
+	m := math.Max(1-math.Pow(1-0.9999, 1/nb), 0.2)
+	sum, w := 0.0, m
+	for i := range int(nb) {
+		end := v.now - age - time.Duration(i)*time.Second
+		sum += w * v.trace.mean(end-time.Second, end)
+		w *= 1 - m
+	}
+	return sum
 }
 
 // Peak is the true highest demand over (now, now+ahead], for the oracle.
@@ -311,11 +338,16 @@ func (t *Trace) scraped(at time.Duration) bool {
 // counter never reaches zero in the model, so its zero-clamp never
 // applies). With evenly spaced scrapes this is the slope between the
 // first and last sample; it differs beside a gap in the scrapes.
-func (t *Trace) rate(q, window, scrape time.Duration) float64 {
+func (t *Trace) rate(q, window, scrape time.Duration) float64 { return t.rateSeen(q, 0, window, scrape) }
+
+// rateSeen is rate(x[window]) at q when a sample becomes queryable ingest
+// after its scrape: the samples of the window not yet ingested are
+// missing, and Prometheus extrapolates over what it has.
+func (t *Trace) rateSeen(q, ingest, window, scrape time.Duration) float64 {
 	if window == 0 {
-		return t.RPS[t.index(q.Truncate(scrape))]
+		return t.RPS[t.index((q - ingest).Truncate(scrape))]
 	}
-	newest, _, oldest, n := t.scrapes(q, window, scrape)
+	newest, _, oldest, n := t.scrapes(q, ingest, window, scrape)
 	if n < 2 {
 		return math.NaN()
 	}
@@ -345,19 +377,23 @@ func (t *Trace) PromRate(q, window, scrape time.Duration, instant bool) float64 
 
 // irate is irate(x[window]) at q: the slope between the last two samples
 // in (q-window, q]; NaN with fewer than two.
-func (t *Trace) irate(q, window, scrape time.Duration) float64 {
-	newest, previous, _, n := t.scrapes(q, window, scrape)
+func (t *Trace) irate(q, window, scrape time.Duration) float64 { return t.irateSeen(q, 0, window, scrape) }
+
+// irateSeen is irate(x[window]) at q with rateSeen's ingestion delay.
+func (t *Trace) irateSeen(q, ingest, window, scrape time.Duration) float64 {
+	newest, previous, _, n := t.scrapes(q, ingest, window, scrape)
 	if n < 2 {
 		return math.NaN()
 	}
 	return (t.counter(newest) - t.counter(previous)) / (newest - previous).Seconds()
 }
 
-// scrapes finds the successful scrapes in (q-window, q]: the newest, the
-// one before it, the oldest, and how many there are.
-func (t *Trace) scrapes(q, window, scrape time.Duration) (newest, previous, oldest time.Duration, n int) {
-	last := q.Truncate(scrape)
-	if last > q {
+// scrapes finds the successful scrapes in (q-window, q] that are
+// queryable at q (scraped ingest or more before it): the newest, the one
+// before it, the oldest, and how many there are.
+func (t *Trace) scrapes(q, ingest, window, scrape time.Duration) (newest, previous, oldest time.Duration, n int) {
+	last := (q - ingest).Truncate(scrape)
+	if last > q-ingest {
 		last -= scrape // Truncate rounds toward zero: before t=0, up
 	}
 	for s := last; s > q-window; s -= scrape {
