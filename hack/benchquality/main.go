@@ -536,16 +536,19 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// tuneKnobs are the cost knobs each candidate is run at while tuning.
-var tuneKnobs = []float64{0.4, 0.5, 0.6, 0.7, 0.8, 0.9}
+// tuneKnobs are the cost knobs each candidate is run at while tuning:
+// the whole range the equal-cost comparison sweeps (simulate.Knobs), so
+// that a candidate is read at ours' cost, not at the end of a narrower
+// curve.
+var tuneKnobs = simulate.Knobs
 
 // tunePeers searches what an HPA's spec.behavior, its tolerance and its
 // query allow, on every trace at the goal scrape, for the configuration
-// that leaves the fewest requests unserved at the cost of the default HPA
-// at the knob ours is read at (a reference that does not depend on ours):
-// the sum over traces of log(unserved + 1e-5 x demand), so that every
-// trace counts by its ratio, not its size. One configuration for all
-// traces, as the recommended profile.
+// that leaves the fewest requests unserved at ours' cost (the recommended
+// profile at the knob it is read at: the cost at which the equal-cost
+// table compares them): the sum over traces of log(unserved + 1e-5 x
+// demand), so that every trace counts by its ratio, not its size. One
+// configuration for all traces, as the recommended profile.
 func tunePeers(o simulate.Options, traces []*simulate.Trace) {
 	type query struct {
 		window  time.Duration
@@ -564,14 +567,14 @@ func tunePeers(o simulate.Options, traces []*simulate.Trace) {
 			}
 		}
 	}
-	best := search(o, traces, grid, simulate.PolicyHPA, simulate.PolicyHPATuned, func(o *simulate.Options, c *simulate.HPAConfig) { o.TunedHPA = c })
+	best := search(o, traces, grid, simulate.PolicyHPATuned, func(o *simulate.Options, c *simulate.HPAConfig) { o.TunedHPA = c })
 	fmt.Printf("best: %+v\n", best)
 }
 
 // tuneKPAs searches what the KPA's settings allow (its stable window, the
 // panic window's share of it, the panic threshold, the max scale-down
-// rate and the scale-down delay; 432 configurations, fewer than the HPA's
-// 504) with tunePeers' criterion, at the cost of the default KPA.
+// rate, the scale-down delay and the metric aggregation algorithm; 864
+// configurations) with tunePeers' criterion, at ours' cost.
 func tuneKPAs(o simulate.Options, traces []*simulate.Trace) {
 	var grid []simulate.KPAConfig
 	for _, stable := range []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute} {
@@ -579,30 +582,28 @@ func tuneKPAs(o simulate.Options, traces []*simulate.Trace) {
 			for _, threshold := range []float64{1.1, 1.5, 2} {
 				for _, delay := range []time.Duration{0, time.Minute, 5 * time.Minute, 10 * time.Minute, 20 * time.Minute, time.Hour} {
 					for _, down := range []float64{2, 1.25} {
-						grid = append(grid, simulate.KPAConfig{Stable: stable, PanicPercent: panicPct, PanicThreshold: threshold,
-							MaxScaleDown: down, ScaleDownDelay: delay})
+						for _, weighted := range []bool{false, true} {
+							grid = append(grid, simulate.KPAConfig{Stable: stable, PanicPercent: panicPct, PanicThreshold: threshold,
+								MaxScaleDown: down, ScaleDownDelay: delay, Weighted: weighted})
+						}
 					}
 				}
 			}
 		}
 	}
-	best := search(o, traces, grid, simulate.PolicyKPA, simulate.PolicyKPATuned, func(o *simulate.Options, c *simulate.KPAConfig) { o.TunedKPA = c })
+	best := search(o, traces, grid, simulate.PolicyKPATuned, func(o *simulate.Options, c *simulate.KPAConfig) { o.TunedKPA = c })
 	fmt.Printf("best: %+v\n", best)
 }
 
 // search runs every configuration of grid as the tuned policy (set puts it
 // in the options) on every trace and returns the one that leaves the
-// fewest requests unserved at the cost of the default policy at the knob
-// ours is read at: the sum over traces of log(unserved + 1e-5 x demand),
-// so that every trace counts by its ratio, not its size.
-func search[C any](o simulate.Options, traces []*simulate.Trace, grid []C, def, tuned string, set func(*simulate.Options, *C)) C {
+// fewest requests unserved at ours' cost (oursCost): the sum over traces
+// of log(unserved + 1e-5 x demand), so that every trace counts by its
+// ratio, not its size.
+func search[C any](o simulate.Options, traces []*simulate.Trace, grid []C, tuned string, set func(*simulate.Options, *C)) C {
 	refs := map[string]float64{}
 	for _, tr := range traces {
-		curves, _, err := simulate.Sweep(o, tr, []string{def}, []float64{o.Utilization})
-		if err != nil {
-			fail(err)
-		}
-		refs[tr.Name] = curves[def].Points[0].ReplicaSeconds
+		refs[tr.Name] = oursCost(o, tr)
 	}
 	var best C
 	bestScore := math.Inf(1)
@@ -624,6 +625,16 @@ func search[C any](o simulate.Options, traces []*simulate.Trace, grid []C, def, 
 		fmt.Printf("%3d/%d %+v score %.3f (best so far %.3f)\n", i+1, len(grid), c, score, bestScore)
 	}
 	return best
+}
+
+// oursCost is the recommended profile's replica-seconds on tr at the knob
+// the equal-cost table reads it at: the cost a tuned peer is searched at.
+func oursCost(o simulate.Options, tr *simulate.Trace) float64 {
+	curves, _, err := simulate.Sweep(o, tr, []string{simulate.PolicyRecommended}, []float64{o.Utilization})
+	if err != nil {
+		fail(err)
+	}
+	return curves[simulate.PolicyRecommended].Points[0].ReplicaSeconds
 }
 
 // unservedNear is the curve's unserved at cost, or at its nearest end.

@@ -3,6 +3,7 @@ package main
 import (
 	"testing"
 
+	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
 	"github.com/autoscale-io/reactive-autoscaler/pkg/simulate"
 )
 
@@ -34,5 +35,31 @@ func TestATraceIsNotEscapedBySpending(t *testing.T) {
 		if got := judged(row, map[string]simulate.Curve{"kpa": tc.peer}, demand); got != tc.judged {
 			t.Errorf("%s: judged %v, want %v", tc.name, got, tc.judged)
 		}
+	}
+}
+
+// TestTunedPeersAreSearchedAtOursCost: the reference a tuned peer's
+// configuration is chosen at is the recommended profile's cost at the
+// knob ours is read at, not the default peer's (which spends differently
+// and made the search favour a configuration that loses at ours' cost).
+func TestTunedPeersAreSearchedAtOursCost(t *testing.T) {
+	tr := simulate.Shapes["flash-crowd"]()
+	o := simulate.Options{World: simulate.DefaultWorld.WithScrape(GoalScrape), Utilization: 0.7, Builtin: predict.DefaultSeasonal(),
+		Alerting: simulate.ChartAlerting(GoalScrape)}
+	curves, _, err := simulate.Sweep(o, tr, []string{simulate.PolicyRecommended, simulate.PolicyHPA, simulate.PolicyKPA}, []float64{0.7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := curves[simulate.PolicyRecommended].Points[0].ReplicaSeconds
+	if got := oursCost(o, tr); got != ours {
+		t.Errorf("oursCost = %v, want the recommended profile's %v", got, ours)
+	}
+	for _, peer := range []string{simulate.PolicyHPA, simulate.PolicyKPA} {
+		if c := curves[peer].Points[0].ReplicaSeconds; c == ours {
+			t.Errorf("%s spends exactly ours' %v here: the test cannot tell the references apart", peer, c)
+		}
+	}
+	if tuneKnobs[0] > 0.3 || tuneKnobs[len(tuneKnobs)-1] < 0.95 {
+		t.Errorf("tuning knobs %v: want the equal-cost sweep's whole range, 0.3 to 0.95", tuneKnobs)
 	}
 }

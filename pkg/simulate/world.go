@@ -338,7 +338,9 @@ func (t *Trace) scraped(at time.Duration) bool {
 // counter never reaches zero in the model, so its zero-clamp never
 // applies). With evenly spaced scrapes this is the slope between the
 // first and last sample; it differs beside a gap in the scrapes.
-func (t *Trace) rate(q, window, scrape time.Duration) float64 { return t.rateSeen(q, 0, window, scrape) }
+func (t *Trace) rate(q, window, scrape time.Duration) float64 {
+	return t.rateSeen(q, 0, window, scrape)
+}
 
 // rateSeen is rate(x[window]) at q when a sample becomes queryable ingest
 // after its scrape: the samples of the window not yet ingested are
@@ -377,7 +379,9 @@ func (t *Trace) PromRate(q, window, scrape time.Duration, instant bool) float64 
 
 // irate is irate(x[window]) at q: the slope between the last two samples
 // in (q-window, q]; NaN with fewer than two.
-func (t *Trace) irate(q, window, scrape time.Duration) float64 { return t.irateSeen(q, 0, window, scrape) }
+func (t *Trace) irate(q, window, scrape time.Duration) float64 {
+	return t.irateSeen(q, 0, window, scrape)
+}
 
 // irateSeen is irate(x[window]) at q with rateSeen's ingestion delay.
 func (t *Trace) irateSeen(q, ingest, window, scrape time.Duration) float64 {
