@@ -20,8 +20,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -605,26 +608,71 @@ func search[C any](o simulate.Options, traces []*simulate.Trace, grid []C, tuned
 	for _, tr := range traces {
 		refs[tr.Name] = oursCost(o, tr)
 	}
-	var best C
-	bestScore := math.Inf(1)
-	for i := range grid {
-		c := grid[i]
-		oc := o
-		set(&oc, &c)
-		score := 0.0
-		for _, tr := range traces {
-			curves, demand, err := simulate.Sweep(oc, tr, []string{tuned}, tuneKnobs)
-			if err != nil {
-				fail(err)
+	scores := make([]float64, len(grid))
+	var done atomic.Int64
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := range work {
+				oc := o
+				set(&oc, &grid[i])
+				for _, tr := range traces {
+					u, demand := unservedAtCost(oc, tr, tuned, refs[tr.Name])
+					scores[i] += math.Log(u + 1e-5*demand)
+				}
+				fmt.Printf("%3d/%d %+v score %.3f\n", done.Add(1), len(grid), grid[i], scores[i])
 			}
-			score += math.Log(unservedNear(curves[tuned], refs[tr.Name]) + 1e-5*demand)
-		}
-		if score < bestScore {
-			best, bestScore = c, score
-		}
-		fmt.Printf("%3d/%d %+v score %.3f (best so far %.3f)\n", i+1, len(grid), c, score, bestScore)
+		})
 	}
-	return best
+	for i := range grid {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	best := 0
+	for i := range grid {
+		if scores[i] < scores[best] {
+			best = i
+		}
+	}
+	fmt.Printf("best score %.3f\n", scores[best])
+	return grid[best]
+}
+
+// unservedAtCost is policy's unserved requests on tr at cost (read on
+// its curve over tuneKnobs, or at the curve's nearest end), and the
+// trace's demand. Cost falls as the knob rises, so the two knobs that
+// bracket cost are found by bisection: six runs instead of fourteen.
+func unservedAtCost(o simulate.Options, tr *simulate.Trace, policy string, cost float64) (unserved, demand float64) {
+	pts := map[int]simulate.CurvePoint{}
+	at := func(i int) simulate.CurvePoint {
+		if p, ok := pts[i]; ok {
+			return p
+		}
+		curves, d, err := simulate.Sweep(o, tr, []string{policy}, tuneKnobs[i:i+1])
+		if err != nil {
+			fail(err)
+		}
+		pts[i], demand = curves[policy].Points[0], d
+		return pts[i]
+	}
+	lo, hi := 0, len(tuneKnobs)-1
+	switch {
+	case cost >= at(lo).ReplicaSeconds:
+		return at(lo).UnservedRequests, demand
+	case cost <= at(hi).ReplicaSeconds:
+		return at(hi).UnservedRequests, demand
+	}
+	for hi-lo > 1 {
+		if mid := (lo + hi) / 2; at(mid).ReplicaSeconds >= cost {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	u, _ := simulate.Curve{Policy: policy, Points: []simulate.CurvePoint{at(hi), at(lo)}}.UnservedAt(cost)
+	return u, demand
 }
 
 // oursCost is the recommended profile's replica-seconds on tr at the knob
@@ -635,17 +683,6 @@ func oursCost(o simulate.Options, tr *simulate.Trace) float64 {
 		fail(err)
 	}
 	return curves[simulate.PolicyRecommended].Points[0].ReplicaSeconds
-}
-
-// unservedNear is the curve's unserved at cost, or at its nearest end.
-func unservedNear(c simulate.Curve, cost float64) float64 {
-	if u, ok := c.UnservedAt(cost); ok {
-		return u
-	}
-	if cost < c.Points[0].ReplicaSeconds {
-		return c.Points[0].UnservedRequests
-	}
-	return c.Points[len(c.Points)-1].UnservedRequests
 }
 
 // floor measures how long after the trace's step (its first rise to more

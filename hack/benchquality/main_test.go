@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"testing"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/predict"
@@ -61,5 +62,35 @@ func TestTunedPeersAreSearchedAtOursCost(t *testing.T) {
 	}
 	if tuneKnobs[0] > 0.3 || tuneKnobs[len(tuneKnobs)-1] < 0.95 {
 		t.Errorf("tuning knobs %v: want the equal-cost sweep's whole range, 0.3 to 0.95", tuneKnobs)
+	}
+}
+
+// TestBisectionReadsTheWholeCurve: the tuned peer's unserved at a cost,
+// read from the two knobs bisection brackets it with, is what the curve
+// over every knob reads there (or at its nearest end).
+func TestBisectionReadsTheWholeCurve(t *testing.T) {
+	tr := simulate.Shapes["sawtooth"]()
+	o := simulate.Options{World: simulate.DefaultWorld.WithScrape(GoalScrape), Utilization: 0.7, Builtin: predict.DefaultSeasonal(),
+		Alerting: simulate.ChartAlerting(GoalScrape)}
+	for _, policy := range []string{simulate.PolicyHPATuned, simulate.PolicyKPATuned} {
+		curves, _, err := simulate.Sweep(o, tr, []string{policy}, tuneKnobs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := curves[policy]
+		lo, hi := c.Points[0], c.Points[len(c.Points)-1]
+		for _, cost := range []float64{lo.ReplicaSeconds * 0.5, lo.ReplicaSeconds, (lo.ReplicaSeconds + hi.ReplicaSeconds) / 2,
+			lo.ReplicaSeconds + (hi.ReplicaSeconds-lo.ReplicaSeconds)/7, hi.ReplicaSeconds, hi.ReplicaSeconds * 2} {
+			want, ok := c.UnservedAt(cost)
+			switch {
+			case !ok && cost < lo.ReplicaSeconds:
+				want = lo.UnservedRequests
+			case !ok:
+				want = hi.UnservedRequests
+			}
+			if got, _ := unservedAtCost(o, tr, policy, cost); math.Abs(got-want) > 1e-9*max(1, want) {
+				t.Errorf("%s at %.0f replica-seconds: bisection reads %v unserved, the whole curve %v", policy, cost, got, want)
+			}
+		}
 	}
 }
