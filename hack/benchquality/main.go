@@ -173,6 +173,7 @@ func main() {
 	band := flag.Float64("band", predict.DefaultSeasonal().Band, "the built-in forecaster's band: the share of past days the decision covers (experiments)")
 	tune := flag.Bool("tune-peers", false, "search the HPA's behavior, tolerance and query for hpa-tuned and keda-tuned on every trace, print the best, and exit")
 	tuneKPA := flag.Bool("tune-kpa", false, "search the KPA's windows, panic, scale-down rate and delay for kpa-tuned on every trace, print the best, and exit")
+	ingest := flag.Duration("ingest", 0, "how long after its scrape a sample becomes queryable (simulate.World.Ingest): 0 for a Prometheus that scrapes the pods; a remote-write pipeline or a long-term store adds seconds to a minute, for every Prometheus-fed policy and the alert rule, not the KPA")
 	halves := flag.Bool("halves", false, fmt.Sprintf("score each half of every trace of %d days or more as a trace of its own (the second replayed from t=0, with no history): how far the figures hold on a week nobody tuned on", HalvesFrom/scaler.Day))
 	flag.Parse()
 	paths, err := filepath.Glob(filepath.Join(*dir, "*.csv"))
@@ -182,7 +183,9 @@ func main() {
 	builtin := predict.DefaultSeasonal()
 	builtin.Band = *band
 	// Alerting is set per scrape below: the chart's rule for it.
-	opts := simulate.Options{World: simulate.DefaultWorld, Utilization: *knob, Builtin: builtin}
+	world := simulate.DefaultWorld
+	world.Ingest = *ingest
+	opts := simulate.Options{World: world, Utilization: *knob, Builtin: builtin}
 	if *rec != "" {
 		// Over the profile, as an annotation beside it would be.
 		opts.Recommended = map[string]string{"autoscale.io/profile": "recommended"}
@@ -276,8 +279,8 @@ func main() {
 		return
 	}
 	report(res)
-	fmt.Printf("\n%d traces, scrape intervals %s, %d knobs (%d for the service levels), in %v\n", len(res.Curves), *scrapes, len(simulate.Knobs),
-		len(simulate.LevelKnobs), time.Since(start).Round(time.Second))
+	fmt.Printf("\n%d traces, scrape intervals %s, ingestion delay %v, %d knobs (%d for the service levels), in %v\n", len(res.Curves), *scrapes,
+		*ingest, len(simulate.Knobs), len(simulate.LevelKnobs), time.Since(start).Round(time.Second))
 }
 
 // rows reads each of ours at knob on one trace at one scrape interval

@@ -591,3 +591,35 @@ func TestWeightedExponentialAverage(t *testing.T) {
 		t.Errorf("weightedExponential left %v unserved after a step, linear %v: want no more", wexp.UnservedRequests, lin.UnservedRequests)
 	}
 }
+
+// TestKEDAIsTheHPAOnOursQuery: the peers are reported both ways on the
+// query. keda runs the HPA's algorithm on the recommended profile's own
+// query (an irate over 1m); hpa on a prometheus-adapter rule's usual
+// rate over 2m. So the HPA given ours' query is keda, decision for
+// decision, and each peer's query choice is in the table.
+func TestKEDAIsTheHPAOnOursQuery(t *testing.T) {
+	o := Options{World: DefaultWorld, Utilization: 0.7}
+	rec, err := o.Spec(map[string]string{"autoscale.io/profile": "recommended"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Only = []string{PolicyKEDA, PolicyHPA}
+	ps, err := Policies(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keda, hpa := ps[0].(*HPA), ps[1].(*HPA)
+	if keda.Window != time.Minute || keda.Instant != rec.Instant || !rec.Instant {
+		t.Errorf("keda reads window %v instant %v; the recommended profile an irate over 1m (instant %v)", keda.Window, keda.Instant, rec.Instant)
+	}
+	if hpa.Window != 2*time.Minute || hpa.Instant {
+		t.Errorf("hpa reads window %v instant %v, want the adapter's usual rate[2m]", hpa.Window, hpa.Instant)
+	}
+	tr := Shapes["flash-crowd"]()
+	world := o.initial(tr).World
+	sameQuery := NewHPAWith(PolicyHPA, hpa.Target, HPAConfig{Window: time.Minute, Instant: true, Tolerance: hpa.Tolerance, Behavior: hpa.Behavior}, hpa.Phase, hpa.Min, hpa.Max)
+	a, b := Run(world, tr, sameQuery), Run(world, tr, keda)
+	if a.ReplicaSeconds != b.ReplicaSeconds || a.UnservedRequests != b.UnservedRequests {
+		t.Errorf("the HPA on ours' query: %v replica-seconds, %v unserved; keda: %v, %v", a.ReplicaSeconds, a.UnservedRequests, b.ReplicaSeconds, b.UnservedRequests)
+	}
+}
