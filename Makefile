@@ -38,8 +38,8 @@ tools: ## Build kube-apiserver, kube-controller-manager, kubectl, etcd, kwok and
 	hack/tools/build.sh
 
 .PHONY: node-tools
-node-tools: ## Build kubelet and kube-proxy into bin/ (cached), for a real local node
-	hack/tools/build.sh kubelet kube-proxy
+node-tools: ## Build kubelet, kube-proxy and kube-scheduler into bin/ (cached), for a real local node
+	hack/tools/build.sh kubelet kube-proxy kube-scheduler
 
 .PHONY: deps
 deps: ## Install Prometheus and Alertmanager (Debian packages) when absent
@@ -50,7 +50,7 @@ e2e: build tools deps ## End-to-end tests on a real local cluster, Prometheus an
 	go test -race -tags e2e -count=1 -timeout 30m -skip '^TestFault' $(GO_TEST_FLAGS) ./test/e2e/...
 
 .PHONY: e2e-node
-e2e-node: build tools node-tools node-images ## Pods on a real local node (containerd, kubelet, kube-proxy): served through a Service, nothing left on the host
+e2e-node: build tools node-tools node-images image ## Pods on a real local node (containerd, kubelet, kube-proxy, kube-scheduler): served through a Service, scaled by the chart-installed controller across a leader failover, nothing left on the host
 	hack/install-deps.sh --node
 	go test -tags node -count=1 -timeout 15m -v $(GO_TEST_FLAGS) ./test/node/...
 
@@ -143,7 +143,8 @@ bench-scale: build tools deps ## 1,000 and 10,000 Deployments (half managed) on 
 	go run ./hack/benchscale -n $(BENCH_N) -bin $(BIN)
 
 .PHONY: demo
-demo: build tools deps ## The walkthrough: local cluster, Prometheus, Alertmanager, demo load, autoscaler
+demo: build tools node-tools node-images image deps ## The walkthrough: local cluster with a real node, Prometheus, Alertmanager, the chart-installed autoscaler, demo pods under load
+	hack/install-deps.sh --node
 	$(BIN)/demo --plot $(BIN)/demo-timeline.svg $(DEMO_FLAGS)
 
 .PHONY: fuzz

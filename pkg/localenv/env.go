@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,6 +33,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	certutil "k8s.io/client-go/util/cert"
 )
 
 // Options choose what to start.
@@ -80,6 +82,10 @@ type Env struct {
 	AlertmanagerURL string
 	// Token authenticates as a cluster admin.
 	Token string
+	// HostIP is the host's address, at which a real node's pods reach
+	// the API server, Prometheus and Alertmanager (empty without Node);
+	// see FromPods.
+	HostIP string
 	// AuditLog is the API server's audit log (JSON lines): writes to
 	// Deployments, deployments/scale and Events; see Writes.
 	AuditLog string
@@ -102,6 +108,10 @@ type Env struct {
 	// discovery).
 	stopBackground []context.CancelFunc
 }
+
+// serviceCIDR is the Services' cluster IPs; its first is the kubernetes
+// Service's.
+const serviceCIDR = "10.96.0.0/16"
 
 // NodeName is the name of the first fake node; pods are bound to it.
 const NodeName = "kwok-node-0"
@@ -270,23 +280,39 @@ func (e *Env) startControlPlane(ctx context.Context) error {
 		return err
 	}
 	e.AuditLog = filepath.Join(e.Dir, "audit.log")
-	e.logf("starting kube-apiserver on %s", e.APIServerURL)
-	api, err := e.start("kube-apiserver", filepath.Join(e.opts.BinDir, "kube-apiserver"),
-		"--etcd-servers", "http://"+addr(etcdPort),
-		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--secure-port", fmt.Sprint(apiPort),
+	args := []string{"--etcd-servers", "http://" + addr(etcdPort), "--secure-port", fmt.Sprint(apiPort),
 		"--cert-dir", pki, "--token-auth-file", tokens, "--authorization-mode", "RBAC",
 		"--service-account-issuer", "https://kubernetes.default.svc",
 		"--service-account-key-file", filepath.Join(pki, "sa.pub"),
 		"--service-account-signing-key-file", filepath.Join(pki, "sa.key"),
-		"--service-cluster-ip-range", "10.96.0.0/16",
-		// The kubernetes Service cannot point at loopback; nothing here needs it.
-		"--endpoint-reconciler-type", "none",
-		// kwok's pods run nothing and need no service-account token.
-		"--disable-admission-plugins", "ServiceAccount",
+		"--service-cluster-ip-range", serviceCIDR,
 		// Every write to Deployments, their scale and Events, with its user
 		// agent and time: the write history failover tests read.
 		"--audit-policy-file", policy, "--audit-log-path", e.AuditLog, "--audit-log-format", "json",
-		"--audit-log-mode", "blocking")
+		"--audit-log-mode", "blocking"}
+	if e.opts.Node == nil {
+		args = append(args, "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+			// The kubernetes Service cannot point at loopback; nothing here needs it.
+			"--endpoint-reconciler-type", "none",
+			// kwok's pods run nothing and need no service-account token.
+			"--disable-admission-plugins", "ServiceAccount")
+	} else {
+		// Pods reach the API server as in a cluster: the kubernetes
+		// Service (kube-proxy) to the host's address, with a
+		// service-account token, verified by the CA their kube-root-ca.crt
+		// holds. The certificate names every address it is reached at.
+		if e.HostIP, err = hostIP(); err != nil {
+			return err
+		}
+		cert, key, err := writeServingCert(pki, e.HostIP)
+		if err != nil {
+			return err
+		}
+		args = append(args, "--bind-address", "0.0.0.0", "--advertise-address", e.HostIP,
+			"--tls-cert-file", cert, "--tls-private-key-file", key)
+	}
+	e.logf("starting kube-apiserver on %s", e.APIServerURL)
+	api, err := e.start("kube-apiserver", filepath.Join(e.opts.BinDir, "kube-apiserver"), args...)
 	if err != nil {
 		return err
 	}
@@ -314,14 +340,20 @@ func (e *Env) startControllerManager(ctx context.Context) error {
 	}
 	e.logf("starting kube-controller-manager")
 	controllers := "deployment-controller,replicaset-controller,statefulset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller"
+	args := []string{"--kubeconfig", e.Kubeconfig, "--leader-elect=false", "--use-service-account-credentials=false",
+		"--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(port), "--cert-dir", filepath.Join(e.Dir, "kcm")}
 	if e.opts.Node != nil {
-		// kube-proxy routes a Service to the pods its EndpointSlices name.
-		controllers += ",endpointslice-controller"
+		// kube-proxy routes a Service to the pods its EndpointSlices name;
+		// a pod's service-account volume needs the kube-root-ca.crt
+		// ConfigMap the publisher writes in every namespace; kubelet
+		// registers its node tainted not-ready, and the node lifecycle
+		// controller lifts the taint once the node is Ready, so that the
+		// scheduler places pods there.
+		controllers += ",endpointslice-controller,root-ca-certificate-publisher-controller,node-lifecycle-controller"
+		args = append(args, "--root-ca-file", filepath.Join(e.Dir, "pki", "apiserver.crt"))
 	}
 	p, err := e.start("kube-controller-manager", filepath.Join(e.opts.BinDir, "kube-controller-manager"),
-		"--kubeconfig", e.Kubeconfig, "--leader-elect=false", "--use-service-account-credentials=false",
-		"--controllers", controllers,
-		"--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(port), "--cert-dir", filepath.Join(e.Dir, "kcm"))
+		append(args, "--controllers", controllers)...)
 	if err != nil {
 		return err
 	}
@@ -444,6 +476,31 @@ func writeServiceAccountKeys(dir string) error {
 		os.WriteFile(filepath.Join(dir, "sa.key"), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600),
 		os.WriteFile(filepath.Join(dir, "sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644),
 	)
+}
+
+// writeServingCert writes the API server's certificate (and the CA that
+// signs it, in the same file: what clients and kube-root-ca.crt trust)
+// for every name it is reached at: loopback from the host, hostIP and
+// the kubernetes Service from pods.
+func writeServingCert(dir, hostIP string) (certFile, keyFile string, err error) {
+	svcIP, _, err := net.ParseCIDR(serviceCIDR)
+	if err != nil {
+		return "", "", err
+	}
+	svcIP[len(svcIP)-1]++ // the range's first address
+	certPEM, keyPEM, err := certutil.GenerateSelfSignedCertKey(hostIP, []net.IP{net.IPv4(127, 0, 0, 1), svcIP},
+		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"})
+	if err != nil {
+		return "", "", err
+	}
+	certFile, keyFile = filepath.Join(dir, "apiserver.crt"), filepath.Join(dir, "apiserver.key")
+	return certFile, keyFile, errors.Join(os.WriteFile(certFile, certPEM, 0o644), os.WriteFile(keyFile, keyPEM, 0o600))
+}
+
+// FromPods rewrites a URL of the environment's (Prometheus', Alertmanager's)
+// for a real node's pods: the host's address for loopback.
+func (e *Env) FromPods(url string) string {
+	return strings.Replace(url, "127.0.0.1", e.HostIP, 1)
 }
 
 func writeKubeconfig(path, server string, ca []byte, token string) error {

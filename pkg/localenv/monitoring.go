@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -130,11 +131,44 @@ func (e *Env) startAlertmanager(ctx context.Context) error {
 	e.AlertmanagerURL = "http://" + addr(port)
 	e.logf("starting Alertmanager on %s", e.AlertmanagerURL)
 	p, err := e.start("alertmanager", bin, "--config.file", cfg, "--storage.path", dir,
-		"--web.listen-address", addr(port), "--cluster.listen-address", "")
+		"--web.listen-address", e.listenAddr(port), "--cluster.listen-address", "")
 	if err != nil {
 		return err
 	}
 	return waitHTTP(ctx, &http.Client{Timeout: 2 * time.Second}, e.AlertmanagerURL+"/-/ready", "", p, time.Minute)
+}
+
+// listenAddr is where a server the pods of a real node call (Prometheus,
+// Alertmanager) listens: every address with a node (they come from the
+// pods' bridge to HostIP), loopback otherwise.
+func (e *Env) listenAddr(port int) string {
+	if e.opts.Node != nil {
+		return fmt.Sprintf("0.0.0.0:%d", port)
+	}
+	return addr(port)
+}
+
+// ReloadAlertmanager replaces Alertmanager's configuration and has it
+// reload: a receiver whose address is known only once it runs (a webhook
+// Service's cluster IP).
+func (e *Env) ReloadAlertmanager(ctx context.Context, config string) error {
+	if err := os.WriteFile(filepath.Join(e.Dir, "alertmanager", "alertmanager.yml"), []byte(config), 0o644); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.AlertmanagerURL+"/-/reload", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("reloading Alertmanager: %s: %s", resp.Status, b)
+	}
+	return nil
 }
 
 func (e *Env) startPrometheus(ctx context.Context) error {
@@ -177,7 +211,7 @@ func (e *Env) startPrometheus(ctx context.Context) error {
 	}
 	e.PrometheusURL = "http://" + addr(port)
 	e.promArgs = []string{bin, "--config.file", cfgPath, "--storage.tsdb.path", filepath.Join(dir, "data"),
-		"--web.listen-address", addr(port), "--web.enable-lifecycle", "--log.level", "warn"}
+		"--web.listen-address", e.listenAddr(port), "--web.enable-lifecycle", "--log.level", "warn"}
 	return e.StartPrometheus(ctx)
 }
 

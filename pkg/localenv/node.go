@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,7 +99,7 @@ const (
 	containerLogDir = "/var/log/containers"
 )
 
-func (e *Env) nodeRequired() []string { return []string{"kubelet", "kube-proxy"} }
+func (e *Env) nodeRequired() []string { return []string{"kubelet", "kube-proxy", "kube-scheduler"} }
 
 // startNode brings up containerd, kubelet and kube-proxy as node
 // RealNodeName and waits until the node is Ready.
@@ -122,11 +123,32 @@ func (e *Env) startNode(ctx context.Context) error {
 	if err := e.startContainerd(ctx, st, cidr); err != nil {
 		return err
 	}
+	if err := e.startScheduler(ctx); err != nil {
+		return err
+	}
 	kubelet, err := e.startKubeletAndProxy(st, nodeIP, cidr)
 	if err != nil {
 		return err
 	}
 	return e.waitNodeReady(ctx, kubelet)
+}
+
+// startScheduler starts kube-scheduler: the chart's pods, like a user's,
+// name no node.
+func (e *Env) startScheduler(ctx context.Context) error {
+	port, err := FreePort()
+	if err != nil {
+		return err
+	}
+	e.logf("starting kube-scheduler")
+	p, err := e.start("kube-scheduler", filepath.Join(e.opts.BinDir, "kube-scheduler"),
+		"--kubeconfig", e.Kubeconfig, "--leader-elect=false",
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(port), "--cert-dir", filepath.Join(e.Dir, "scheduler"))
+	if err != nil {
+		return err
+	}
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: insecureTLS()}, Timeout: 2 * time.Second}
+	return waitHTTP(ctx, insecure, "https://"+addr(port)+"/healthz", "", p, time.Minute)
 }
 
 // nodePrerequisites reports what the host lacks to run a node.
@@ -238,7 +260,8 @@ func (e *Env) startKubeletAndProxy(st *nodeState, nodeIP, cidr string) (*Proc, e
 	return kubelet, nil
 }
 
-// waitNodeReady waits until the node reports Ready.
+// waitNodeReady waits until the node reports Ready and may take pods
+// (no not-ready taint).
 func (e *Env) waitNodeReady(ctx context.Context, kubelet *Proc) error {
 	client, err := e.Client()
 	if err != nil {
@@ -248,6 +271,11 @@ func (e *Env) waitNodeReady(ctx context.Context, kubelet *Proc) error {
 		n, err := client.CoreV1().Nodes().Get(ctx, RealNodeName, metav1.GetOptions{})
 		if err != nil {
 			return false
+		}
+		for _, taint := range n.Spec.Taints {
+			if taint.Key == corev1.TaintNodeNotReady && e.opts.ControllerManager {
+				return false // the node lifecycle controller lifts it once Ready
+			}
 		}
 		for _, c := range n.Status.Conditions {
 			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {

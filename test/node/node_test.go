@@ -20,7 +20,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
@@ -84,10 +83,8 @@ func readyPods(ctx context.Context, t *testing.T, env *localenv.Env, client kube
 		ready := 0
 		var states []string
 		for _, p := range pods.Items {
-			for _, c := range p.Status.Conditions {
-				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-					ready++
-				}
+			if podReady(&p) {
+				ready++
 			}
 			states = append(states, fmt.Sprintf("%s %s %s", p.Name, p.Status.Phase, p.Status.Message))
 		}
@@ -238,9 +235,9 @@ type node struct {
 }
 
 // startNode starts the control plane, kube-controller-manager and a real
-// node with the pause and demo-app images (and Prometheus, when prom is
-// set), after reading the host's state.
-func startNode(ctx context.Context, t *testing.T, prom *localenv.PrometheusOptions) *node {
+// node with the pause and demo-app images and the images of bin/ named
+// (and Prometheus, when prom is set), after reading the host's state.
+func startNode(ctx context.Context, t *testing.T, prom *localenv.PrometheusOptions, images ...string) *node {
 	t.Helper()
 	bin, err := filepath.Abs("../../bin")
 	if err != nil {
@@ -248,8 +245,12 @@ func startNode(ctx context.Context, t *testing.T, prom *localenv.PrometheusOptio
 	}
 	n := &node{bin: bin, dir: t.TempDir()}
 	n.before = localenv.ReadHostState(n.dir)
+	tars := []string{filepath.Join(bin, "pause-image.tar"), filepath.Join(bin, "demo-app-image.tar")}
+	for _, img := range images {
+		tars = append(tars, filepath.Join(bin, img))
+	}
 	n.env, err = localenv.Start(ctx, localenv.Options{BinDir: bin, Dir: n.dir, Log: os.Stderr, ControllerManager: true, Prometheus: prom,
-		Node: &localenv.NodeOptions{Images: []string{filepath.Join(bin, "pause-image.tar"), filepath.Join(bin, "demo-app-image.tar")}}})
+		Node: &localenv.NodeOptions{Images: tars}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,20 +266,11 @@ func startNode(ctx context.Context, t *testing.T, prom *localenv.PrometheusOptio
 // Service web in front of them, and returns the Service.
 func (n *node) serveWeb(ctx context.Context, t *testing.T, replicas int32, annotations map[string]string, extra ...string) *corev1.Service {
 	t.Helper()
-	d := localenv.Deployment("default", "web", replicas, annotations)
-	d.Spec.Template.Spec.NodeName = localenv.RealNodeName // no scheduler here
-	d.Spec.Template.Annotations = map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "8080"}
-	d.Spec.Template.Spec.Containers = []corev1.Container{{
-		Name: "web", Image: "docker.io/library/demo-app:local", ImagePullPolicy: corev1.PullNever,
-		Args:           append([]string{"serve", "--listen", "0.0.0.0:8080", "--service", "web"}, extra...),
-		Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
-		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/metrics", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1},
-	}}
+	d := localenv.ServingDeployment("default", "web", "web", replicas, annotations, extra...)
 	if _, err := n.client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
-		Spec: corev1.ServiceSpec{Selector: d.Spec.Selector.MatchLabels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+	svc := localenv.ServiceFor(d)
 	svc, err := n.client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
