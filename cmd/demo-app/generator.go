@@ -10,9 +10,10 @@ import (
 	"time"
 )
 
-// generator sends GET requests to the demo-app itself at the rate its
-// profile asks for: a pacer adds rate*dt to a budget every tick and hands
-// one request per whole unit to a pool of workers.
+// generator sends GET requests to its target (the demo-app itself, or a
+// Service in front of demo-app pods) at the rate its profile asks for: a
+// pacer adds rate*dt to a budget every tick and hands one request per
+// whole unit to a pool of workers.
 type generator struct {
 	target string
 	client *http.Client
@@ -27,10 +28,13 @@ type generator struct {
 	sent, dropped atomic.Int64
 }
 
-func newGenerator(target string) *generator {
+// newGenerator loads target. A Service spreads connections, not
+// requests: with spread, each request opens a connection of its own, so
+// that a pod started under load gets its share at once.
+func newGenerator(target string, spread bool) *generator {
 	return &generator{
 		target: target,
-		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableKeepAlives: spread}},
 	}
 }
 

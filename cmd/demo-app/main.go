@@ -58,10 +58,14 @@ func serve(args []string) error {
 	rps := fs.Float64("rps", 0, "initial target requests per second")
 	duration := fs.Duration("duration", time.Minute, "ramp: time to reach --rps; spike: how long it lasts")
 	capacity := fs.Float64("capacity", 0, "requests per second this replica serves; more are shed with 503 and counted as code=\"503\" (0 = no limit)")
+	target := fs.String("target", "", "URL the load generator sends to (empty: this server); a Service's, to load the pods behind it")
 	_ = fs.Parse(args)
 
 	reg := prometheus.NewRegistry()
-	gen := newGenerator("http://" + *listen + "/")
+	gen := newGenerator("http://"+*listen+"/", false)
+	if *target != "" {
+		gen = newGenerator(*target, true)
+	}
 	if err := gen.set(*profile, *rps, *duration); err != nil {
 		return err
 	}
