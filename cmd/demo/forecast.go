@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/autoscale-io/reactive-autoscaler/pkg/localenv"
 )
 
@@ -39,35 +37,27 @@ func backfillCheckout(ctx context.Context, env *localenv.Env, ramp time.Time) er
 		ramp.Add(-51*time.Hour), now.Add(-30*time.Second), 15*time.Second, rate))
 }
 
-// startCheckout starts checkout's demo-app at its base load and its
-// Deployment on the recommended profile (5 s interval for the demo).
-func startCheckout(ctx context.Context, env *localenv.Env, binDir string) (string, error) {
-	app, err := startApp(ctx, env, binDir, "checkout")
+// startCheckout starts checkout's pods on the recommended profile (5 s
+// interval for the demo) and its load at the base rate; it returns its
+// watcher and the load generator's address.
+func startCheckout(ctx context.Context, env *localenv.Env, binDir string) (*watcher, string, error) {
+	w, err := newWatcher(env, "default", "checkout", checkoutQuery)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	if err := setLoad("http://"+app, "steady", checkoutBase, 5*time.Second); err != nil {
-		return "", err
-	}
-	c, err := env.Client()
-	if err != nil {
-		return "", err
-	}
-	d := localenv.Deployment("default", "checkout", 1, map[string]string{
+	app, err := w.serve(ctx, binDir, map[string]string{
 		"autoscale.io/reactive": "true", "autoscale.io/profile": "recommended", "autoscale.io/interval": "5s",
 		"autoscale.io/target-rps-per-replica": "20", "autoscale.io/max-replicas": "10",
 	})
-	_, err = c.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{})
-	return app, err
+	if err != nil {
+		return nil, "", err
+	}
+	return w, app, setLoad("http://"+app, "steady", checkoutBase, 5*time.Second)
 }
 
 // forecastScenario follows checkout until its daily ramp has arrived, and
 // checks that the replicas for it were written before its load rose.
-func forecastScenario(ctx context.Context, env *localenv.Env, app string, ramp time.Time, plotPath string) error {
-	w, err := newWatcher(env, "default", "checkout", checkoutQuery)
-	if err != nil {
-		return err
-	}
+func forecastScenario(ctx context.Context, w *watcher, app string, ramp time.Time, plotPath string) error {
 	fmt.Printf("\nDeployment checkout: autoscale.io/profile=recommended (the built-in forecaster under strategy max), %.0f RPS per replica\n", 20.0)
 	w.header()
 	w.note(fmt.Sprintf("Prometheus holds two days of checkout: %.0f RPS, and %.0f RPS from %s for 10 min each day", checkoutBase, checkoutPeak, ramp.Format("15:04")))

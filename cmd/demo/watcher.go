@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/autoscale-io/reactive-autoscaler/pkg/localenv"
@@ -21,6 +22,7 @@ import (
 type sample struct {
 	at             time.Duration // since the scenario started
 	rps            float64
+	shed           float64 // requests per second the pods answered 503
 	spec, ready    int32
 	event, alertOf string
 }
@@ -51,20 +53,32 @@ func newWatcher(env *localenv.Env, ns, name, query string) (*watcher, error) {
 	return &watcher{env: env, client: c, ns: ns, name: name, query: query, seen: map[types.UID]bool{}}, nil
 }
 
-func (w *watcher) applyDeployment(ctx context.Context) error {
-	d := localenv.Deployment(w.ns, w.name, 1, map[string]string{
-		"autoscale.io/reactive": "true",
-		"autoscale.io/interval": "5s",
-		"autoscale.io/cooldown": "15s",
-		"autoscale.io/query":    `sum(rate(http_requests_total{service="{{.Service}}"}[10s]))`,
+// serve creates the watched service as demo-app pods on the node, each
+// serving capacity requests a second, with the annotations, behind a
+// Service; waits for its first pod; and starts a load generator on the
+// host sending to the Service. It returns the generator's address.
+func (w *watcher) serve(ctx context.Context, binDir string, annotations map[string]string) (string, error) {
+	d := localenv.ServingDeployment(w.ns, w.name, w.name, 1, annotations, "--capacity", fmt.Sprint(capacity))
+	if _, err := w.client.AppsV1().Deployments(w.ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		return "", err
+	}
+	svc, err := w.client.CoreV1().Services(w.ns).Create(ctx, localenv.ServiceFor(d), metav1.CreateOptions{})
+	if err != nil {
+		return "", err
+	}
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
+		d, err := w.client.AppsV1().Deployments(w.ns).Get(ctx, w.name, metav1.GetOptions{})
+		return err == nil && d.Status.ReadyReplicas >= 1, nil
 	})
-	_, err := w.client.AppsV1().Deployments(w.ns).Create(ctx, d, metav1.CreateOptions{})
-	return err
+	if err != nil {
+		return "", fmt.Errorf("%s's first pod not Ready: %w\nkubelet:\n%s", w.name, err, w.env.Logs("kubelet", 20))
+	}
+	return startLoad(ctx, w.env, binDir, w.name, "http://"+svc.Spec.ClusterIP+"/")
 }
 
 func (w *watcher) header() {
 	w.start = time.Now()
-	fmt.Printf("\n%-6s %8s   %-10s %-6s %-11s %-10s %s\n", "TIME", "RPS", "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AUTOSCALER")
+	fmt.Printf("\n%-6s %8s %8s   %-10s %-6s %-11s %-10s %s\n", "TIME", "RPS", "SHED", "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AUTOSCALER")
 }
 
 func (w *watcher) note(s string) {
@@ -94,7 +108,7 @@ func (w *watcher) follow(ctx context.Context, timeout time.Duration, done func(*
 		}
 		changed := s.spec != w.last.spec || s.ready != w.last.ready
 		if changed || s.event != "" || int(s.at.Seconds())%5 == 0 {
-			fmt.Printf("%-6s %8.1f   %-10s %-6s %-11d %-10d %s\n", clock(s.at), s.rps, w.name,
+			fmt.Printf("%-6s %8.1f %8.1f   %-10s %-6s %-11d %-10d %s\n", clock(s.at), s.rps, s.shed, w.name,
 				fmt.Sprintf("%d/%d", s.ready, s.spec), s.spec, s.ready, s.event)
 		}
 		w.samples = append(w.samples, s)
@@ -116,6 +130,7 @@ func (w *watcher) sample(ctx context.Context) (sample, error) {
 	}
 	s.spec, s.ready = *d.Spec.Replicas, d.Status.ReadyReplicas
 	s.rps, _ = localenv.Query(ctx, w.env.PrometheusURL, w.query)
+	s.shed, _ = localenv.Query(ctx, w.env.PrometheusURL, fmt.Sprintf(`sum(rate(http_requests_total{namespace=%q,service=%q,code="503"}[10s]))`, w.ns, w.name))
 	evs, err := w.client.CoreV1().Events(w.ns).List(ctx, metav1.ListOptions{FieldSelector: fields.Set{"involvedObject.name": w.name, "involvedObject.kind": "Deployment"}.String()})
 	if err != nil {
 		return s, err
@@ -146,6 +161,18 @@ func (w *watcher) sample(ctx context.Context) (sample, error) {
 		w.changes = append(w.changes, time.Now())
 	}
 	return s, nil
+}
+
+// shedSince returns the most requests per second shed since t, and the
+// latest.
+func (w *watcher) shedSince(t time.Time) (peak, last float64) {
+	for _, s := range w.samples {
+		if w.start.Add(s.at).Before(t) {
+			continue
+		}
+		peak = max(peak, s.shed)
+	}
+	return peak, w.last.shed
 }
 
 // firstChangeSince returns how long after t the replicas first changed.
@@ -232,7 +259,7 @@ func (w *watcher) writeSVG(path string) error {
 	yN := func(n int32) float64 { return height - bottom - float64(n)/float64(maxRep+1)*(height-top-bottom) }
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="12">`+"\n", width, height)
-	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="%.0f" y="22" font-size="15">reactive-autoscaler demo: request rate and replicas of frontend</text>`+"\n", left)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="%.0f" y="22" font-size="15">reactive-autoscaler demo: requests, shed and replicas of %s</text>`+"\n", left, w.name)
 	fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black"/>`, left, height-bottom, width-right, height-bottom)
 	fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black"/>`+"\n", left, top, left, height-bottom)
 	for i := 0; i <= 4; i++ {
@@ -248,15 +275,19 @@ func (w *watcher) writeSVG(path string) error {
 	fmt.Fprintf(&b, "\n"+`<text x="%.0f" y="%.0f" text-anchor="middle">time since the scenario started</text>`, (left+width-right)/2, height-10)
 	fmt.Fprintf(&b, `<text x="14" y="%.0f" fill="#1f77b4" transform="rotate(-90 14 %.0f)">requests per second (Prometheus, rate over 10 s)</text>`, height/2+120, height/2+120)
 	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="#d62728" transform="rotate(90 %.0f %.0f)">replicas (spec)</text>`+"\n", width-14, height/2-40, width-14, height/2-40)
-	var rps, rep strings.Builder
+	var rps, shed, rep strings.Builder
 	for i, s := range w.samples {
 		fmt.Fprintf(&rps, "%.1f,%.1f ", x(s.at.Seconds()), yR(s.rps))
+		fmt.Fprintf(&shed, "%.1f,%.1f ", x(s.at.Seconds()), yR(s.shed))
 		if i > 0 { // a step line: hold the previous count until this sample
 			fmt.Fprintf(&rep, "%.1f,%.1f ", x(s.at.Seconds()), yN(w.samples[i-1].spec))
 		}
 		fmt.Fprintf(&rep, "%.1f,%.1f ", x(s.at.Seconds()), yN(s.spec))
 	}
 	fmt.Fprintf(&b, `<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="%s"/>`+"\n", rps.String())
+	fmt.Fprintf(&b, `<polyline fill="none" stroke="#ff7f0e" stroke-width="2" points="%s"/>`+"\n", shed.String())
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="#1f77b4">requests/s</text><text x="%.0f" y="%.0f" fill="#ff7f0e">shed/s (503: over the pods' capacity)</text>`+"\n",
+		width-right-330, top-6, width-right-250, top-6)
 	fmt.Fprintf(&b, `<polyline fill="none" stroke="#d62728" stroke-width="2.5" points="%s"/>`+"\n", rep.String())
 	for _, n := range w.notes {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#999" stroke-dasharray="4 3"/>`, x(n.at.Seconds()), top, x(n.at.Seconds()), height-bottom)
