@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/xml"
 	"math"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -621,5 +623,40 @@ func TestKEDAIsTheHPAOnOursQuery(t *testing.T) {
 	a, b := Run(world, tr, sameQuery), Run(world, tr, keda)
 	if a.ReplicaSeconds != b.ReplicaSeconds || a.UnservedRequests != b.UnservedRequests {
 		t.Errorf("the HPA on ours' query: %v replica-seconds, %v unserved; keda: %v, %v", a.ReplicaSeconds, a.UnservedRequests, b.ReplicaSeconds, b.UnservedRequests)
+	}
+}
+
+// TestTheSpikePathIsTheShippedOne: the model's spike path waits what the
+// shipped route makes Alertmanager wait (group_wait in the chart's NOTES
+// and in deploy/alertmanager) and evaluates the rule at the chart's
+// prometheusRule.interval.
+func TestTheSpikePathIsTheShippedOne(t *testing.T) {
+	a := ChartAlerting(15 * time.Second)
+	waits := regexp.MustCompile(`group_wait: *(\S+)`)
+	for _, f := range []string{"../../charts/reactive-autoscaler/templates/NOTES.txt", "../../deploy/alertmanager/alertmanager.yaml"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := waits.FindAllSubmatch(b, -1)
+		if len(m) == 0 {
+			t.Fatalf("%s sets no group_wait", f)
+		}
+		for _, w := range m {
+			if d, err := time.ParseDuration(string(w[1])); err != nil || d != a.GroupWait {
+				t.Errorf("%s: group_wait %s, the model waits %v", f, w[1], a.GroupWait)
+			}
+		}
+	}
+	b, err := os.ReadFile("../../charts/reactive-autoscaler/values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^prometheusRule:(?:\n .*)*?\n  interval: *(\S+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("values.yaml: no prometheusRule.interval")
+	}
+	if d, err := time.ParseDuration(string(m[1])); err != nil || d != a.EvalInterval {
+		t.Errorf("prometheusRule.interval %s, the model evaluates the rule every %v", m[1], a.EvalInterval)
 	}
 }
