@@ -1,9 +1,11 @@
 // Package localenv starts a real local Kubernetes control plane and the
-// monitoring stack around it, on loopback and without containers: etcd,
-// kube-apiserver (token authentication, RBAC), kube-controller-manager (the
-// deployment, replicaset and garbage-collector controllers), kwok (fake nodes
-// whose pods become Running), Prometheus and Alertmanager. The e2e tests and
-// `make demo` use it; it is not part of the controller.
+// monitoring stack around it: etcd, kube-apiserver (token authentication,
+// RBAC), kube-controller-manager (the deployment, replicaset and
+// garbage-collector controllers), kwok (fake nodes whose pods become
+// Running), Prometheus and Alertmanager, on loopback; and, with
+// Options.Node, a real node (node.go) whose pods run in containers and
+// reach the API server as in a cluster. The e2e tests and `make demo` use
+// it; it is not part of the controller.
 package localenv
 
 import (
@@ -55,8 +57,9 @@ type Options struct {
 
 	ControllerManager bool // deployment/replicaset/GC controllers
 	KwokNodes         int  // fake nodes (needs ControllerManager for pods)
-	// Node, when set, starts a real node (containerd, kubelet, kube-proxy)
-	// whose pods run: needs root and ControllerManager for Deployments.
+	// Node, when set, starts a real node (containerd, kubelet, kube-proxy,
+	// kube-scheduler) whose pods run: needs root, and ControllerManager for
+	// Deployments and for the node to take pods (the not-ready taint).
 	Node *NodeOptions
 
 	// Prometheus, when set, starts Prometheus scraping the targets added with
