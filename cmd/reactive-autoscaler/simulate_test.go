@@ -99,7 +99,7 @@ func TestSimulateJSONAndSVGFromACSV(t *testing.T) {
 	if res.Seconds != 240 || len(res.Scores) != 2 || res.Scores[0].Policy != "reactive" || res.Scores[1].Policy != "hpa" || res.Scores[0].PeakReplicas < 2 {
 		t.Errorf("result %+v", res)
 	}
-	if res.World["capacityRPS"] != 20 || res.World["startupSeconds"] != 30 || res.World["scrapeSeconds"] != 15 || len(res.World) != 6 {
+	if res.World["capacityRPS"] != 20 || res.World["startupSeconds"] != 30 || res.World["scrapeSeconds"] != 15 || res.World["ingestSeconds"] != 0 || len(res.World) != 7 {
 		t.Errorf("world %v: want lower-case names, durations in seconds", res.World)
 	}
 	if b, err := os.ReadFile(svg); err != nil || !bytes.HasPrefix(b, []byte("<svg")) {
