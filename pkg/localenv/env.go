@@ -283,36 +283,9 @@ func (e *Env) startControlPlane(ctx context.Context) error {
 		return err
 	}
 	e.AuditLog = filepath.Join(e.Dir, "audit.log")
-	args := []string{"--etcd-servers", "http://" + addr(etcdPort), "--secure-port", fmt.Sprint(apiPort),
-		"--cert-dir", pki, "--token-auth-file", tokens, "--authorization-mode", "RBAC",
-		"--service-account-issuer", "https://kubernetes.default.svc",
-		"--service-account-key-file", filepath.Join(pki, "sa.pub"),
-		"--service-account-signing-key-file", filepath.Join(pki, "sa.key"),
-		"--service-cluster-ip-range", serviceCIDR,
-		// Every write to Deployments, their scale and Events, with its user
-		// agent and time: the write history failover tests read.
-		"--audit-policy-file", policy, "--audit-log-path", e.AuditLog, "--audit-log-format", "json",
-		"--audit-log-mode", "blocking"}
-	if e.opts.Node == nil {
-		args = append(args, "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
-			// The kubernetes Service cannot point at loopback; nothing here needs it.
-			"--endpoint-reconciler-type", "none",
-			// kwok's pods run nothing and need no service-account token.
-			"--disable-admission-plugins", "ServiceAccount")
-	} else {
-		// Pods reach the API server as in a cluster: the kubernetes
-		// Service (kube-proxy) to the host's address, with a
-		// service-account token, verified by the CA their kube-root-ca.crt
-		// holds. The certificate names every address it is reached at.
-		if e.HostIP, err = hostIP(); err != nil {
-			return err
-		}
-		cert, key, err := writeServingCert(pki, e.HostIP)
-		if err != nil {
-			return err
-		}
-		args = append(args, "--bind-address", "0.0.0.0", "--advertise-address", e.HostIP,
-			"--tls-cert-file", cert, "--tls-private-key-file", key)
+	args, err := e.apiServerArgs(pki, tokens, policy, etcdPort, apiPort)
+	if err != nil {
+		return err
 	}
 	e.logf("starting kube-apiserver on %s", e.APIServerURL)
 	api, err := e.start("kube-apiserver", filepath.Join(e.opts.BinDir, "kube-apiserver"), args...)
@@ -334,6 +307,45 @@ func (e *Env) startControlPlane(ctx context.Context) error {
 	}
 	e.logf("kube-apiserver ready; kubeconfig %s", e.Kubeconfig)
 	return nil
+}
+
+// apiServerArgs is kube-apiserver's command line: on loopback without a
+// node; with one, reachable from pods as in a cluster (it sets HostIP).
+func (e *Env) apiServerArgs(pki, tokens, policy string, etcdPort, apiPort int) ([]string, error) {
+	args := []string{"--etcd-servers", "http://" + addr(etcdPort), "--secure-port", fmt.Sprint(apiPort),
+		"--cert-dir", pki, "--token-auth-file", tokens, "--authorization-mode", "RBAC",
+		"--service-account-issuer", "https://kubernetes.default.svc",
+		"--service-account-key-file", filepath.Join(pki, "sa.pub"),
+		"--service-account-signing-key-file", filepath.Join(pki, "sa.key"),
+		"--service-cluster-ip-range", serviceCIDR,
+		// Every write to Deployments, their scale and Events, with its user
+		// agent and time: the write history failover tests read.
+		"--audit-policy-file", policy, "--audit-log-path", e.AuditLog, "--audit-log-format", "json",
+		"--audit-log-mode", "blocking"}
+	if e.opts.Node == nil {
+		args = append(args, "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+			// The kubernetes Service cannot point at loopback; nothing here needs it.
+			"--endpoint-reconciler-type", "none",
+			// kwok's pods run nothing and need no service-account token.
+			"--disable-admission-plugins", "ServiceAccount")
+	} else {
+		// Pods reach the API server as in a cluster: the kubernetes
+		// Service (kube-proxy) to the host's address, with a
+		// service-account token, verified by the CA their kube-root-ca.crt
+		// holds. The certificate names every address it is reached at.
+		ip, err := hostIP()
+		if err != nil {
+			return nil, err
+		}
+		e.HostIP = ip
+		cert, key, err := writeServingCert(pki, e.HostIP)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--bind-address", "0.0.0.0", "--advertise-address", e.HostIP,
+			"--tls-cert-file", cert, "--tls-private-key-file", key)
+	}
+	return args, nil
 }
 
 func (e *Env) startControllerManager(ctx context.Context) error {

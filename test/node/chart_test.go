@@ -32,12 +32,7 @@ func TestTheChartsControllerScalesRealPodsAndFailsOver(t *testing.T) {
 	n := startNode(ctx, t, &localenv.PrometheusOptions{ScrapeInterval: time.Second}, "reactive-autoscaler-image.tar")
 	defer n.env.Stop()
 	env, client := n.env, n.client
-	svc := n.serveWeb(ctx, t, 1, map[string]string{
-		"autoscale.io/reactive": "true", "autoscale.io/target-rps-per-replica": "20", "autoscale.io/max-replicas": "6",
-		"autoscale.io/interval": "5s", "autoscale.io/cooldown": "15s", "autoscale.io/predictor": "none",
-		"autoscale.io/query": `sum(irate(http_requests_total{namespace="{{.Namespace}}",service="{{.Service}}"}[15s]))`,
-	}, "--capacity", "25")
-	readyPods(ctx, t, env, client, 1)
+	svc := n.serveScaledWeb(ctx, t)
 
 	const ns, release, lease = "autoscaling", "ra", "ra-reactive-autoscaler"
 	out, err := exec.CommandContext(ctx, filepath.Join(n.bin, "helm"), "install", release, "../../charts/reactive-autoscaler",

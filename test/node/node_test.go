@@ -110,12 +110,7 @@ func TestOursScalesRealPodsThatShedWhatTheyCannotServe(t *testing.T) {
 	n := startNode(ctx, t, &localenv.PrometheusOptions{ScrapeInterval: time.Second})
 	defer n.env.Stop()
 	env, client, bin := n.env, n.client, n.bin
-	svc := n.serveWeb(ctx, t, 1, map[string]string{
-		"autoscale.io/reactive": "true", "autoscale.io/target-rps-per-replica": "20", "autoscale.io/max-replicas": "6",
-		"autoscale.io/interval": "5s", "autoscale.io/cooldown": "15s", "autoscale.io/predictor": "none",
-		"autoscale.io/query": `sum(irate(http_requests_total{namespace="{{.Namespace}}",service="{{.Service}}"}[15s]))`,
-	}, "--capacity", "25")
-	readyPods(ctx, t, env, client, 1)
+	svc := n.serveScaledWeb(ctx, t)
 	port, err := localenv.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -259,6 +254,21 @@ func startNode(ctx context.Context, t *testing.T, prom *localenv.PrometheusOptio
 		t.Fatal(err)
 	}
 	return n
+}
+
+// serveScaledWeb serves web from one pod of 25 requests a second,
+// annotated for the autoscaler at 20 a replica (up to 6, a 5 s interval, a
+// 15 s cooldown, no forecast, an irate over 15 s of the 1 s scrape), and
+// waits until the pod is Ready.
+func (n *node) serveScaledWeb(ctx context.Context, t *testing.T) *corev1.Service {
+	t.Helper()
+	svc := n.serveWeb(ctx, t, 1, map[string]string{
+		"autoscale.io/reactive": "true", "autoscale.io/target-rps-per-replica": "20", "autoscale.io/max-replicas": "6",
+		"autoscale.io/interval": "5s", "autoscale.io/cooldown": "15s", "autoscale.io/predictor": "none",
+		"autoscale.io/query": `sum(irate(http_requests_total{namespace="{{.Namespace}}",service="{{.Service}}"}[15s]))`,
+	}, "--capacity", "25")
+	readyPods(ctx, t, n.env, n.client, 1)
+	return svc
 }
 
 // serveWeb creates Deployment web of demo-app pods on the node (with
