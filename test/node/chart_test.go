@@ -23,7 +23,7 @@ import (
 // real node (restricted Pod Security, the chart's ServiceAccount, the
 // in-cluster API address), one of them leader on the chart's Lease. Under
 // 80 requests a second the leader scales web, whose pods serve 25 each and
-// shed the rest, to four; then the leader's pod is killed (no grace: no
+// shed the rest, to four (five when the rate reads above 80); then the leader's pod is killed (no grace: no
 // Lease release), the other pod takes the Lease, and, the load gone, it
 // scales web back to one. The host is left as it was.
 func TestTheChartsControllerScalesRealPodsAndFailsOver(t *testing.T) {

@@ -71,7 +71,8 @@ func TestARealNodeServesThroughAServiceAndLeavesNothingBehind(t *testing.T) {
 	n.stopAndCompare(t)
 }
 
-// readyPods waits until n pods of the Deployment are Running and Ready.
+// readyPods waits until at least n pods of the Deployment are Ready: an
+// autoscaler reading a noisy rate at a threshold may ask for one more.
 func readyPods(ctx context.Context, t *testing.T, env *localenv.Env, client kubernetes.Interface, n int) {
 	t.Helper()
 	var last string
@@ -89,10 +90,10 @@ func readyPods(ctx context.Context, t *testing.T, env *localenv.Env, client kube
 			states = append(states, fmt.Sprintf("%s %s %s", p.Name, p.Status.Phase, p.Status.Message))
 		}
 		last = strings.Join(states, "; ")
-		return ready == n, nil
+		return ready >= n, nil
 	})
 	if err != nil {
-		t.Fatalf("%d pods not Ready: %s\nkubelet:\n%s\ncontainerd:\n%s", n, last, env.Logs("kubelet", 40), env.Logs("containerd", 20))
+		t.Fatalf("fewer than %d web pods Ready: %s\nkubelet:\n%s\ncontainerd:\n%s", n, last, env.Logs("kubelet", 40), env.Logs("containerd", 20))
 	}
 }
 
