@@ -41,12 +41,16 @@ tools: ## Build kube-apiserver, kube-controller-manager, kubectl, etcd, kwok and
 node-tools: ## Build kubelet, kube-proxy and kube-scheduler into bin/ (cached), for a real local node
 	hack/tools/build.sh kubelet kube-proxy kube-scheduler
 
+.PHONY: store-tools
+store-tools: ## Build VictoriaMetrics into bin/ (cached), a store besides Prometheus the e2e tests read
+	hack/tools/build.sh victoria-metrics
+
 .PHONY: deps
 deps: ## Install Prometheus and Alertmanager (Debian packages) when absent
 	hack/install-deps.sh
 
 .PHONY: e2e
-e2e: build tools deps ## End-to-end tests on a real local cluster, Prometheus and Alertmanager
+e2e: build tools store-tools deps ## End-to-end tests on a real local cluster, Prometheus and Alertmanager
 	go test -race -tags e2e -count=1 -timeout 30m -skip '^TestFault' $(GO_TEST_FLAGS) ./test/e2e/...
 
 .PHONY: e2e-node

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real components the e2e tests and the demo run (kube-apiserver,
 # kube-controller-manager, kubectl, etcd, kwok, helm; kubelet, kube-proxy and
-# kube-scheduler for a real node) from the Go module proxy into
+# kube-scheduler for a real node; VictoriaMetrics, a store the e2e reads) from
+# the Go module proxy into
 # bin/. A binary is rebuilt only when its tools module's go.mod/go.sum or the
 # Go version change: a stamp beside it records what it was built from.
 set -euo pipefail
@@ -37,6 +38,7 @@ for t in "${want[@]}"; do
 	kubelet) build "$root/hack/tools/node" kubelet k8s.io/kubernetes/cmd/kubelet ;;
 	kube-proxy) build "$root/hack/tools/node" kube-proxy k8s.io/kubernetes/cmd/kube-proxy ;;
 	kube-scheduler) build "$root/hack/tools/node" kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler ;;
+	victoria-metrics) build "$root/hack/tools/stores" victoria-metrics github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics ;;
 	kwok)
 		build "$root/hack/tools/kwok" kwok sigs.k8s.io/kwok/cmd/kwok
 		build "$root/hack/tools/kwok" kwok-stages ./stages

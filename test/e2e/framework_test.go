@@ -112,6 +112,9 @@ type scenario struct {
 	ns         string
 	metricsURL string
 	scaler     *localenv.Proc
+	// promURL is the store the autoscaler reads: the environment's
+	// Prometheus unless a test sets another.
+	promURL string
 }
 
 func newScenario(t testing.TB) *scenario {
@@ -137,8 +140,12 @@ func (s *scenario) startAutoscaler(extra ...string) {
 		s.t.Fatal(err)
 	}
 	s.metricsURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	promURL := env.PrometheusURL
+	if s.promURL != "" {
+		promURL = s.promURL
+	}
 	args := append([]string{"run", "--kubeconfig", env.Kubeconfig, "--namespace", s.ns,
-		"--prometheus-url", env.PrometheusURL, "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port),
+		"--prometheus-url", promURL, "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port),
 		"--leader-elect=false", "-v=2"}, extra...)
 	s.scaler = s.runBinary("autoscaler-"+s.ns, nil, s.metricsURL, args...)
 }
