@@ -25,9 +25,9 @@ type VictoriaMetrics struct {
 
 // StartVictoriaMetrics starts bin/victoria-metrics (make store-tools) on the
 // environment's scrape configuration. Two of its defaults do not suit an
-// autoscaler and are set here as REFERENCE tells users to: a query hides
-// the last 30 s of samples (-search.latencyOffset), and the file_sd targets
-// are re-read only every minute (-promscrape.fileSDCheckInterval).
+// autoscaler: a query hides the last 30 s of samples (-search.latencyOffset,
+// lowered as REFERENCE tells users to), and the file_sd targets are re-read
+// only every minute (-promscrape.fileSDCheckInterval, for the tests' churn).
 func (e *Env) StartVictoriaMetrics(ctx context.Context) (*VictoriaMetrics, error) {
 	bin := filepath.Join(e.opts.BinDir, "victoria-metrics")
 	if _, err := os.Stat(bin); err != nil {
@@ -57,7 +57,7 @@ func (e *Env) StartVictoriaMetrics(ctx context.Context) (*VictoriaMetrics, error
 		return nil, err
 	}
 	vm := &VictoriaMetrics{URL: "http://" + addr(port), Proc: p}
-	if err := waitHTTP(ctx, &http.Client{Timeout: 2 * time.Second}, vm.URL+"/health", "", p, time.Minute); err != nil {
+	if err := WaitReady(ctx, vm.URL+"/health", p, time.Minute); err != nil {
 		return nil, err
 	}
 	e.logf("started VictoriaMetrics on %s", vm.URL)
