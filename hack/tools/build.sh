@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real components the e2e tests and the demo run (kube-apiserver,
 # kube-controller-manager, kubectl, etcd, kwok, helm; kubelet, kube-proxy and
-# kube-scheduler for a real node; VictoriaMetrics, a store the e2e reads) from
+# kube-scheduler for a real node; VictoriaMetrics, a store the e2e reads;
+# prometheus-adapter and KEDA, the real peers of make bench-real) from
 # the Go module proxy into
 # bin/. A binary is rebuilt only when its tools module's go.mod/go.sum or the
 # Go version change: a stamp beside it records what it was built from.
@@ -39,6 +40,15 @@ for t in "${want[@]}"; do
 	kube-proxy) build "$root/hack/tools/node" kube-proxy k8s.io/kubernetes/cmd/kube-proxy ;;
 	kube-scheduler) build "$root/hack/tools/node" kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler ;;
 	victoria-metrics) build "$root/hack/tools/stores" victoria-metrics github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics ;;
+	prometheus-adapter) build "$root/hack/tools/hpa" prometheus-adapter sigs.k8s.io/prometheus-adapter/cmd/adapter ;;
+	keda)
+		build "$root/hack/tools/keda" keda-operator github.com/kedacore/keda/v2/cmd/operator
+		build "$root/hack/tools/keda" keda-adapter github.com/kedacore/keda/v2/cmd/adapter
+		# The CRDs of the same version, from its module.
+		mkdir -p "$bin/keda-crds"
+		cp "$(cd "$root/hack/tools/keda" && go list -m -f '{{.Dir}}' github.com/kedacore/keda/v2)"/config/crd/bases/*.yaml "$bin/keda-crds/"
+		chmod u+w "$bin"/keda-crds/*.yaml
+		;;
 	kwok)
 		build "$root/hack/tools/kwok" kwok sigs.k8s.io/kwok/cmd/kwok
 		build "$root/hack/tools/kwok" kwok-stages ./stages

@@ -62,6 +62,12 @@ type Options struct {
 	// Deployments and for the node to take pods (the not-ready taint).
 	Node *NodeOptions
 
+	// Peers turns on the API server's aggregation layer and the HPA
+	// controller of kube-controller-manager (needs ControllerManager), so
+	// that StartPrometheusAdapter and StartKEDA can run the real peers
+	// (peers.go).
+	Peers bool
+
 	// Prometheus, when set, starts Prometheus scraping the targets added with
 	// AddScrapeTarget every ScrapeInterval, with these rule files.
 	Prometheus *PrometheusOptions
@@ -188,6 +194,9 @@ func (e *Env) required() []string {
 	}
 	if e.opts.Node != nil {
 		bins = append(bins, e.nodeRequired()...)
+	}
+	if e.opts.Peers {
+		bins = append(bins, "kubectl", "prometheus-adapter", "keda-operator", "keda-adapter")
 	}
 	return bins
 }
@@ -345,6 +354,13 @@ func (e *Env) apiServerArgs(pki, tokens, policy string, etcdPort, apiPort int) (
 		args = append(args, "--bind-address", "0.0.0.0", "--advertise-address", e.HostIP,
 			"--tls-cert-file", cert, "--tls-private-key-file", key)
 	}
+	if e.opts.Peers {
+		proxy, err := frontProxyArgs(pki)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, proxy...)
+	}
 	return args, nil
 }
 
@@ -366,6 +382,11 @@ func (e *Env) startControllerManager(ctx context.Context) error {
 		// scheduler places pods there.
 		controllers += ",endpointslice-controller,root-ca-certificate-publisher-controller,node-lifecycle-controller"
 		args = append(args, "--root-ca-file", filepath.Join(e.Dir, "pki", "apiserver.crt"))
+	}
+	if e.opts.Peers {
+		// The HPA's flags stay the defaults (a 15 s sync, a 0.1
+		// tolerance an HPA's spec.behavior may override).
+		controllers += ",horizontal-pod-autoscaler-controller"
 	}
 	p, err := e.start("kube-controller-manager", filepath.Join(e.opts.BinDir, "kube-controller-manager"),
 		append(args, "--controllers", controllers)...)

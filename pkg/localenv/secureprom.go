@@ -93,12 +93,19 @@ func (e *Env) StartSecurePrometheus(ctx context.Context, name, user, password st
 // writeServingPair writes a CA (caFile) and a certificate it signs for
 // 127.0.0.1 and localhost (dir/tls.crt, dir/tls.key).
 func writeServingPair(dir, caFile string) error {
+	return writeCertPair(dir, caFile, "localenv-prometheus-ca", "127.0.0.1", x509.ExtKeyUsageServerAuth)
+}
+
+// writeCertPair writes a CA named caName (caFile) and a certificate it
+// signs for cn, 127.0.0.1 and localhost with these usages (dir/tls.crt,
+// dir/tls.key).
+func writeCertPair(dir, caFile, caName, cn string, usages ...x509.ExtKeyUsage) error {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localenv-prometheus-ca"},
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: caName},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
 	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
@@ -109,10 +116,10 @@ func writeServingPair(dir, caFile string) error {
 	if err != nil {
 		return err
 	}
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: usages}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
 	if err != nil {
 		return err
