@@ -26,6 +26,9 @@ type generator struct {
 	before   float64 // the rate before a spike, restored after it
 
 	sent, dropped atomic.Int64
+	// What the answers were: served (200), shed by a pod over its
+	// capacity (503), or failed (no answer, or any other status).
+	served, shed, failed atomic.Int64
 }
 
 // newGenerator loads target. A Service spreads connections, not
@@ -78,12 +81,16 @@ type status struct {
 	Duration string  `json:"duration"`
 	Sent     int64   `json:"sent"`
 	Dropped  int64   `json:"dropped"`
+	Served   int64   `json:"served"`
+	Shed     int64   `json:"shed"`
+	Failed   int64   `json:"failed"`
 }
 
 func (g *generator) status() status {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return status{g.profile, g.rps, g.rateLocked(time.Now()), g.duration.String(), g.sent.Load(), g.dropped.Load()}
+	return status{g.profile, g.rps, g.rateLocked(time.Now()), g.duration.String(), g.sent.Load(), g.dropped.Load(),
+		g.served.Load(), g.shed.Load(), g.failed.Load()}
 }
 
 func (g *generator) run(ctx context.Context) {
@@ -92,9 +99,19 @@ func (g *generator) run(ctx context.Context) {
 		go func() {
 			for range work {
 				resp, err := g.client.Get(g.target)
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
+				if err != nil {
+					g.failed.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case http.StatusOK:
+					g.served.Add(1)
+				case http.StatusServiceUnavailable:
+					g.shed.Add(1)
+				default:
+					g.failed.Add(1)
 				}
 			}
 		}()
