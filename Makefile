@@ -21,9 +21,10 @@ kubectl-plugin: build ## Install the binary as a kubectl plugin: kubectl reactiv
 	install -m 0755 $(BIN)/reactive-autoscaler $(PREFIX)/bin/kubectl-reactive_autoscaler
 
 .PHONY: test
-test: ## Unit tests with the race detector; the query-injection test with Prometheus' own parser (its own module)
+test: ## Unit tests with the race detector; the query-injection test with Prometheus' own parser and the KPA model against Knative's decider (modules of their own)
 	go test -race $(GO_TEST_FLAGS) ./...
 	cd test/promql && go test -race $(GO_TEST_FLAGS) ./...
+	cd hack/tools/kpa && go test -race $(GO_TEST_FLAGS) ./...
 
 .PHONY: lint
 lint: ## gofmt, go vet, and the import rules of pkg/scaler and pkg/cycle
@@ -31,6 +32,7 @@ lint: ## gofmt, go vet, and the import rules of pkg/scaler and pkg/cycle
 	  if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	go vet ./...
 	cd test/promql && go vet ./...
+	cd hack/tools/kpa && go vet ./...
 	hack/check-imports.sh
 
 .PHONY: tools
@@ -45,6 +47,10 @@ node-tools: ## Build kubelet, kube-proxy and kube-scheduler into bin/ (cached), 
 store-tools: ## Build VictoriaMetrics into bin/ (cached), a store besides Prometheus the e2e tests read
 	hack/tools/build.sh victoria-metrics
 
+.PHONY: peer-tools
+peer-tools: ## Build prometheus-adapter, KEDA (operator, metrics adapter, CRDs) and Knative's KPA decider (hack/tools/kpa) into bin/ (cached), the peers of make bench-real
+	hack/tools/build.sh prometheus-adapter keda kpa-decider
+
 .PHONY: deps
 deps: ## Install Prometheus and Alertmanager (Debian packages) when absent
 	hack/install-deps.sh
@@ -54,7 +60,7 @@ e2e: build tools store-tools deps ## End-to-end tests on a real local cluster, P
 	go test -race -tags e2e -count=1 -timeout 30m -skip '^TestFault' $(GO_TEST_FLAGS) ./test/e2e/...
 
 .PHONY: e2e-node
-e2e-node: build tools node-tools node-images image ## Pods on a real local node (containerd, kubelet, kube-proxy, kube-scheduler): served through a Service, scaled by the chart-installed controller across a leader failover, nothing left on the host
+e2e-node: build tools node-tools peer-tools node-images image ## Pods on a real local node (containerd, kubelet, kube-proxy, kube-scheduler): served through a Service, scaled by the chart-installed controller across a leader failover and by the real HPA and KEDA, nothing left on the host
 	hack/install-deps.sh --node
 	go test -tags node -count=1 -timeout 15m -v $(GO_TEST_FLAGS) ./test/node/...
 
@@ -135,6 +141,13 @@ bench: build tools deps ## Benchmarks (speed claims live here, as ratios against
 .PHONY: bench-quality
 bench-quality: ## Unserved requests at equal cost against the HPA, KEDA and the KPA on every trace in testdata/traces; the forecaster out of sample
 	go run ./hack/benchquality $(BENCH_QUALITY_FLAGS)
+
+BENCH_REAL_FLAGS ?=
+
+.PHONY: bench-real
+bench-real: build tools node-tools peer-tools node-images deps ## One real-trace segment sent at once to pods scaled by ours, the real HPA (prometheus-adapter) and real KEDA, beside the simulator's models of each (needs root; about 30 min)
+	hack/install-deps.sh --node
+	go run ./hack/benchreal -bin $(BIN) $(BENCH_REAL_FLAGS)
 
 .PHONY: traces
 traces: ## Regenerate the synthetic traces in testdata/traces

@@ -2,7 +2,8 @@
 # Builds the real components the e2e tests and the demo run (kube-apiserver,
 # kube-controller-manager, kubectl, etcd, kwok, helm; kubelet, kube-proxy and
 # kube-scheduler for a real node; VictoriaMetrics, a store the e2e reads;
-# prometheus-adapter and KEDA, the real peers of make bench-real) from
+# prometheus-adapter, KEDA and Knative's KPA decider, the peers of make
+# bench-real) from
 # the Go module proxy into
 # bin/. A binary is rebuilt only when its tools module's go.mod/go.sum or the
 # Go version change: a stamp beside it records what it was built from.
@@ -48,6 +49,11 @@ for t in "${want[@]}"; do
 		mkdir -p "$bin/keda-crds"
 		cp "$(cd "$root/hack/tools/keda" && go list -m -f '{{.Dir}}' github.com/kedacore/keda/v2)"/config/crd/bases/*.yaml "$bin/keda-crds/"
 		chmod u+w "$bin"/keda-crds/*.yaml
+		;;
+	kpa-decider)
+		# Built every time (Go's cache makes it quick): it compiles the
+		# product's pkg/simulate, whose changes no stamp of go.mod sees.
+		(cd "$root/hack/tools/kpa" && CGO_ENABLED=0 go build -trimpath -o "$bin/kpa-decider" .)
 		;;
 	kwok)
 		build "$root/hack/tools/kwok" kwok sigs.k8s.io/kwok/cmd/kwok

@@ -246,8 +246,11 @@ func NewKPA(label string, target float64, minR, maxR int32) *KPA {
 
 // NewKPAWith returns a KPA configured by c.
 func NewKPAWith(label string, target float64, c KPAConfig, minR, maxR int32) *KPA {
-	// Knative's MakeMetric keeps the panic window at least one bucket (1 s).
-	panicWindow := max(time.Second, time.Duration(float64(c.Stable)*c.PanicPercent/100))
+	// Knative's MakeMetric keeps the panic window at least one bucket (1 s);
+	// its collector keeps a window in whole one-second buckets, rounded up
+	// (a 1.5 s window averages 2 s), as Knative's own decider showed
+	// (hack/tools/kpa).
+	panicWindow := max(time.Second, time.Duration(math.Ceil(c.Stable.Seconds()*c.PanicPercent/100))*time.Second)
 	return &KPA{Label: label, Target: target, Stable: c.Stable, Panic: panicWindow,
 		PanicThreshold: c.PanicThreshold, Tick: 2 * time.Second, MaxScaleDown: c.MaxScaleDown, MaxScaleUp: 1000,
 		ScaleDownDelay: c.ScaleDownDelay, Weighted: c.Weighted, Min: minR, Max: maxR}
