@@ -235,6 +235,12 @@ type node struct {
 // (and Prometheus, when prom is set), after reading the host's state.
 func startNode(ctx context.Context, t *testing.T, prom *localenv.PrometheusOptions, images ...string) *node {
 	t.Helper()
+	return startNodeWith(ctx, t, localenv.Options{Prometheus: prom}, images...)
+}
+
+// startNodeWith is startNode with more of opts (Prometheus, Peers).
+func startNodeWith(ctx context.Context, t *testing.T, opts localenv.Options, images ...string) *node {
+	t.Helper()
 	bin, err := filepath.Abs("../../bin")
 	if err != nil {
 		t.Fatal(err)
@@ -245,8 +251,9 @@ func startNode(ctx context.Context, t *testing.T, prom *localenv.PrometheusOptio
 	for _, img := range images {
 		tars = append(tars, filepath.Join(bin, img))
 	}
-	n.env, err = localenv.Start(ctx, localenv.Options{BinDir: bin, Dir: n.dir, Log: os.Stderr, ControllerManager: true, Prometheus: prom,
-		Node: &localenv.NodeOptions{Images: tars}})
+	opts.BinDir, opts.Dir, opts.Log, opts.ControllerManager = bin, n.dir, os.Stderr, true
+	opts.Node = &localenv.NodeOptions{Images: tars}
+	n.env, err = localenv.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
