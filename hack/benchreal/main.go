@@ -436,11 +436,11 @@ type recorder struct {
 }
 
 type sample struct {
-	At             time.Duration `json:"atSeconds"`
-	Replicas       int32         `json:"replicas"`
-	Ready          int32         `json:"ready"`
-	ModelReplicas  int32         `json:"modelReplicas"`
-	ModelReadyRepl int32         `json:"modelReady"`
+	At            time.Duration `json:"atSeconds"`
+	Replicas      int32         `json:"replicas"`
+	Ready         int32         `json:"ready"`
+	ModelReplicas int32         `json:"modelReplicas"`
+	ModelReady    int32         `json:"modelReady"`
 }
 
 func newRecorder(client kubernetes.Interface) *recorder {
@@ -569,7 +569,7 @@ func report(c config, seg *simulate.Trace, initial int32, rec *recorder, counts 
 				break
 			}
 			idx := min(len(m.Series)-1, int(smp.At/world.Tick))
-			series[j].ModelReplicas, series[j].ModelReadyRepl = m.Series[idx].Replicas, m.Series[idx].Ready
+			series[j].ModelReplicas, series[j].ModelReady = m.Series[idx].Replicas, m.Series[idx].Ready
 			gap := smp.Replicas - m.Series[idx].Replicas
 			if abs32(gap) > abs32(res.WorstGap) {
 				res.WorstGap, res.WorstGapAt = gap, smp.At.Seconds()

@@ -116,7 +116,6 @@ type decider struct {
 	epoch         time.Time
 	started       bool
 	spec          *scaling.DeciderSpec
-	initial       int32
 	logger        *zap.SugaredLogger
 }
 
@@ -129,7 +128,7 @@ type buckets interface {
 
 func newDecider(name string, c simulate.KPAConfig, capacity, knob float64, initial int32) *decider {
 	panicWindow := max(time.Second, time.Duration(float64(c.Stable)*c.PanicPercent/100))
-	d := &decider{name: name, initial: initial, logger: zap.NewNop().Sugar()}
+	d := &decider{name: name, logger: zap.NewNop().Sugar()}
 	// Knative's collector: one-second buckets for both windows.
 	if c.Weighted {
 		d.stable, d.panic = aggregation.NewWeightedFloat64Buckets(c.Stable, time.Second), aggregation.NewWeightedFloat64Buckets(panicWindow, time.Second)
