@@ -141,17 +141,16 @@ func (e *Env) StartKEDA(ctx context.Context) error {
 	if err != nil || len(crds) == 0 {
 		return fmt.Errorf("no KEDA CRDs in %s: run hack/tools/build.sh keda", filepath.Join(e.opts.BinDir, "keda-crds"))
 	}
-	var manifest strings.Builder
+	var docs [][]byte
 	for _, f := range crds {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return err
 		}
-		manifest.WriteString("---\n")
-		manifest.Write(b)
+		docs = append(docs, b)
 	}
-	manifest.WriteString(fmt.Sprintf("---\napiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n", KEDANamespace))
-	if err := e.Apply(ctx, manifest.String()); err != nil {
+	docs = append(docs, fmt.Appendf(nil, "apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n", KEDANamespace))
+	if err := e.Apply(ctx, joinDocuments(docs)); err != nil {
 		return err
 	}
 	if err := e.kubectl(ctx, "", "wait", "--for=condition=Established", "--timeout=60s", "crd/scaledobjects.keda.sh"); err != nil {
@@ -277,15 +276,24 @@ func HPABehavior(upPercent float64, upPods int32, downPercent, tolerance float64
 
 // ApplyObjects applies objects (as HPA and ScaledObject return them).
 func (e *Env) ApplyObjects(ctx context.Context, objects ...map[string]any) error {
-	var manifest strings.Builder
+	var docs [][]byte
 	for _, o := range objects {
 		b, err := json.Marshal(o)
 		if err != nil {
 			return err
 		}
-		manifest.WriteString("---\n")
-		manifest.Write(b)
-		manifest.WriteString("\n")
+		docs = append(docs, b)
 	}
-	return e.Apply(ctx, manifest.String())
+	return e.Apply(ctx, joinDocuments(docs))
+}
+
+// joinDocuments is one YAML stream of docs (JSON is YAML).
+func joinDocuments(docs [][]byte) string {
+	var b strings.Builder
+	for _, d := range docs {
+		b.WriteString("---\n")
+		b.Write(d)
+		b.WriteString("\n")
+	}
+	return b.String()
 }
