@@ -207,9 +207,9 @@ func (b *Batch) runInstant(ctx context.Context, tick time.Time) (map[string]mode
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.src.timeout)
 	defer cancel()
 	start := time.Now()
-	val, _, _, err := b.src.api.Query(qctx, b.query, tick)
+	val, warnings, _, err := b.src.api.Query(qctx, b.query, tick)
 	b.src.rec.observeQuery(time.Since(start))
-	if err != nil {
+	if val, err = answered(val, warnings, err); err != nil {
 		return nil, fmt.Errorf("grouped query %q: %w", b.query, err)
 	}
 	vec, ok := val.(model.Vector)
@@ -323,9 +323,9 @@ func (b *Batch) runRange(ctx context.Context, start, end time.Time, step time.Du
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(b.src.timeout, RangeTimeout))
 	defer cancel()
 	began := time.Now()
-	val, _, _, err := b.src.api.QueryRange(qctx, b.query, promv1.Range{Start: start, End: end, Step: step})
+	val, warnings, _, err := b.src.api.QueryRange(qctx, b.query, promv1.Range{Start: start, End: end, Step: step})
 	b.src.rec.observeQuery(time.Since(began))
-	if err != nil {
+	if val, err = answered(val, warnings, err); err != nil {
 		return nil, fmt.Errorf("grouped range query %q: %w", b.query, err)
 	}
 	m, ok := val.(model.Matrix)

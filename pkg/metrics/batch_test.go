@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -192,5 +193,39 @@ func TestARangeAnswerKeepsOnlyItsTargetsSeries(t *testing.T) {
 	}
 	if h := held(batch); h != MaxHistorySeries {
 		t.Errorf("without Keys the answer holds %d series, want at most %d", h, MaxHistorySeries)
+	}
+}
+
+// TestAGroupedAnswerWithWarningsIsNoData: a store that fans out (Thanos
+// query) answers the grouped query with the series it reached and a
+// warning for the stores it did not. Every target reads that as no data
+// (reason partial), the service that is in the answer too, since its sum
+// may be missing pods; and the range read fails rather than teach the
+// forecaster a history with holes.
+func TestAGroupedAnswerWithWarningsIsNoData(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		if r.URL.Path == "/api/v1/query_range" {
+			fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"namespace":"shop","service":"a"},"values":[[%s,"9"]]}]},"warnings":["store 2 unreachable"]}`, r.Form.Get("end"))
+			return
+		}
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"namespace":"shop","service":"a"},"value":[%s,"9"]}]},"warnings":["store 2 unreachable"]}`, r.Form.Get("time"))
+	}))
+	defer srv.Close()
+	cl, err := api.NewClient(api.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := NewBatch(NewSource(promv1.NewAPI(cl), time.Second, nil), "grouped", "namespace", "service")
+	now := time.Now()
+	for _, key := range []string{"shop/a", "shop/b"} {
+		v, err := batch.Rate(context.Background(), key, now, time.Minute)
+		var nd *NoDataError
+		if !errors.As(err, &nd) || nd.Reason != ReasonPartial {
+			t.Errorf("%s: Rate = %v, %v; want no data, reason partial", key, v, err)
+		}
+	}
+	if got, err := batch.History(context.Background(), "shop/a", now, time.Minute, 10); err == nil || !strings.Contains(err.Error(), "store 2 unreachable") {
+		t.Errorf("History = %v, %v; want an error naming the warning", got, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
@@ -30,10 +31,11 @@ const (
 	ReasonMultipleSeries  Reason = "multiple_series"
 	ReasonStale           Reason = "stale"
 	ReasonUnsupportedType Reason = "unsupported_type"
+	ReasonPartial         Reason = "partial"
 )
 
 // reasons lists every Reason, for pre-created metric series.
-var reasons = []Reason{ReasonQueryError, ReasonEmpty, ReasonNaN, ReasonInf, ReasonNegative, ReasonMultipleSeries, ReasonStale, ReasonUnsupportedType}
+var reasons = []Reason{ReasonQueryError, ReasonEmpty, ReasonNaN, ReasonInf, ReasonNegative, ReasonMultipleSeries, ReasonStale, ReasonUnsupportedType, ReasonPartial}
 
 // NoDataError says why a query gave no usable sample.
 type NoDataError struct {
@@ -58,6 +60,24 @@ func (e *NoDataError) Unwrap() []error {
 	return []error{ErrNoData, e.Err}
 }
 
+// partialAnswer is an answer that came with warnings. Thanos query (and
+// other stores that fan out) answers with the stores it reached and a
+// warning for each it did not: a sum over part of the pods, lower than the
+// truth, which must not be read as less traffic.
+type partialAnswer struct{ warnings promv1.Warnings }
+
+func (p *partialAnswer) Error() string {
+	return "the store answered with warnings, so possibly in part: " + strings.Join(p.warnings, "; ")
+}
+
+// answered turns an answer with warnings into an error.
+func answered(val model.Value, warnings promv1.Warnings, err error) (model.Value, error) {
+	if err == nil && len(warnings) > 0 {
+		return nil, &partialAnswer{warnings: warnings}
+	}
+	return val, err
+}
+
 // Source reads a request rate from Prometheus' HTTP API.
 type Source struct {
 	api     promv1.API
@@ -78,8 +98,9 @@ func NewSource(api promv1.API, timeout time.Duration, rec *Recorder) *Source {
 func MaxAge(interval time.Duration) time.Duration { return max(2*interval, time.Minute) }
 
 // Rate evaluates query at now and returns its single value. A result that is
-// an error, empty, NaN, +-Inf, negative, more than one series, or a sample
-// older than maxAge is a *NoDataError wrapping ErrNoData.
+// an error, empty, NaN, +-Inf, negative, more than one series, a sample
+// older than maxAge, or comes with warnings (a partial answer) is a
+// *NoDataError wrapping ErrNoData.
 //
 // Prometheus stamps an instant result with the evaluation time, not its
 // sample's, so the age is enforced by the server: the query asks for a
@@ -91,8 +112,9 @@ func (s *Source) Rate(ctx context.Context, query string, now time.Time, maxAge t
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	val, _, _, err := s.api.Query(ctx, query, now, promv1.WithLookbackDelta(maxAge))
+	val, warnings, _, err := s.api.Query(ctx, query, now, promv1.WithLookbackDelta(maxAge))
 	s.rec.observeQuery(time.Since(start))
+	val, err = answered(val, warnings, err)
 	return s.classified(query, val, err, now, maxAge)
 }
 
@@ -111,6 +133,10 @@ func (s *Source) classified(query string, val model.Value, err error, now time.T
 func classify(query string, val model.Value, err error, now time.Time, maxAge time.Duration) (float64, error) {
 	fail := func(r Reason, format string, args ...any) (float64, error) {
 		return 0, &NoDataError{Reason: r, Query: query, Detail: fmt.Sprintf(format, args...), Err: err}
+	}
+	var partial *partialAnswer
+	if errors.As(err, &partial) {
+		return fail(ReasonPartial, "query %q was answered in part", query)
 	}
 	if err != nil {
 		return fail(ReasonQueryError, "query %q failed", query)
@@ -164,9 +190,9 @@ func (s *Source) History(ctx context.Context, query string, end time.Time, step 
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	val, _, _, err := s.api.QueryRange(ctx, query, promv1.Range{Start: end.Add(-time.Duration(n) * step), End: end, Step: step})
+	val, warnings, _, err := s.api.QueryRange(ctx, query, promv1.Range{Start: end.Add(-time.Duration(n) * step), End: end, Step: step})
 	s.rec.observeQuery(time.Since(start))
-	if err != nil {
+	if val, err = answered(val, warnings, err); err != nil {
 		return nil, fmt.Errorf("range query %q: %w", query, err)
 	}
 	m, ok := val.(model.Matrix)

@@ -52,6 +52,10 @@ func TestRateClassifiesEveryAwkwardAnswer(t *testing.T) {
 		{"sample within maxAge", promtest.Answer{Values: []string{"5"}, Age: 50 * time.Second}, 5, "", ""},
 		{"scalar stamped in the past", promtest.Answer{Body: `{"status":"success","data":{"resultType":"scalar","result":[` + ts(time.Now().Add(-2*time.Minute)) + `,"7"]}}`}, 0, ReasonStale, "older than 1m0s"},
 		{"matrix", promtest.Answer{Body: `{"status":"success","data":{"resultType":"matrix","result":[]}}`}, 0, ReasonUnsupportedType, "returned a matrix"},
+		// Thanos query answers with the stores it reached and a warning
+		// for each it did not: part of the sum, not less traffic.
+		{"partial answer (warnings)", promtest.Answer{Body: `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[` + nowTS() + `,"12"]}]},"warnings":["receive series from store 127.0.0.1:10901: rpc error: code = Unavailable"]}`}, 0, ReasonPartial, "answered in part"},
+		{"infos are not warnings", promtest.Answer{Body: `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[` + nowTS() + `,"12"]}]},"infos":["PromQL info: metric might not be a counter"]}`}, 12, "", ""},
 		{"string (rejected by the client)", promtest.Answer{Body: `{"status":"success","data":{"resultType":"string","result":[1,"x"]}}`}, 0, ReasonQueryError, "unexpected value type"},
 	}
 	for _, tc := range tests {
@@ -113,5 +117,9 @@ func TestHistory(t *testing.T) {
 	srv.Set(promtest.Answer{Status: 503, Body: `{"status":"error","errorType":"internal","error":"down"}`, History: []string{"1"}})
 	if _, err := src.History(context.Background(), "q", end, 30*time.Second, 5); err == nil {
 		t.Error("a failed range query gave no error")
+	}
+	srv.Set(promtest.Answer{Body: `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[` + ts(end) + `,"3"]]}]},"warnings":["store unreachable"]}`})
+	if got, err := src.History(context.Background(), "q", end, 30*time.Second, 5); err == nil || !strings.Contains(err.Error(), "store unreachable") {
+		t.Errorf("a range answer with warnings = %v, %v; want an error naming the warning (a history with holes is not learned from)", got, err)
 	}
 }
