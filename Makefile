@@ -44,8 +44,8 @@ node-tools: ## Build kubelet, kube-proxy and kube-scheduler into bin/ (cached), 
 	hack/tools/build.sh kubelet kube-proxy kube-scheduler
 
 .PHONY: store-tools
-store-tools: ## Build VictoriaMetrics into bin/ (cached), a store besides Prometheus the e2e tests read
-	hack/tools/build.sh victoria-metrics
+store-tools: ## Build VictoriaMetrics and Thanos into bin/ (cached), stores besides Prometheus the e2e tests read
+	hack/tools/build.sh victoria-metrics thanos
 
 .PHONY: peer-tools
 peer-tools: ## Build prometheus-adapter, KEDA (operator, metrics adapter, CRDs) and Knative's KPA decider (hack/tools/kpa) into bin/ (cached), the peers of make bench-real

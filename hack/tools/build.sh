@@ -1,21 +1,20 @@
 #!/usr/bin/env bash
 # Builds the real components the e2e tests and the demo run (kube-apiserver,
 # kube-controller-manager, kubectl, etcd, kwok, helm; kubelet, kube-proxy and
-# kube-scheduler for a real node; VictoriaMetrics, a store the e2e reads;
-# prometheus-adapter, KEDA and Knative's KPA decider, the peers of make
-# bench-real) from
-# the Go module proxy into
-# bin/. A binary is rebuilt only when its tools module's go.mod/go.sum or the
-# Go version change: a stamp beside it records what it was built from.
+# kube-scheduler for a real node; VictoriaMetrics and Thanos, stores the e2e
+# reads; prometheus-adapter, KEDA and Knative's KPA decider, the peers of make
+# bench-real) from the Go module proxy into bin/. A binary is rebuilt only
+# when its tools module's go.mod/go.sum or the Go version change: a stamp
+# beside it records what it was built from.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${BIN_DIR:-$root/bin}
 mkdir -p "$bin"
 
-# build MODULE_DIR NAME PACKAGE
+# build MODULE_DIR NAME PACKAGE [TAGS]
 build() {
-	local dir=$1 name=$2 pkg=$3
+	local dir=$1 name=$2 pkg=$3 tags=${4:-}
 	local stamp="$bin/.$name.stamp" want
 	want=$(cat "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -d' ' -f1)-$(go env GOVERSION)
 	if [[ -x "$bin/$name" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
@@ -23,7 +22,7 @@ build() {
 	fi
 	echo "hack/tools: building $name from $pkg (first build takes minutes; cached in bin/)" >&2
 	local start=$SECONDS
-	(cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$bin/$name" "$pkg")
+	(cd "$dir" && CGO_ENABLED=0 go build -trimpath -tags="$tags" -ldflags='-s -w' -o "$bin/$name" "$pkg")
 	echo "$want" >"$stamp"
 	echo "hack/tools: built $name in $((SECONDS - start))s" >&2
 }
@@ -41,6 +40,9 @@ for t in "${want[@]}"; do
 	kube-proxy) build "$root/hack/tools/node" kube-proxy k8s.io/kubernetes/cmd/kube-proxy ;;
 	kube-scheduler) build "$root/hack/tools/node" kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler ;;
 	victoria-metrics) build "$root/hack/tools/stores" victoria-metrics github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics ;;
+	# Thanos' own build tags: netgo, and slicelabels for the labels layout
+	# its Prometheus dependency is built with.
+	thanos) build "$root/hack/tools/thanos" thanos github.com/thanos-io/thanos/cmd/thanos netgo,slicelabels ;;
 	prometheus-adapter) build "$root/hack/tools/hpa" prometheus-adapter sigs.k8s.io/prometheus-adapter/cmd/adapter ;;
 	keda)
 		build "$root/hack/tools/keda" keda-operator github.com/kedacore/keda/v2/cmd/operator

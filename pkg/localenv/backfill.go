@@ -50,35 +50,50 @@ func formatFloat(v float64) string {
 // directory, and Prometheus is restarted to load them. Overlapping blocks
 // are allowed by default since Prometheus 2.39.
 func (e *Env) Backfill(ctx context.Context, openMetrics []byte) error {
-	promtool, err := findBinary("promtool")
+	n, err := e.writeBlocks(ctx, openMetrics, filepath.Join(e.Dir, "prometheus", "data"), e.StopPrometheus)
 	if err != nil {
 		return err
 	}
+	e.logf("backfilled %d blocks into Prometheus", n)
+	return e.StartPrometheus(ctx)
+}
+
+// writeBlocks has promtool write openMetrics as TSDB blocks and moves them
+// into the data directory data, calling before first (to stop the
+// Prometheus that owns it). It returns how many blocks it moved.
+func (e *Env) writeBlocks(ctx context.Context, openMetrics []byte, data string, before func()) (int, error) {
+	promtool, err := findBinary("promtool")
+	if err != nil {
+		return 0, err
+	}
 	dir, err := os.MkdirTemp(e.Dir, "backfill-")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer os.RemoveAll(dir)
 	in := filepath.Join(dir, "history.om")
 	if err := os.WriteFile(in, openMetrics, 0o644); err != nil {
-		return err
+		return 0, err
 	}
 	out := filepath.Join(dir, "blocks")
 	cmd := exec.CommandContext(ctx, promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", in, out)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("promtool tsdb create-blocks-from openmetrics: %v: %s", err, b)
+		return 0, fmt.Errorf("promtool tsdb create-blocks-from openmetrics: %v: %s", err, b)
 	}
 	blocks, err := os.ReadDir(out)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	e.StopPrometheus()
-	data := filepath.Join(e.Dir, "prometheus", "data")
+	if before != nil {
+		before()
+	}
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return 0, err
+	}
 	for _, blk := range blocks {
 		if err := os.Rename(filepath.Join(out, blk.Name()), filepath.Join(data, blk.Name())); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	e.logf("backfilled %d blocks into Prometheus", len(blocks))
-	return e.StartPrometheus(ctx)
+	return len(blocks), nil
 }
