@@ -209,7 +209,7 @@ func TestAGroupedAnswerWithWarningsIsNoData(t *testing.T) {
 			fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"namespace":"shop","service":"a"},"values":[[%s,"9"]]}]},"warnings":["store 2 unreachable"]}`, r.Form.Get("end"))
 			return
 		}
-		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"namespace":"shop","service":"a"},"value":[%s,"9"]}]},"warnings":["store 2 unreachable"]}`, r.Form.Get("time"))
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"namespace":"shop","service":"a"},"value":[%s,"9"]}]},"warnings":["store 2 unreachable","store 3 unreachable"]}`, r.Form.Get("time"))
 	}))
 	defer srv.Close()
 	cl, err := api.NewClient(api.Config{Address: srv.URL})
@@ -221,8 +221,8 @@ func TestAGroupedAnswerWithWarningsIsNoData(t *testing.T) {
 	for _, key := range []string{"shop/a", "shop/b"} {
 		v, err := batch.Rate(context.Background(), key, now, time.Minute)
 		var nd *NoDataError
-		if !errors.As(err, &nd) || nd.Reason != ReasonPartial {
-			t.Errorf("%s: Rate = %v, %v; want no data, reason partial", key, v, err)
+		if !errors.As(err, &nd) || nd.Reason != ReasonPartial || !strings.Contains(err.Error(), "store 2 unreachable (and 1 more)") {
+			t.Errorf("%s: Rate = %v, %v; want no data, reason partial, naming the first warning and counting the other", key, v, err)
 		}
 	}
 	if got, err := batch.History(context.Background(), "shop/a", now, time.Minute, 10); err == nil || !strings.Contains(err.Error(), "store 2 unreachable") {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
@@ -66,8 +65,14 @@ func (e *NoDataError) Unwrap() []error {
 // truth, which must not be read as less traffic.
 type partialAnswer struct{ warnings promv1.Warnings }
 
+// Error names the first warning only: a query over many stores can carry
+// one per store, and the message ends up in an Event.
 func (p *partialAnswer) Error() string {
-	return "the store answered with warnings, so possibly in part: " + strings.Join(p.warnings, "; ")
+	msg := "the store answered with warnings, so possibly in part: " + p.warnings[0]
+	if n := len(p.warnings) - 1; n > 0 {
+		msg += fmt.Sprintf(" (and %d more)", n)
+	}
+	return msg
 }
 
 // answered turns an answer with warnings into an error.
