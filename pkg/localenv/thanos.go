@@ -23,10 +23,10 @@ type Thanos struct {
 	Prometheus, Sidecar, Query *Proc
 }
 
-// ThanosReplicaLabel is the external label that tells the replicas of a
+// thanosReplicaLabel is the external label that tells the replicas of a
 // Prometheus pair apart; Thanos query removes it (--query.replica-label) and
 // merges the pair's series.
-const ThanosReplicaLabel = "replica"
+const thanosReplicaLabel = "replica"
 
 // StartThanos starts a Prometheus with the environment's scrape
 // configuration and an external label (replica="0"), history (CounterHistory's
@@ -55,7 +55,7 @@ func (e *Env) StartThanos(ctx context.Context, history []byte) (*Thanos, error) 
 		e.logf("backfilled %d blocks into Thanos' Prometheus", n)
 	}
 	cfg := e.scrapeConfig()
-	cfg["global"].(map[string]any)["external_labels"] = map[string]string{ThanosReplicaLabel: "0"}
+	cfg["global"].(map[string]any)["external_labels"] = map[string]string{thanosReplicaLabel: "0"}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -64,11 +64,9 @@ func (e *Env) StartThanos(ctx context.Context, history []byte) (*Thanos, error) 
 	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
 		return nil, err
 	}
-	var ports [5]int
-	for i := range ports {
-		if ports[i], err = FreePort(); err != nil {
-			return nil, err
-		}
+	ports, err := freePorts(5)
+	if err != nil {
+		return nil, err
 	}
 	promURL := "http://" + addr(ports[0])
 	t := &Thanos{URL: "http://" + addr(ports[3])}
@@ -85,7 +83,7 @@ func (e *Env) StartThanos(ctx context.Context, history []byte) (*Thanos, error) 
 		return nil, err
 	}
 	if t.Query, err = e.StartProcess("thanos-query", thanos, nil, "query",
-		"--endpoint", addr(ports[1]), "--query.replica-label", ThanosReplicaLabel,
+		"--endpoint", addr(ports[1]), "--query.replica-label", thanosReplicaLabel,
 		"--http-address", addr(ports[3]), "--grpc-address", addr(ports[4]), "--log.level", "warn"); err != nil {
 		return nil, err
 	}
@@ -110,25 +108,15 @@ func (t *Thanos) Stop() {
 // without an error: query answers /-/ready before it has any store, and a
 // query then is an empty answer.
 func (t *Thanos) waitStore(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	var last error
-	for {
+	err := waitFor(ctx, timeout, t.Query, func() bool {
 		last = t.sidecarHealthy(ctx)
-		if last == nil {
-			return nil
-		}
-		for _, p := range []*Proc{t.Sidecar, t.Query} {
-			if p.Exited() {
-				return fmt.Errorf("%s exited (%v); see %s", p.Name, p.Err(), p.LogPath)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(fmt.Errorf("Thanos query has no healthy sidecar after %s", timeout), last)
-		case <-time.After(200 * time.Millisecond):
-		}
+		return last == nil
+	})
+	if err != nil {
+		return errors.Join(fmt.Errorf("Thanos query has no healthy sidecar (see %s): %w", t.Sidecar.LogPath, err), last)
 	}
+	return nil
 }
 
 func (t *Thanos) sidecarHealthy(ctx context.Context) error {
@@ -150,11 +138,12 @@ func (t *Thanos) sidecarHealthy(ctx context.Context) error {
 	if err := json.NewDecoder(resp.Body).Decode(&stores); err != nil {
 		return fmt.Errorf("/api/v1/stores: %w", err)
 	}
-	for _, s := range stores.Data["sidecar"] {
-		if s.LastError == nil {
-			return nil
-		}
-		return fmt.Errorf("sidecar %s: %s", s.Name, *s.LastError)
+	sidecars := stores.Data["sidecar"]
+	switch {
+	case len(sidecars) == 0:
+		return fmt.Errorf("no sidecar among the stores: %v", stores.Data)
+	case sidecars[0].LastError != nil:
+		return fmt.Errorf("sidecar %s: %s", sidecars[0].Name, *sidecars[0].LastError)
 	}
-	return fmt.Errorf("no sidecar among the stores: %v", stores.Data)
+	return nil
 }
