@@ -110,7 +110,7 @@ func TestTheForecastScalesAheadOfARecurringRamp(t *testing.T) {
 }
 
 // status reads a Deployment's autoscale.io/status annotation.
-func status(t *testing.T, s *scenario, name string) watch.Status {
+func status(t testing.TB, s *scenario, name string) watch.Status {
 	t.Helper()
 	var st watch.Status
 	raw := s.get(name).Annotations[watch.StatusAnnotation]
